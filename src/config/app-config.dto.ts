@@ -1,0 +1,225 @@
+import { Transform } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, ValidateIf } from 'class-validator';
+
+export const ROLES = ['api', 'gpu', 'bot', 'projector'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Every variable the service reads; .env.example and the compose check list the same names. */
+export const ENV_VARIABLES = [
+  'REDIS_URL',
+  'STREAM_PREFIX',
+  'ROLE',
+  'PORT',
+  'COMFYUI_URLS',
+  'WORKFLOWS_DIR',
+  'TELEGRAM_BOT_TOKEN',
+  'TELEGRAM_API_ROOT',
+  'TELEGRAM_WEBHOOK_URL',
+  'TELEGRAM_WEBHOOK_SECRET',
+  'TELEGRAM_ADMIN_IDS',
+  'API_KEYS',
+  'USER_MAX_ACTIVE',
+  'MAX_PROMPT_LENGTH',
+  'MAX_IMAGE_BYTES',
+  'JOB_TIMEOUT_MS',
+  'NO_PROGRESS_TIMEOUT_MS',
+  'CLAIM_IDLE_MS',
+  'MAX_DELIVERIES',
+  'GPU_CONCURRENCY',
+  'PROJECTOR_CONCURRENCY',
+  'STREAM_RETENTION_MS',
+  'PROGRESS_MAXLEN',
+  'HEALTH_MAX_LAG',
+  'HEALTH_MAX_PENDING',
+  'SHUTDOWN_GRACE_MS',
+  'BLOB_DIR',
+  'BLOB_TTL_SECONDS',
+  'INSTANCE_NAME',
+  'LOG_LEVEL',
+  'LOG_FORMAT',
+] as const;
+
+const toInt = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+const trimmed = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.trim() : value);
+
+/**
+ * The environment, as the process reads it. Every variable the service honours is declared here and
+ * nowhere else reads process.env (see config.loader.ts). Empty strings count as unset.
+ */
+export class EnvDto {
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^rediss?:\/\/\S+$/, { message: 'must be a redis:// or rediss:// URL' })
+  REDIS_URL = 'redis://127.0.0.1:6379';
+
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^[A-Za-z0-9:_{}.-]{1,64}$/, { message: 'must be 1-64 characters of letters, digits and :_{}.-' })
+  STREAM_PREFIX = 'cr:';
+
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^(all|(api|gpu|bot|projector)(,(api|gpu|bot|projector))*)$/, {
+    message: 'must be "all" or a comma list of api, gpu, bot, projector',
+  })
+  ROLE = 'all';
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT = 3000;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^https?:\/\/[^\s,]+(,https?:\/\/[^\s,]+)*$/, { message: 'must be a comma list of http(s) URLs' })
+  COMFYUI_URLS?: string;
+
+  @IsOptional()
+  @IsString()
+  WORKFLOWS_DIR = './workflows';
+
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^\d+:[A-Za-z0-9_-]{20,}$/, { message: 'must look like <bot id>:<secret> as issued by BotFather' })
+  TELEGRAM_BOT_TOKEN?: string;
+
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  TELEGRAM_API_ROOT?: string;
+
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['https', 'http'], require_protocol: true })
+  TELEGRAM_WEBHOOK_URL?: string;
+
+  @ValidateIf((env: EnvDto) => env.TELEGRAM_WEBHOOK_URL !== undefined || env.TELEGRAM_WEBHOOK_SECRET !== undefined)
+  @Matches(/^[A-Za-z0-9_-]{16,256}$/, {
+    message: 'must be 16-256 characters of A-Z, a-z, 0-9, _ and - (required when TELEGRAM_WEBHOOK_URL is set)',
+  })
+  TELEGRAM_WEBHOOK_SECRET?: string;
+
+  @IsOptional()
+  @Matches(/^\s*-?\d+(\s*,\s*-?\d+)*\s*$/, { message: 'must be a comma list of numeric Telegram user ids' })
+  TELEGRAM_ADMIN_IDS?: string;
+
+  @IsOptional()
+  @Matches(/^\s*[\x21-\x2b\x2d-\x7e]{16,}(\s*,\s*[\x21-\x2b\x2d-\x7e]{16,})*\s*$/, {
+    message: 'must be a comma list of keys, each at least 16 printable characters',
+  })
+  API_KEYS?: string;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  USER_MAX_ACTIVE = 2;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  MAX_PROMPT_LENGTH = 2000;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  @Max(50 * 1024 * 1024)
+  MAX_IMAGE_BYTES = 10 * 1024 * 1024;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  JOB_TIMEOUT_MS = 600_000;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(500)
+  NO_PROGRESS_TIMEOUT_MS = 120_000;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  CLAIM_IDLE_MS = 30_000;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  MAX_DELIVERIES = 5;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(256)
+  GPU_CONCURRENCY = 2;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1024)
+  PROJECTOR_CONCURRENCY = 16;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(60_000)
+  STREAM_RETENTION_MS = 7 * 24 * 3600 * 1000;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  PROGRESS_MAXLEN = 10_000;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  HEALTH_MAX_LAG = 1000;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  HEALTH_MAX_PENDING = 1000;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  SHUTDOWN_GRACE_MS = 25_000;
+
+  @IsOptional()
+  @IsString()
+  BLOB_DIR?: string;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(60)
+  BLOB_TTL_SECONDS = 24 * 3600;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^[A-Za-z0-9_.-]{1,64}$/, { message: 'must be 1-64 characters of letters, digits and _.-' })
+  INSTANCE_NAME?: string;
+
+  @IsOptional()
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL = 'info';
+
+  @IsOptional()
+  @IsIn(['json', 'pretty'])
+  LOG_FORMAT = 'json';
+}

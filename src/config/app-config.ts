@@ -1,0 +1,41 @@
+import type { Role } from './app-config.dto';
+
+/** The validated, typed configuration every module receives (never process.env). */
+export interface AppConfig {
+  readonly redisUrl: string;
+  readonly streamPrefix: string;
+  readonly roles: ReadonlySet<Role>;
+  readonly port: number;
+  /** Empty: the gpu role starts the built-in ComfyUI simulator in-process. */
+  readonly comfyuiUrls: readonly string[];
+  readonly workflowsDir: string;
+  readonly telegram: {
+    readonly botToken?: string;
+    readonly apiRoot?: string;
+    readonly webhookUrl?: string;
+    readonly webhookSecret?: string;
+    readonly adminIds: readonly number[];
+  };
+  readonly apiKeys: readonly string[];
+  readonly userMaxActive: number;
+  readonly maxPromptLength: number;
+  readonly maxImageBytes: number;
+  readonly jobTimeoutMs: number;
+  readonly noProgressTimeoutMs: number;
+  readonly claimIdleMs: number;
+  readonly maxDeliveries: number;
+  readonly gpuConcurrency: number;
+  readonly projectorConcurrency: number;
+  readonly retentionMs: number;
+  readonly progressMaxLen: number;
+  readonly health: { readonly maxLag: number; readonly maxPending: number };
+  readonly shutdownGraceMs: number;
+  readonly blobDir?: string;
+  readonly blobTtlSeconds: number;
+  /** Stable per machine/container; consumer names are `<role>-<instanceName>-<n>`. */
+  readonly instanceName: string;
+  readonly logLevel: string;
+  readonly logFormat: 'json' | 'pretty';
+}
+
+export const APP_CONFIG = Symbol('APP_CONFIG');

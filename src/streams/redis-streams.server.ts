@@ -1,0 +1,142 @@
+import { Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
+import type Redis from 'ioredis';
+import { lastValueFrom } from 'rxjs';
+import type { Logger } from '../common/logger';
+import type { AppConfig } from '../config/app-config';
+import { ConsumerNameLease } from './consumer-name.lease';
+import { consumerGroupSpecs, type ConsumerGroupName, type ConsumerGroupSpec } from './consumer-groups';
+import type { AnyJobEnvelope } from './job-event.types';
+import type { StreamHandlerExtras } from './on-stream-event.decorator';
+import { StreamConsumer, type ConsumerStats, type HandlerContext } from './stream-consumer';
+import { StreamContext } from './stream.context';
+import { errorMessage } from './stream-errors';
+import type { StreamKeys } from './stream-keys';
+import { StreamRetention } from './stream-retention';
+
+export const enum StreamsStatus {
+  CONNECTED = 'connected',
+  DISCONNECTED = 'disconnected',
+}
+
+const RETENTION_INTERVAL_MS = 60_000;
+
+/**
+ * Nest transport over Redis Streams consumer groups. Handlers are ordinary `@EventPattern` methods (via
+ * `@OnStreamEvent(type, group)`); one StreamConsumer runs per group that has handlers in this process.
+ */
+export class RedisStreamsServer
+  extends Server<Record<string, never>, StreamsStatus>
+  implements CustomTransportStrategy
+{
+  private readonly routes = new Map<ConsumerGroupName, Map<string, MessageHandler>>();
+  private readonly consumers: StreamConsumer[] = [];
+  private readonly leases: ConsumerNameLease[] = [];
+  private retentionTimer?: NodeJS.Timeout;
+  private closePromise?: Promise<void>;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: StreamKeys,
+    private readonly config: AppConfig,
+    private readonly log: Logger,
+    private readonly specOverrides: Partial<Record<ConsumerGroupName, Partial<ConsumerGroupSpec>>> = {},
+  ) {
+    super();
+  }
+
+  /** Routes by (group, type); a second handler for the same pair is a start-up error, not a silent chain. */
+  override addHandler(
+    pattern: unknown,
+    callback: MessageHandler,
+    isEventHandler = false,
+    extras: Record<string, unknown> = {},
+  ): void {
+    const group = (extras as Partial<StreamHandlerExtras>).group;
+    const type = typeof pattern === 'string' ? pattern : JSON.stringify(pattern);
+    if (!isEventHandler || !group) {
+      throw new Error(`stream handler for ${type} must be declared with @OnStreamEvent(type, group)`);
+    }
+    const byType = this.routes.get(group) ?? new Map<string, MessageHandler>();
+    if (byType.has(type)) throw new Error(`two stream handlers for ${type} in group ${group}`);
+    byType.set(type, callback);
+    this.routes.set(group, byType);
+    super.addHandler(`${group}:${type}`, callback, isEventHandler, extras);
+  }
+
+  listen(callback: (err?: unknown) => void): void {
+    this.start().then(
+      () => callback(),
+      (err: unknown) => callback(err),
+    );
+  }
+
+  private async start(): Promise<void> {
+    const specs = consumerGroupSpecs(this.keys, this.config);
+    for (const [group, byType] of this.routes) {
+      const spec = { ...specs[group], ...this.specOverrides[group] };
+      const lease = new ConsumerNameLease(this.redis, `${this.keys.prefix}consumer-lease:`, this.config.claimIdleMs);
+      const consumerName = await lease.acquire(`${group}-${this.config.instanceName}`);
+      this.leases.push(lease);
+      const consumer = new StreamConsumer(this.redis, this.keys, {
+        streams: spec.streams,
+        group,
+        consumer: consumerName,
+        concurrency: spec.concurrency,
+        claimIdleMs: this.config.claimIdleMs,
+        maxDeliveries: this.config.maxDeliveries,
+        deadLetterEndsJob: spec.deadLetterEndsJob,
+        logger: this.log,
+        handle: (envelope, ctx) => this.invoke(byType, envelope, ctx),
+      });
+      await consumer.start();
+      this.consumers.push(consumer);
+      this.log.info({ group, consumer: consumerName, streams: spec.streams, types: [...byType.keys()] }, 'consuming');
+    }
+    if (this.consumers.length > 0) {
+      this.retentionTimer = setInterval(() => void this.applyRetention(), RETENTION_INTERVAL_MS);
+      this.retentionTimer.unref();
+    }
+    this._status$.next(StreamsStatus.CONNECTED);
+  }
+
+  private async invoke(byType: Map<string, MessageHandler>, envelope: AnyJobEnvelope, ctx: HandlerContext) {
+    const handler = byType.get(envelope.type);
+    if (!handler) return; // this group does not care about this type: acknowledged as seen
+    const result: unknown = await handler(envelope, new StreamContext([ctx]));
+    await lastValueFrom(this.transformToObservable(result), { defaultValue: undefined });
+  }
+
+  private async applyRetention(): Promise<void> {
+    const retention = new StreamRetention(this.redis);
+    for (const stream of [this.keys.requestsPriority, this.keys.requests, this.keys.events]) {
+      await retention.trim(stream, this.config.retentionMs).catch((err: unknown) => {
+        this.log.debug({ err: errorMessage(err), stream }, 'retention trim failed');
+      });
+    }
+  }
+
+  stats(): ConsumerStats[] {
+    return this.consumers.map((c) => c.stats());
+  }
+
+  close(): Promise<void> {
+    this.closePromise ??= this.doClose();
+    return this.closePromise;
+  }
+
+  private async doClose(): Promise<void> {
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    await Promise.allSettled(this.consumers.map((c) => c.close(this.config.shutdownGraceMs)));
+    await Promise.allSettled(this.leases.map((l) => l.release()));
+    this._status$.next(StreamsStatus.DISCONNECTED);
+  }
+
+  on(): never {
+    throw new Error('RedisStreamsServer has no client events; read stats() or the status stream');
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- Nest's Server signature
+  unwrap<T = Redis>(): T {
+    return this.redis as T;
+  }
+}

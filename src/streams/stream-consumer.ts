@@ -1,0 +1,539 @@
+import type Redis from 'ioredis';
+import { sleep } from '../common/sleep.util';
+import { silentLogger, type Logger } from '../common/logger';
+import { ConsumerHeartbeat } from './consumer-heartbeat.script';
+import { DeadLetterWriter } from './dead-letter.writer';
+import { decodeEntry } from './envelope.codec';
+import type { AnyJobEnvelope } from './job-event.types';
+import { errorMessage, isDeadLetterError } from './stream-errors';
+import type { StreamKeys } from './stream-keys';
+import { parseAutoclaimReply, parseReadReply, type RawEntry } from './stream-reply.parser';
+
+export interface HandlerContext {
+  stream: string;
+  id: string;
+  group: string;
+  consumer: string;
+  /** 1 on first delivery; grows with every claim/redelivery. */
+  deliveries: number;
+  /** Aborted when the consumer shuts down past its grace period or loses the entry to another consumer. */
+  signal: AbortSignal;
+}
+
+export type EntryHandler = (envelope: AnyJobEnvelope, ctx: HandlerContext) => Promise<void>;
+
+export interface StreamConsumerOptions {
+  /** Read order is priority order. */
+  streams: readonly string[];
+  group: string;
+  consumer: string;
+  concurrency: number;
+  claimIdleMs: number;
+  maxDeliveries: number;
+  /** Dead letters from this group end the job (true for the group that does the work). */
+  deadLetterEndsJob: boolean;
+  handle: EntryHandler;
+  blockMs?: number;
+  heartbeatMs?: number;
+  sweepIntervalMs?: number;
+  logger?: Logger;
+}
+
+interface HeldEntry {
+  stream: string;
+  id: string;
+  fields: string[];
+  deliveries: number;
+  abort: AbortController;
+  lost: boolean;
+}
+
+export interface ConsumerStats {
+  group: string;
+  consumer: string;
+  inFlight: number;
+  backlog: number;
+  processed: number;
+  failed: number;
+  deadLettered: number;
+  claimed: number;
+  readErrors: number;
+  lastReadAt: number;
+}
+
+const MAX_BACKOFF_MS = 5_000;
+
+/**
+ * One consumer of one group: the loop ARCHITECTURE describes. Reads its own PEL first, then new entries with
+ * XREADGROUP on a dedicated blocking connection, never holding more than `concurrency` in flight; beside the
+ * loop a heartbeat keeps held entries fresh and a sweeper takes idle entries of dead consumers (XAUTOCLAIM).
+ * Nothing ends the loop but close(); connection errors back off and retry.
+ */
+export class StreamConsumer {
+  private readonly log: Logger;
+  private readonly blockMs: number;
+  private readonly heartbeatMs: number;
+  private readonly sweepIntervalMs: number;
+  private readonly dlq: DeadLetterWriter;
+  private readonly heartbeat: ConsumerHeartbeat;
+  private readonly held = new Map<string, HeldEntry>();
+  private readonly backlog: HeldEntry[] = [];
+  private readonly running = new Set<Promise<void>>();
+  private readonly stopController = new AbortController();
+  private blocking?: Redis;
+  private blockingClientId?: number;
+  private loopPromise?: Promise<void>;
+  private sweeperPromise?: Promise<void>;
+  private heartbeatTimer?: NodeJS.Timeout;
+  private closePromise?: Promise<void>;
+  private wake: () => void = () => undefined;
+  private groupsReady = false;
+  private closing = false;
+  private readonly counters = { processed: 0, failed: 0, deadLettered: 0, claimed: 0, readErrors: 0, lastReadAt: 0 };
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: StreamKeys,
+    private readonly options: StreamConsumerOptions,
+  ) {
+    this.log = options.logger ?? silentLogger;
+    this.blockMs = options.blockMs ?? 5_000;
+    this.heartbeatMs = options.heartbeatMs ?? Math.max(50, Math.floor(options.claimIdleMs / 3));
+    this.sweepIntervalMs =
+      options.sweepIntervalMs ?? Math.min(5_000, Math.max(50, Math.floor(options.claimIdleMs / 2)));
+    this.dlq = new DeadLetterWriter(redis, keys);
+    this.heartbeat = new ConsumerHeartbeat(redis);
+  }
+
+  get name(): string {
+    return this.options.consumer;
+  }
+
+  stats(): ConsumerStats {
+    return {
+      group: this.options.group,
+      consumer: this.options.consumer,
+      inFlight: this.running.size,
+      backlog: this.backlog.length,
+      ...this.counters,
+    };
+  }
+
+  /** Starts the loops; resolves once the groups exist (so a test can append right after). */
+  async start(): Promise<void> {
+    this.blocking = this.redis.duplicate({
+      maxRetriesPerRequest: null,
+      connectionName: `${this.options.consumer}:${this.options.group}:block`,
+    });
+    this.blocking.on('error', (err: Error) => this.log.debug({ err: err.message }, 'blocking connection error'));
+    await this.ensureGroups().catch((err: unknown) => {
+      this.log.warn({ err: errorMessage(err), group: this.options.group }, 'cannot create groups yet; will retry');
+    });
+    this.loopPromise = this.runLoop();
+    this.sweeperPromise = this.runSweeper();
+    this.heartbeatTimer = setInterval(() => void this.beat(), this.heartbeatMs);
+    this.heartbeatTimer.unref();
+  }
+
+  /**
+   * Stops reading, hands back entries not yet started, waits up to `graceMs` for in-flight handlers, hands
+   * back what is still running, and deletes the consumer only if its PEL is empty. Memoised.
+   */
+  close(graceMs = 10_000): Promise<void> {
+    this.closePromise ??= this.doClose(graceMs);
+    return this.closePromise;
+  }
+
+  private async doClose(graceMs: number): Promise<void> {
+    this.closing = true;
+    this.stopController.abort();
+    this.wake();
+    await this.unblockReader();
+    await this.loopPromise?.catch(() => undefined);
+    await this.sweeperPromise?.catch(() => undefined);
+    const waiting = this.backlog.splice(0);
+    for (const entry of waiting) this.held.delete(heldKey(entry.stream, entry.id));
+    await this.handBack(waiting);
+    await waitAll(this.running, graceMs);
+    const stillRunning = [...this.held.values()];
+    for (const entry of stillRunning) entry.abort.abort(new Error('consumer shutting down'));
+    await this.handBack(stillRunning);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    await this.deleteConsumerIfIdle();
+    this.blocking?.disconnect();
+  }
+
+  private async unblockReader(): Promise<void> {
+    if (this.blockingClientId === undefined) return;
+    try {
+      await this.redis.call('CLIENT', 'UNBLOCK', String(this.blockingClientId));
+    } catch {
+      this.blocking?.disconnect();
+    }
+  }
+
+  private async runLoop(): Promise<void> {
+    let backoff = 100;
+    let ownPendingRead = false;
+    while (!this.closing) {
+      try {
+        if (!this.groupsReady) await this.ensureGroups();
+        if (!ownPendingRead) {
+          await this.readOwnPending();
+          ownPendingRead = true;
+        }
+        await this.waitForCapacity();
+        if (this.closing) break;
+        const free = this.options.concurrency - this.running.size;
+        const args = ['GROUP', this.options.group, this.options.consumer, 'COUNT', String(free), 'BLOCK'];
+        args.push(String(this.blockMs), 'STREAMS', ...this.options.streams, ...this.options.streams.map(() => '>'));
+        this.blockingClientId ??= Number(await this.blocking!.call('CLIENT', 'ID'));
+        const reply = await this.blocking!.call('XREADGROUP', ...args);
+        this.counters.lastReadAt = Date.now();
+        for (const { stream, entries } of parseReadReply(reply)) this.accept(stream, entries, () => 1);
+        this.dispatch();
+        backoff = 100;
+      } catch (err) {
+        if (this.closing) break;
+        this.counters.readErrors++;
+        const message = errorMessage(err);
+        if (message.includes('NOGROUP')) this.groupsReady = false; // Redis lost the group (restart without AOF)
+        this.blockingClientId = undefined;
+        this.log.warn({ err: message, group: this.options.group, backoffMs: backoff }, 'stream read failed; retrying');
+        await sleep(backoff, this.stopController.signal);
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      }
+    }
+  }
+
+  private async ensureGroups(): Promise<void> {
+    for (const stream of this.options.streams) {
+      try {
+        await this.redis.xgroup('CREATE', stream, this.options.group, '0', 'MKSTREAM');
+      } catch (err) {
+        if (!errorMessage(err).includes('BUSYGROUP')) throw err;
+      }
+    }
+    this.groupsReady = true;
+  }
+
+  /** A restarted consumer (same stable name) first finishes what it held: XREADGROUP with id 0. */
+  private async readOwnPending(): Promise<void> {
+    for (const stream of this.options.streams) {
+      let cursor = '0';
+      for (let page = 0; page < 1_000 && !this.closing; page++) {
+        const reply = await this.redis.call(
+          'XREADGROUP',
+          'GROUP',
+          this.options.group,
+          this.options.consumer,
+          'COUNT',
+          '100',
+          'STREAMS',
+          stream,
+          cursor,
+        );
+        const entries = parseReadReply(reply)[0]?.entries ?? [];
+        if (entries.length === 0) break;
+        const deliveries = await this.deliveryCounts(stream, entries);
+        this.accept(stream, entries, (id) => deliveries.get(id) ?? 1);
+        cursor = entries[entries.length - 1].id;
+      }
+    }
+    if (this.backlog.length > 0) {
+      this.log.info({ group: this.options.group, entries: this.backlog.length }, 'resuming own pending entries');
+    }
+    this.dispatch();
+  }
+
+  private async deliveryCounts(stream: string, entries: readonly RawEntry[]): Promise<Map<string, number>> {
+    const pipeline = this.redis.pipeline();
+    for (const entry of entries) pipeline.xpending(stream, this.options.group, entry.id, entry.id, 1);
+    const results = (await pipeline.exec()) ?? [];
+    const counts = new Map<string, number>();
+    results.forEach(([err, value], i) => {
+      const row = !err && Array.isArray(value) ? (value[0] as unknown[] | undefined) : undefined;
+      counts.set(entries[i].id, Number(row?.[3] ?? 1));
+    });
+    return counts;
+  }
+
+  private accept(stream: string, entries: readonly RawEntry[], deliveries: (id: string) => number): void {
+    for (const entry of entries) {
+      const key = heldKey(stream, entry.id);
+      if (this.held.has(key)) continue;
+      if (entry.fields === null) {
+        void this.deadLetterDeleted(stream, entry.id);
+        continue;
+      }
+      const held: HeldEntry = {
+        stream,
+        id: entry.id,
+        fields: entry.fields,
+        deliveries: deliveries(entry.id),
+        abort: new AbortController(),
+        lost: false,
+      };
+      this.held.set(key, held);
+      this.backlog.push(held);
+    }
+  }
+
+  private dispatch(): void {
+    while (this.backlog.length > 0 && this.running.size < this.options.concurrency && !this.closing) {
+      const entry = this.backlog.shift()!;
+      const run = this.process(entry).finally(() => {
+        this.running.delete(run);
+        this.held.delete(heldKey(entry.stream, entry.id));
+        this.dispatch();
+        this.wake();
+      });
+      this.running.add(run);
+    }
+  }
+
+  private waitForCapacity(): Promise<void> {
+    if (this.closing || (this.running.size < this.options.concurrency && this.backlog.length === 0)) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.wake = () => {
+        if (this.closing || (this.running.size < this.options.concurrency && this.backlog.length === 0)) {
+          this.wake = () => undefined;
+          resolve();
+        }
+      };
+    });
+  }
+
+  private async process(entry: HeldEntry): Promise<void> {
+    const decoded = decodeEntry(entry.fields);
+    if (!decoded.ok) {
+      await this.deadLetter(entry, `malformed entry: ${decoded.reason}`);
+      return;
+    }
+    const { envelope } = decoded;
+    if (entry.deliveries > this.options.maxDeliveries) {
+      await this.deadLetter(entry, `exceeded MAX_DELIVERIES (${this.options.maxDeliveries})`, envelope);
+      return;
+    }
+    const ctx: HandlerContext = {
+      stream: entry.stream,
+      id: entry.id,
+      group: this.options.group,
+      consumer: this.options.consumer,
+      deliveries: entry.deliveries,
+      signal: entry.abort.signal,
+    };
+    try {
+      await this.options.handle(envelope, ctx);
+    } catch (err) {
+      await this.onHandlerError(entry, envelope, err);
+      return;
+    }
+    if (entry.lost) return;
+    await this.ack(entry);
+    this.counters.processed++;
+  }
+
+  private async onHandlerError(entry: HeldEntry, envelope: AnyJobEnvelope, err: unknown): Promise<void> {
+    const message = errorMessage(err);
+    this.counters.failed++;
+    if (entry.lost) return;
+    if (this.closing && entry.abort.signal.aborted) return; // shutdown: left pending for another consumer
+    if (isDeadLetterError(err) || entry.deliveries >= this.options.maxDeliveries) {
+      await this.recordAttempt(entry, message);
+      await this.deadLetter(entry, message, envelope);
+      return;
+    }
+    this.log.warn(
+      { err: message, jobId: envelope.jobId, correlationId: envelope.correlationId, deliveries: entry.deliveries },
+      `handler failed for ${envelope.type}; will retry after ${this.options.claimIdleMs} ms`,
+    );
+    await this.recordAttempt(entry, message);
+  }
+
+  private async recordAttempt(entry: HeldEntry, error: string): Promise<void> {
+    const key = this.keys.attempts(this.options.group, entry.stream, entry.id);
+    const attempt = JSON.stringify({
+      at: new Date().toISOString(),
+      consumer: this.options.consumer,
+      delivery: entry.deliveries,
+      error: error.slice(0, 1000),
+    });
+    await this.redis
+      .multi()
+      .rpush(key, attempt)
+      .ltrim(key, -20, -1)
+      .pexpire(key, 7 * 24 * 3600 * 1000)
+      .exec()
+      .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'could not record attempt'));
+  }
+
+  private async ack(entry: HeldEntry): Promise<void> {
+    try {
+      if (entry.deliveries > 1) {
+        await this.redis
+          .multi()
+          .xack(entry.stream, this.options.group, entry.id)
+          .del(this.keys.attempts(this.options.group, entry.stream, entry.id))
+          .exec();
+      } else {
+        await this.redis.xack(entry.stream, this.options.group, entry.id);
+      }
+    } catch (err) {
+      // The entry stays pending; the sweeper hands it out again (at-least-once), so just say so.
+      this.log.warn({ err: errorMessage(err), entryId: entry.id }, 'ack failed; entry will be redelivered');
+    }
+  }
+
+  private async deadLetter(entry: HeldEntry, reason: string, envelope?: AnyJobEnvelope): Promise<void> {
+    try {
+      await this.dlq.write({
+        stream: entry.stream,
+        group: this.options.group,
+        consumer: this.options.consumer,
+        id: entry.id,
+        fields: entry.fields,
+        deliveries: entry.deliveries,
+        reason,
+        envelope,
+        endsJob: this.options.deadLetterEndsJob,
+      });
+      this.counters.deadLettered++;
+      this.log.warn(
+        { jobId: envelope?.jobId, correlationId: envelope?.correlationId, entryId: entry.id, reason },
+        'entry dead-lettered',
+      );
+    } catch (err) {
+      this.log.error({ err: errorMessage(err), entryId: entry.id }, 'dead-lettering failed; entry stays pending');
+    }
+  }
+
+  private async deadLetterDeleted(stream: string, id: string): Promise<void> {
+    const entry: HeldEntry = { stream, id, fields: [], deliveries: 0, abort: new AbortController(), lost: false };
+    await this.deadLetter(entry, 'entry was deleted from the stream while pending (trimmed or XDEL)');
+  }
+
+  private async beat(): Promise<void> {
+    if (this.held.size === 0) return;
+    const byStream = new Map<string, string[]>();
+    for (const entry of this.held.values()) {
+      const ids = byStream.get(entry.stream) ?? [];
+      ids.push(entry.id);
+      byStream.set(entry.stream, ids);
+    }
+    for (const [stream, ids] of byStream) {
+      try {
+        const lost = await this.heartbeat.beat(stream, this.options.group, this.options.consumer, ids);
+        for (const id of lost) this.markLost(stream, id);
+      } catch (err) {
+        this.log.debug({ err: errorMessage(err) }, 'heartbeat failed');
+      }
+    }
+  }
+
+  private markLost(stream: string, id: string): void {
+    const entry = this.held.get(heldKey(stream, id));
+    if (!entry) return;
+    entry.lost = true;
+    entry.abort.abort(new Error('entry was claimed by another consumer'));
+    const index = this.backlog.indexOf(entry);
+    if (index >= 0) {
+      this.backlog.splice(index, 1);
+      this.held.delete(heldKey(stream, id));
+    }
+    this.log.warn({ entryId: id, group: this.options.group }, 'lost an entry to another consumer');
+  }
+
+  private async runSweeper(): Promise<void> {
+    while (!this.closing) {
+      await sleep(this.sweepIntervalMs, this.stopController.signal);
+      if (this.closing) break;
+      try {
+        if (this.groupsReady) await this.sweep();
+      } catch (err) {
+        this.log.debug({ err: errorMessage(err) }, 'sweep failed');
+      }
+    }
+  }
+
+  /** XAUTOCLAIM entries idle past CLAIM_IDLE_MS (dead consumers' and our own failed ones), within capacity. */
+  private async sweep(): Promise<void> {
+    for (const stream of this.options.streams) {
+      let cursor = '0-0';
+      for (let round = 0; round < 10 && !this.closing; round++) {
+        const free = this.options.concurrency - this.running.size - this.backlog.length;
+        if (free <= 0) return;
+        const reply = await this.redis.call(
+          'XAUTOCLAIM',
+          stream,
+          this.options.group,
+          this.options.consumer,
+          String(this.options.claimIdleMs),
+          cursor,
+          'COUNT',
+          String(free),
+        );
+        const claimed = parseAutoclaimReply(reply);
+        for (const id of claimed.deleted) await this.deadLetterDeleted(stream, id);
+        const live = claimed.entries.filter((e) => e.fields !== null && !this.held.has(heldKey(stream, e.id)));
+        if (live.length > 0) {
+          const deliveries = await this.deliveryCounts(stream, live);
+          this.counters.claimed += live.length;
+          this.log.info({ group: this.options.group, stream, entries: live.length }, 'claimed idle entries');
+          this.accept(stream, live, (id) => deliveries.get(id) ?? 2);
+          this.dispatch();
+        }
+        cursor = claimed.cursor;
+        if (cursor === '0-0') break;
+      }
+    }
+  }
+
+  /** Makes entries immediately claimable by other consumers (idle = CLAIM_IDLE_MS), without a delivery bump. */
+  private async handBack(entries: readonly HeldEntry[]): Promise<void> {
+    const byStream = new Map<string, string[]>();
+    for (const entry of entries) byStream.set(entry.stream, [...(byStream.get(entry.stream) ?? []), entry.id]);
+    for (const [stream, ids] of byStream) {
+      await this.redis
+        .call(
+          'XCLAIM',
+          stream,
+          this.options.group,
+          this.options.consumer,
+          '0',
+          ...ids,
+          'IDLE',
+          String(this.options.claimIdleMs),
+          'JUSTID',
+        )
+        .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'hand-back failed'));
+    }
+  }
+
+  private async deleteConsumerIfIdle(): Promise<void> {
+    try {
+      for (const stream of this.options.streams) {
+        const mine = await this.redis.xpending(stream, this.options.group, '-', '+', 1, this.options.consumer);
+        if (mine.length > 0) return;
+      }
+      for (const stream of this.options.streams) {
+        await this.redis.xgroup('DELCONSUMER', stream, this.options.group, this.options.consumer);
+      }
+    } catch (err) {
+      this.log.debug({ err: errorMessage(err) }, 'could not delete consumer');
+    }
+  }
+}
+
+function heldKey(stream: string, id: string): string {
+  return `${stream}\u0000${id}`;
+}
+
+async function waitAll(promises: ReadonlySet<Promise<void>>, timeoutMs: number): Promise<void> {
+  if (promises.size === 0) return;
+  const timeout = new AbortController();
+  await Promise.race([Promise.allSettled([...promises]), sleep(timeoutMs, timeout.signal)]);
+  timeout.abort();
+}

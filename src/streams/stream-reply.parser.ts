@@ -1,0 +1,49 @@
+/** Raw entry as Redis returns it: [id, [field, value, ...]] — fields are null for an entry deleted while pending. */
+export interface RawEntry {
+  id: string;
+  fields: string[] | null;
+}
+
+/** Parses an XREAD/XREADGROUP reply `[[stream, [[id, fields]...]]...]` (null on timeout). */
+export function parseReadReply(reply: unknown): { stream: string; entries: RawEntry[] }[] {
+  if (!Array.isArray(reply)) return [];
+  const out: { stream: string; entries: RawEntry[] }[] = [];
+  for (const item of reply as unknown[]) {
+    if (!Array.isArray(item) || item.length < 2) continue;
+    const [stream, entries] = item as [unknown, unknown];
+    out.push({ stream: String(stream), entries: parseEntries(entries) });
+  }
+  return out;
+}
+
+export function parseEntries(entries: unknown): RawEntry[] {
+  if (!Array.isArray(entries)) return [];
+  const out: RawEntry[] = [];
+  for (const entry of entries as unknown[]) {
+    if (!Array.isArray(entry) || entry.length < 2) continue;
+    const [id, fields] = entry as [unknown, unknown];
+    out.push({ id: String(id), fields: Array.isArray(fields) ? (fields as unknown[]).map(String) : null });
+  }
+  return out;
+}
+
+/** XAUTOCLAIM reply: [nextCursor, entries, deletedIds] (Redis 7). */
+export function parseAutoclaimReply(reply: unknown): { cursor: string; entries: RawEntry[]; deleted: string[] } {
+  if (!Array.isArray(reply)) return { cursor: '0-0', entries: [], deleted: [] };
+  const [cursor, entries, deleted] = reply as [unknown, unknown, unknown];
+  return {
+    cursor: String(cursor),
+    entries: parseEntries(entries),
+    deleted: Array.isArray(deleted) ? (deleted as unknown[]).map(String) : [],
+  };
+}
+
+/** Compares stream ids `<ms>-<seq>` numerically. */
+export function compareStreamIds(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-');
+  const [bm = '0', bs = '0'] = b.split('-');
+  const ms = BigInt(am) - BigInt(bm);
+  if (ms !== 0n) return ms < 0n ? -1 : 1;
+  const seq = BigInt(as) - BigInt(bs);
+  return seq === 0n ? 0 : seq < 0n ? -1 : 1;
+}

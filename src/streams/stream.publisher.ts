@@ -1,0 +1,53 @@
+import type Redis from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import { encodeEnvelope, ENVELOPE_FIELD, makeEnvelope, type EnvelopeMeta } from './envelope.codec';
+import type { JobEnvelope, JobEventPayloads, JobEventType } from './job-event.types';
+import type { StreamKeys } from './stream-keys';
+
+/** How long the last progress tick of a job stays readable for GET /v1/generations/:id. */
+const LAST_PROGRESS_TTL_SECONDS = 3600;
+
+/** Appends job events to the stream their type belongs to. The only writer of the job streams. */
+export class StreamPublisher {
+  constructor(
+    private readonly redis: Redis,
+    readonly keys: StreamKeys,
+    private readonly progressMaxLen = 10_000,
+  ) {}
+
+  streamFor(envelope: JobEnvelope): string {
+    if (envelope.type === 'job.requested') {
+      return (envelope as JobEnvelope<'job.requested'>).payload.priority
+        ? this.keys.requestsPriority
+        : this.keys.requests;
+    }
+    return envelope.type === 'job.progress' ? this.keys.progress : this.keys.events;
+  }
+
+  async publish<T extends JobEventType>(
+    type: T,
+    meta: EnvelopeMeta,
+    payload: JobEventPayloads[T],
+  ): Promise<{ id: string; envelope: JobEnvelope<T> }> {
+    const envelope = makeEnvelope(type, meta, payload);
+    const multi = this.redis.multi();
+    this.append(multi, envelope);
+    const results = (await multi.exec()) ?? [];
+    const [err, id] = results[0] ?? [new Error('empty MULTI reply'), null];
+    if (err) throw err;
+    return { id: String(id), envelope };
+  }
+
+  /** Adds the append to a caller's MULTI/pipeline, so it commits atomically with the caller's other writes. */
+  append(chain: ChainableCommander, envelope: JobEnvelope): ChainableCommander {
+    const stream = this.streamFor(envelope);
+    const body = encodeEnvelope(envelope);
+    if (envelope.type === 'job.progress') {
+      // Progress is ephemeral and read without groups: trim hard, keep only the latest tick per job aside.
+      chain.xadd(stream, 'MAXLEN', '~', String(this.progressMaxLen), '*', ENVELOPE_FIELD, body);
+      chain.set(this.keys.lastProgress(envelope.jobId), body, 'EX', LAST_PROGRESS_TTL_SECONDS);
+      return chain;
+    }
+    return chain.xadd(stream, '*', ENVELOPE_FIELD, body);
+  }
+}
