@@ -13,7 +13,7 @@ import { errorMessage } from './stream-errors';
 import type { StreamKeys } from './stream-keys';
 import { StreamRetention } from './stream-retention';
 
-export const enum StreamsStatus {
+export enum StreamsStatus {
   CONNECTED = 'connected',
   DISCONNECTED = 'disconnected',
 }

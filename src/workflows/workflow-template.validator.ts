@@ -142,7 +142,7 @@ function checkPrompt(raw: unknown, report: Report): Graph {
     }
     for (const [inputName, value] of Object.entries(node.inputs as Record<string, JsonValue>)) {
       if (!isLinkShaped(value)) continue;
-      const valuePath = `${childPath(`${nodePath}.inputs`, inputName)}`;
+      const valuePath = childPath(`${nodePath}.inputs`, inputName);
       if (!isValidLink(value)) {
         report(valuePath, 'an array input is a link and must be ["<nodeId>", <outputIndex ≥ 0>]');
       } else if (!ids.has(value[0])) {
