@@ -31,7 +31,7 @@ export interface JobEventPayloads {
     redriveOf?: string;
   };
   'job.accepted': { worker: string; instance: string; promptId: string; attempt: number };
-  'job.started': { worker: string; instance: string; promptId: string };
+  'job.started': { worker: string; instance: string; promptId: string; attempt?: number };
   'job.progress': { value: number; max: number; stage?: string; node?: string };
   'job.completed': {
     outputs: BlobRef[];

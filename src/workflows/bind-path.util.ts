@@ -11,7 +11,9 @@ const BIND_PATH = /^([^.\s]+)\.inputs\.([^.\s]+)$/;
 /** Parses "<nodeId>.inputs.<inputName>"; undefined when the path has any other shape. */
 export function parseBindPath(path: string): BindTarget | undefined {
   const match = BIND_PATH.exec(path);
-  return match ? { nodeId: match[1], inputName: match[2] } : undefined;
+  // Assigning to a "__proto__" key would replace a prototype instead of setting an input.
+  if (!match || match[1] === '__proto__' || match[2] === '__proto__') return undefined;
+  return { nodeId: match[1], inputName: match[2] };
 }
 
 /** ComfyUI treats every list-valued input as a link, so any array in `inputs` must be one. */

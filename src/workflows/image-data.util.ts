@@ -1,6 +1,7 @@
 import type { ImageMime, ImageValue } from './workflow.types';
 
-export type ImageParseResult = { readonly ok: true; readonly image: ImageValue } | { readonly ok: false; readonly message: string };
+export type ImageParseResult =
+  { readonly ok: true; readonly image: ImageValue } | { readonly ok: false; readonly message: string };
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const DATA_URL = /^data:([^,;]*)((?:;[^,;]*)*),/i;

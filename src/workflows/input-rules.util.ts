@@ -22,7 +22,8 @@ export function codePointLength(value: string): number {
 export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === 'string')
+    return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
   if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${String(value)}`;
   return typeof value === 'object' ? 'an object' : typeof value;
 }
@@ -37,7 +38,8 @@ export function checkScalarValue(spec: ScalarInputSpec, value: unknown, maxStrin
     case 'string':
       return checkString(spec, value, maxStringLength);
     case 'integer':
-      if (typeof value !== 'number' || !Number.isSafeInteger(value)) return `must be an integer, got ${describeValue(value)}`;
+      if (typeof value !== 'number' || !Number.isSafeInteger(value))
+        return `must be an integer, got ${describeValue(value)}`;
       if (spec.multipleOf !== undefined && value % spec.multipleOf !== 0) {
         return `must be a multiple of ${spec.multipleOf}, got ${value}`;
       }
@@ -57,7 +59,9 @@ function checkString(
 ): string | undefined {
   if (typeof value !== 'string') return `must be a string, got ${describeValue(value)}`;
   if (spec.enum !== undefined) {
-    return spec.enum.includes(value) ? undefined : `must be one of: ${spec.enum.map((v) => JSON.stringify(v)).join(', ')}`;
+    return spec.enum.includes(value)
+      ? undefined
+      : `must be one of: ${spec.enum.map((v) => JSON.stringify(v)).join(', ')}`;
   }
   const length = codePointLength(value);
   const max = Math.min(spec.maxLength ?? Infinity, maxStringLength ?? Infinity);

@@ -2,7 +2,7 @@ import { parseBindPath } from './bind-path.util';
 import { checkScalarValue } from './input-rules.util';
 import { MAX_SEED, randomSeed } from './seed.util';
 import { WorkflowBindError } from './workflow.errors';
-import { resolveOutputNodeIds } from './workflow-template.validator';
+import { resolveOutputNodeIds } from './template-graph.validator';
 import {
   RANDOM_SEED,
   type ApiPrompt,
@@ -77,7 +77,9 @@ export function bindWorkflow(
 /** Folds a raw seed into the input's [min, max] (default 0..MAX_SEED). */
 function pickSeed(spec: IntegerInputSpec, seedSource: () => number, fail: (message: string) => never): number {
   const raw = seedSource();
-  if (!Number.isSafeInteger(raw) || raw < 0) fail(`seedSource returned ${String(raw)}, not an integer in 0..${MAX_SEED}`);
+  if (!Number.isSafeInteger(raw) || raw < 0) {
+    fail(`seedSource returned ${String(raw)}, not an integer in 0..${MAX_SEED}`);
+  }
   const low = spec.min ?? 0;
   const high = Math.min(spec.max ?? MAX_SEED, MAX_SEED);
   return low + (raw % (high - low + 1));

@@ -17,7 +17,9 @@ export class WorkflowCatalog {
     try {
       entries = (await readdir(dir)).filter((entry) => extname(entry).toLowerCase() === '.json').sort();
     } catch (error: unknown) {
-      throw new WorkflowLoadError(dir, [{ file: dir, path: '$', message: `cannot read directory: ${errorText(error)}` }]);
+      throw new WorkflowLoadError(dir, [
+        { file: dir, path: '$', message: `cannot read directory: ${errorText(error)}` },
+      ]);
     }
     const problems: TemplateProblem[] = [];
     const sources: { file: string; raw: unknown }[] = [];
@@ -57,13 +59,19 @@ export class WorkflowCatalog {
       const { name } = result.template;
       const previous = fileOf.get(name);
       if (previous !== undefined) {
-        problems.push({ file, path: '$.name', message: `duplicate workflow name "${name}" (also defined in ${previous})` });
+        problems.push({
+          file,
+          path: '$.name',
+          message: `duplicate workflow name "${name}" (also defined in ${previous})`,
+        });
         continue;
       }
       fileOf.set(name, file);
       // structuredClone detaches the catalog from the caller's objects before freezing.
       templates.set(name, deepFreeze(structuredClone(result.template)));
     }
+    // Stable sort: each file's problems stay together and in document order, whichever phase found them.
+    problems.sort((x, y) => (x.file < y.file ? -1 : x.file > y.file ? 1 : 0));
     if (problems.length > 0) throw new WorkflowLoadError(dir, problems);
     return new WorkflowCatalog(templates);
   }

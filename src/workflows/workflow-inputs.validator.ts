@@ -81,7 +81,10 @@ function validateRecord(
 
   for (const name of Object.keys(raw)) {
     if (!Object.hasOwn(template.inputs, name)) {
-      errors.push({ field: `inputs.${name}`, message: `unknown input; workflow "${template.name}" accepts: ${accepted}` });
+      errors.push({
+        field: `inputs.${name}`,
+        message: `unknown input; workflow "${template.name}" accepts: ${accepted}`,
+      });
     }
   }
   for (const name of Object.keys(files)) {
@@ -111,7 +114,8 @@ function validateRecord(
   return errors.length > 0 ? { ok: false, errors } : { ok: true, values };
 }
 
-type ValueResult = { readonly ok: true; readonly value: WorkflowInputValue } | { readonly ok: false; readonly message: string };
+type ValueResult =
+  { readonly ok: true; readonly value: WorkflowInputValue } | { readonly ok: false; readonly message: string };
 
 function validateValue(
   spec: WorkflowInputSpec,
@@ -119,7 +123,10 @@ function validateValue(
   limits: InputLimits,
   options: ValidateInputsOptions,
 ): ValueResult {
-  if (spec.type === 'image') return fromImage(readImage(value, Math.min(limits.maxImageBytes, spec.maxBytes ?? Infinity)));
+  if (spec.type === 'image') {
+    const maxBytes = Math.min(limits.maxImageBytes, spec.maxBytes ?? Infinity);
+    return fromImage(readImage(value, maxBytes));
+  }
   const candidate = options.coerceStrings === true && typeof value === 'string' ? coerce(spec, value) : value;
   // "random" is accepted only where the template itself defaults to it, i.e. for seeds.
   if (spec.type === 'integer' && spec.default === RANDOM_SEED && candidate === RANDOM_SEED) {
@@ -136,7 +143,10 @@ function validateValue(
 function readImage(value: unknown, maxBytes: number): ImageParseResult {
   if (typeof value === 'string') return imageFromBase64(value, maxBytes);
   if (value instanceof Uint8Array) return imageFromBytes(value, maxBytes);
-  return { ok: false, message: `must be a base64 string or data: URL of a PNG, JPEG or WebP image, got ${describeValue(value)}` };
+  return {
+    ok: false,
+    message: `must be a base64 string or data: URL of a PNG, JPEG or WebP image, got ${describeValue(value)}`,
+  };
 }
 
 function fromImage(result: ImageParseResult): ValueResult {

@@ -1,4 +1,4 @@
-import { formatTemplateProblem, type TemplateProblem } from './workflow-template.validator';
+import { formatTemplateProblem, type TemplateProblem } from './template-problem.util';
 
 /** Start-up must stop on this: it names every bad template file and what is wrong in it. */
 export class WorkflowLoadError extends Error {

@@ -1,0 +1,51 @@
+import { Module, type DynamicModule, type Type } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { LoggerModule } from 'nestjs-pino';
+import type { Logger as PinoLogger } from 'pino';
+import { ROOT_LOGGER } from './common/root-logger';
+import type { AppConfig } from './config/app-config';
+import { ConfigModule } from './config/config.module';
+import { HttpErrorFilter } from './http/http-error.filter';
+import { WorkflowCatalogModule } from './modules/catalog/workflow-catalog.module';
+import { GenerationApiModule } from './modules/generation/generation-api.module';
+import { ProjectorModule } from './modules/generation/projector.module';
+import { GpuModule } from './modules/gpu/gpu.module';
+import { HealthModule } from './modules/health/health.module';
+import { StreamsModule } from './streams/streams.module';
+
+const QUIET_PATHS = ['/health', '/metrics'];
+
+/** Mounts the shared infrastructure plus exactly the modules of the configured roles. */
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig, logger: PinoLogger): DynamicModule {
+    const roleModules: Type[] = [];
+    if (config.roles.has('api')) roleModules.push(GenerationApiModule);
+    if (config.roles.has('projector')) roleModules.push(ProjectorModule);
+    if (config.roles.has('gpu')) roleModules.push(GpuModule);
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggerModule.forRoot({
+          pinoHttp: {
+            logger,
+            autoLogging: { ignore: (req) => QUIET_PATHS.some((p) => (req.url ?? '').startsWith(p)) },
+            customLogLevel: (_req, res, err) =>
+              err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'debug',
+          },
+        }),
+        StreamsModule,
+        WorkflowCatalogModule,
+        HealthModule,
+        ...roleModules,
+      ],
+      providers: [
+        { provide: ROOT_LOGGER, useValue: logger },
+        { provide: APP_FILTER, useFactory: () => new HttpErrorFilter(logger) },
+      ],
+      exports: [ROOT_LOGGER],
+      global: true,
+    };
+  }
+}

@@ -1,0 +1,62 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NextFunction, Request, Response } from 'express';
+import { Logger as NestPinoLogger } from 'nestjs-pino';
+import type { Logger as PinoLogger } from 'pino';
+import { AppModule } from './app.module';
+import { createRootLogger } from './common/root-logger';
+import type { AppConfig } from './config/app-config';
+import { asBodyParserError } from './http/http-error.filter';
+import { createValidationPipe } from './http/validation.pipe';
+import { REDIS } from './streams/redis.provider';
+import { RedisStreamsServer } from './streams/redis-streams.server';
+import { StreamKeys } from './streams/stream-keys';
+
+export interface RunningApp {
+  app: NestExpressApplication;
+  config: AppConfig;
+  logger: PinoLogger;
+  streams: RedisStreamsServer;
+  /** Base URL of the HTTP server (the real port when PORT=0). */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Builds the app for the configured roles, starts the stream consumers and the HTTP server. */
+export async function startApp(config: AppConfig, logger = createRootLogger(config, [...config.roles].join(','))) {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, logger), {
+    bodyParser: false,
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(NestPinoLogger));
+  // Base64 images travel in JSON: allow the image limit plus base64's 4/3 overhead and the rest of the body.
+  const jsonLimit = Math.ceil(config.maxImageBytes * 1.34) + 256 * 1024;
+  app.useBodyParser('json', { limit: jsonLimit });
+  app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    const body = asBodyParserError(err);
+    if (!body) {
+      next(err);
+      return;
+    }
+    res.status(body.statusCode).json(body);
+  });
+  app.useGlobalPipes(createValidationPipe());
+  app.enableShutdownHooks();
+  const streams = new RedisStreamsServer(app.get(REDIS), app.get(StreamKeys), config, logger);
+  app.connectMicroservice({ strategy: streams }, { inheritAppConfig: true });
+  await app.startAllMicroservices();
+  await app.listen(config.port, '0.0.0.0');
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const running: RunningApp = {
+    app,
+    config,
+    logger,
+    streams,
+    url: `http://127.0.0.1:${port}`,
+    close: () => app.close(),
+  };
+  logger.info({ roles: [...config.roles], port, prefix: config.streamPrefix }, 'comfy-relay started');
+  return running;
+}

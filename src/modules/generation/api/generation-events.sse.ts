@@ -1,0 +1,111 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type Redis from 'ioredis';
+import type { Response } from 'express';
+import { decodeEntry } from '../../../streams/envelope.codec';
+import type { AnyJobEnvelope } from '../../../streams/job-event.types';
+import { REDIS } from '../../../streams/redis.provider';
+import { StreamKeys } from '../../../streams/stream-keys';
+import { StreamTail, type TailedEvent } from '../../../streams/stream-tail';
+import { compareStreamIds } from '../../../streams/stream-reply.parser';
+import { isTerminal, type JobView } from '../projection/job-view';
+
+const KEEPALIVE_MS = 15_000;
+const ENDING_TYPES = new Set(['job.completed', 'job.cancelled']);
+
+/**
+ * Server-Sent Events of one job: its past events (timeline + the tail's recent buffer), then live ones from the
+ * shared stream tail, in stream order and without duplicates. Ends after the job's final event.
+ */
+@Injectable()
+export class GenerationEventsSse {
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly keys: StreamKeys,
+    private readonly tail: StreamTail,
+  ) {}
+
+  async stream(view: JobView, response: Response): Promise<void> {
+    response.status(200);
+    response.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+    response.setHeader('Cache-Control', 'no-cache, no-transform');
+    response.setHeader('Connection', 'keep-alive');
+    response.setHeader('X-Accel-Buffering', 'no');
+    response.flushHeaders();
+
+    const sent = new Set<string>();
+    const buffered: TailedEvent[] = [];
+    let replaying = true;
+    let ended = false;
+    const finish = () => {
+      if (ended) return;
+      ended = true;
+      unsubscribe();
+      clearInterval(keepalive);
+      response.end();
+    };
+    const send = (event: TailedEvent) => {
+      if (ended || sent.has(event.envelope.eventId)) return;
+      sent.add(event.envelope.eventId);
+      response.write(formatEvent(event));
+      if (isFinal(event.envelope)) finish();
+    };
+    const unsubscribe = this.tail.subscribe((event) => {
+      if (event.envelope.jobId !== view.id) return;
+      if (replaying) buffered.push(event);
+      else send(event);
+    });
+    const keepalive = setInterval(() => response.write(': keepalive\n\n'), KEEPALIVE_MS);
+    response.on('close', finish);
+
+    const past = [...(await this.pastEvents(view.id)), ...this.tail.recent(view.id)];
+    for (const event of sortEvents(past)) send(event);
+    replaying = false;
+    for (const event of sortEvents(buffered.splice(0))) send(event);
+    // A finished job whose events were trimmed away still gets a closed stream, not a hanging one.
+    if (!ended && isTerminal(view.status)) finish();
+  }
+
+  private async pastEvents(jobId: string): Promise<TailedEvent[]> {
+    const members = await this.redis.zrange(this.keys.timeline(jobId), 0, -1);
+    if (members.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    const refs = members.map((member) => {
+      const separator = member.lastIndexOf('|');
+      const stream = `${this.keys.prefix}${member.slice(0, separator)}`;
+      const id = member.slice(separator + 1);
+      pipeline.xrange(stream, id, id);
+      return { stream, id };
+    });
+    const results = (await pipeline.exec()) ?? [];
+    const events: TailedEvent[] = [];
+    results.forEach(([err, value], i) => {
+      const entry = !err && Array.isArray(value) ? (value[0] as [string, string[]] | undefined) : undefined;
+      if (!entry) return;
+      const decoded = decodeEntry(entry[1]);
+      if (decoded.ok) events.push({ stream: refs[i].stream, id: refs[i].id, envelope: decoded.envelope });
+    });
+    return events;
+  }
+}
+
+/** `job.failed` is final only when no retry follows; dead letters end the job only when they say so. */
+function isFinal(envelope: AnyJobEnvelope): boolean {
+  if (ENDING_TYPES.has(envelope.type)) return true;
+  if (envelope.type === 'job.failed') return !envelope.payload.willRetry;
+  if (envelope.type === 'job.dead-lettered') return envelope.payload.endsJob;
+  return false;
+}
+
+function sortEvents(events: TailedEvent[]): TailedEvent[] {
+  return events.sort((a, b) => compareStreamIds(a.id, b.id));
+}
+
+function formatEvent({ id, envelope }: TailedEvent): string {
+  const data = JSON.stringify({
+    type: envelope.type,
+    jobId: envelope.jobId,
+    occurredAt: envelope.occurredAt,
+    payload: envelope.payload,
+  });
+  return `id: ${id}\nevent: ${envelope.type}\ndata: ${data}\n\n`;
+}

@@ -1,0 +1,141 @@
+import {
+  Body,
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  NotFoundException,
+  Param,
+  Post,
+  Query,
+  Req,
+  Res,
+  UseGuards,
+  HttpException,
+  HttpStatus,
+  BadRequestException,
+  Inject,
+} from '@nestjs/common';
+import type { Response } from 'express';
+import { BLOB_STORE, type BlobStore } from '../../../blobs/blob-store';
+import { WorkflowCatalog, type WorkflowSummary } from '../../../workflows';
+import { GenerationService, type SubmitResult } from '../commands/generation.service';
+import { ApiKeyGuard, type AuthenticatedRequest } from './api-key.guard';
+import { CreateGenerationDto } from './create-generation.dto';
+import { GenerationEventsSse } from './generation-events.sse';
+import { GenerationQueryService, type GenerationResource } from './generation-query.service';
+import type { JobView } from '../projection/job-view';
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+const USER_ID = /^[A-Za-z0-9_.:@-]{1,64}$/;
+
+@Controller('v1')
+@UseGuards(ApiKeyGuard)
+export class GenerationController {
+  constructor(
+    private readonly generations: GenerationService,
+    private readonly queries: GenerationQueryService,
+    private readonly sse: GenerationEventsSse,
+    private readonly catalog: WorkflowCatalog,
+    @Inject(BLOB_STORE) private readonly blobs: BlobStore,
+  ) {}
+
+  @Get('workflows')
+  workflows(): { workflows: WorkflowSummary[] } {
+    return { workflows: this.catalog.list() };
+  }
+
+  @Post('generations')
+  @HttpCode(202)
+  async create(
+    @Body() body: CreateGenerationDto,
+    @Req() request: AuthenticatedRequest,
+    @Res({ passthrough: true }) response: Response,
+    @Headers('idempotency-key') idempotencyKey?: string,
+    @Headers('x-user-id') userHeader?: string,
+  ): Promise<SubmitResult & { statusUrl: string }> {
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw fieldError('Idempotency-Key', 'must be 1-255 printable ASCII characters');
+    }
+    if (userHeader !== undefined && !USER_ID.test(userHeader)) {
+      throw fieldError('X-User-Id', 'must be 1-64 characters of letters, digits and _.:@-');
+    }
+    const caller = request.callerId ?? 'api:anonymous';
+    const userId = userHeader ? `${caller}:${userHeader}` : caller;
+    const result = await this.generations.submit({
+      workflow: body.workflow,
+      inputs: body.inputs ?? {},
+      userId,
+      source: 'api',
+      priority: body.priority,
+      idempotency: idempotencyKey ? { scope: userId, key: idempotencyKey } : undefined,
+    });
+    const statusUrl = `/v1/generations/${result.id}`;
+    response.setHeader('Location', statusUrl);
+    if (result.duplicate) response.setHeader('Idempotent-Replayed', 'true');
+    return { ...result, statusUrl };
+  }
+
+  @Get('generations/:id')
+  async get(@Param('id') id: string): Promise<GenerationResource> {
+    return this.queries.resource(await this.require(id));
+  }
+
+  @Get('generations/:id/events')
+  async events(@Param('id') id: string, @Res() response: Response): Promise<void> {
+    await this.sse.stream(await this.require(id), response);
+  }
+
+  @Get('generations/:id/result')
+  async result(@Param('id') id: string, @Query('index') indexParam: string | undefined, @Res() response: Response) {
+    const view = await this.require(id);
+    if (indexParam !== undefined && !/^\d{1,4}$/.test(indexParam)) {
+      throw fieldError('index', 'must be a non-negative integer');
+    }
+    const index = Number(indexParam ?? 0);
+    if (view.status !== 'succeeded') {
+      throw new HttpException(
+        { statusCode: 409, error: 'not_ready', message: `Generation ${id} is ${view.status}; no result yet.` },
+        HttpStatus.CONFLICT,
+      );
+    }
+    const ref = view.result?.[index];
+    if (!ref)
+      throw new NotFoundException(`Generation ${id} has ${view.result?.length ?? 0} result(s); no index ${index}.`);
+    const bytes = await this.blobs.get(ref.hash);
+    if (!bytes) {
+      throw new HttpException(
+        { statusCode: 410, error: 'expired', message: 'The result has expired from the blob store.' },
+        HttpStatus.GONE,
+      );
+    }
+    response.setHeader('Content-Type', ref.type);
+    response.setHeader('Content-Length', String(bytes.length));
+    response.setHeader('ETag', `"${ref.hash}"`);
+    response.setHeader('Cache-Control', 'private, max-age=3600, immutable');
+    response.status(200).end(bytes);
+  }
+
+  @Post('generations/:id/cancel')
+  @HttpCode(202)
+  async cancel(@Param('id') id: string, @Req() request: AuthenticatedRequest) {
+    await this.require(id);
+    return this.generations.cancel(id, request.callerId ?? 'api:anonymous');
+  }
+
+  private async require(id: string): Promise<JobView> {
+    const view = await this.queries.find(id);
+    if (!view) throw new NotFoundException(`No generation with id ${id}.`);
+    return view;
+  }
+}
+
+function fieldError(field: string, message: string): BadRequestException {
+  return new BadRequestException({
+    statusCode: 400,
+    error: 'invalid_request',
+    message: `${field}: ${message}`,
+    field,
+    fields: [{ field, message }],
+  });
+}

@@ -1,0 +1,62 @@
+/** Domain errors of the generation commands; the HTTP layer and the bot map them to their own words. */
+export class GenerationError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+export class InvalidRequestError extends GenerationError {
+  constructor(readonly fields: readonly FieldError[]) {
+    super('invalid_request', fields.map((f) => `${f.field}: ${f.message}`).join('; '));
+  }
+}
+
+export class UserLimitError extends GenerationError {
+  constructor(
+    readonly active: number,
+    readonly limit: number,
+  ) {
+    super(
+      'too_many_active_jobs',
+      `You already have ${active} active job(s); the limit is ${limit}. Wait for one to finish or cancel one.`,
+      { active, limit },
+    );
+  }
+}
+
+export class IdempotencyConflictError extends GenerationError {
+  constructor(readonly jobId: string) {
+    super('idempotency_key_reused', 'This Idempotency-Key was already used for a different request.', { jobId });
+  }
+}
+
+export class JobNotFoundError extends GenerationError {
+  constructor(jobId: string) {
+    super('not_found', `No generation with id ${jobId}.`);
+  }
+}
+
+export class JobFinishedError extends GenerationError {
+  constructor(
+    jobId: string,
+    readonly status: string,
+  ) {
+    super('already_finished', `Generation ${jobId} already ${status}.`, { status });
+  }
+}
+
+export class DrainingError extends GenerationError {
+  constructor() {
+    super('draining', 'The service is not taking new jobs right now (drain mode). Try again later.');
+  }
+}

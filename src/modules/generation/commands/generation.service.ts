@@ -1,0 +1,204 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { BLOB_STORE, type BlobStore } from '../../../blobs/blob-store';
+import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
+import { encodeEnvelope, makeEnvelope } from '../../../streams/envelope.codec';
+import type { JobEventPayloads, JobInputValue, TelegramOrigin } from '../../../streams/job-event.types';
+import { REDIS } from '../../../streams/redis.provider';
+import { StreamKeys } from '../../../streams/stream-keys';
+import { StreamPublisher } from '../../../streams/stream.publisher';
+import { randomSeed, validateInputs, WorkflowCatalog, type WorkflowInputValues } from '../../../workflows';
+import { isTerminal } from '../projection/job-view';
+import { JobViewRepository } from '../projection/job-view.repository';
+import {
+  DrainingError,
+  IdempotencyConflictError,
+  InvalidRequestError,
+  JobFinishedError,
+  JobNotFoundError,
+  UserLimitError,
+} from './generation.errors';
+import { runSubmitScript, TICKET_PLACEHOLDER } from './job-submit.script';
+import { QueuePositionService } from './queue-position.service';
+
+export interface SubmitRequest {
+  workflow: unknown;
+  inputs: unknown;
+  userId: string;
+  source: JobEventPayloads['job.requested']['source'];
+  /** Scope + key: the same key from another caller is another request. */
+  idempotency?: { scope: string; key: string };
+  telegram?: TelegramOrigin;
+  priority?: boolean;
+  correlationId?: string;
+}
+
+export interface SubmitResult {
+  id: string;
+  status: 'queued';
+  duplicate: boolean;
+  position?: number;
+  etaSeconds: number | null;
+}
+
+const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
+const WORKFLOW_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** Job commands: submit and cancel. Writes only events (plus the bookkeeping the submit script keeps). */
+@Injectable()
+export class GenerationService {
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(BLOB_STORE) private readonly blobs: BlobStore,
+    private readonly keys: StreamKeys,
+    private readonly publisher: StreamPublisher,
+    private readonly catalog: WorkflowCatalog,
+    private readonly views: JobViewRepository,
+    private readonly queue: QueuePositionService,
+  ) {}
+
+  async submit(request: SubmitRequest): Promise<SubmitResult> {
+    if ((await this.redis.exists(this.keys.drainFlag)) === 1) throw new DrainingError();
+    const values = this.validate(request.workflow, request.inputs);
+    const workflow = request.workflow as string;
+    const fingerprint = fingerprintOf(workflow, request.inputs);
+    const jobId = randomUUID();
+    const inputs = await this.storeInputs(workflow, values);
+    const envelope = makeEnvelope(
+      'job.requested',
+      { jobId, correlationId: request.correlationId ?? jobId, actor: `${request.source}:${request.userId}` },
+      {
+        // ticket first: the submit script fills it in by replacing the first placeholder of the payload.
+        ticket: 0,
+        workflow,
+        inputs,
+        userId: request.userId,
+        source: request.source,
+        ...(request.priority ? { priority: true } : {}),
+        ...(request.telegram ? { telegram: request.telegram } : {}),
+      },
+    );
+    const envelopeJson = encodeEnvelope(envelope).replace(
+      '"payload":{"ticket":0,',
+      `"payload":{"ticket":"${TICKET_PLACEHOLDER}",`,
+    );
+    await this.releaseStaleActiveJobs(request.userId);
+    const outcome = await runSubmitScript(this.redis, this.keys, {
+      jobId,
+      idempotencyKey: request.idempotency
+        ? this.keys.idempotency(request.idempotency.scope, hashKey(request.idempotency.key))
+        : this.keys.idempotency('job', jobId),
+      userId: request.userId,
+      maxActive: this.config.userMaxActive,
+      envelopeJson,
+      stream: this.publisher.streamFor(envelope),
+      workflow,
+      createdAt: envelope.occurredAt,
+      priority: request.priority === true,
+      fingerprint,
+      idempotencyTtlSeconds: IDEMPOTENCY_TTL_SECONDS,
+      recordTtlSeconds: Math.ceil(this.config.retentionMs / 1000),
+    });
+    if (outcome.kind === 'limit') throw new UserLimitError(outcome.active, this.config.userMaxActive);
+    if (outcome.kind === 'duplicate') {
+      if (outcome.fingerprint !== fingerprint) throw new IdempotencyConflictError(outcome.jobId);
+      const position = await this.queue.positionOf(outcome.jobId);
+      return { id: outcome.jobId, status: 'queued', duplicate: true, ...position };
+    }
+    const position = await this.queue.positionOf(jobId);
+    return { id: jobId, status: 'queued', duplicate: false, ...position };
+  }
+
+  /**
+   * Cancels a job. A job still in our queue is cancelled here and now (whoever removes it from the queue set
+   * first owns it: us, or the worker that picks it up); a running one gets `job.cancel-requested`, which the
+   * worker running it acts on.
+   */
+  async cancel(jobId: string, by: string): Promise<{ id: string; status: 'cancelled' | 'cancelling' }> {
+    const view = await this.views.get(jobId);
+    const known = view ?? (await this.redis.exists(this.keys.record(jobId))) === 1;
+    if (!known) throw new JobNotFoundError(jobId);
+    if (view && isTerminal(view.status)) throw new JobFinishedError(jobId, view.status);
+    const [, removed] = (await this.redis
+      .multi()
+      .set(this.keys.cancelFlag(jobId), by, 'EX', Math.ceil(this.config.retentionMs / 1000))
+      .zrem(this.keys.queue, jobId)
+      .exec()) as [unknown, [Error | null, number]];
+    const meta = { jobId, correlationId: view?.correlationId ?? jobId, actor: by };
+    await this.publisher.publish('job.cancel-requested', meta, { by });
+    if (removed[1] === 1) {
+      await this.publisher.publish('job.cancelled', meta, { by, whileQueued: true });
+      return { id: jobId, status: 'cancelled' };
+    }
+    return { id: jobId, status: 'cancelling' };
+  }
+
+  private validate(workflow: unknown, inputs: unknown): WorkflowInputValues {
+    if (typeof workflow !== 'string' || !WORKFLOW_NAME.test(workflow)) {
+      throw new InvalidRequestError([
+        { field: 'workflow', message: 'must be a workflow name (see GET /v1/workflows)' },
+      ]);
+    }
+    const template = this.catalog.get(workflow);
+    if (!template) {
+      const known = this.catalog.names().join(', ');
+      throw new InvalidRequestError([
+        { field: 'workflow', message: `unknown workflow "${workflow}"; known: ${known}` },
+      ]);
+    }
+    const result = validateInputs(template, inputs, {
+      maxImageBytes: this.config.maxImageBytes,
+      maxStringLength: this.config.maxPromptLength,
+    });
+    if (!result.ok) throw new InvalidRequestError(result.errors);
+    return result.values;
+  }
+
+  /** Images go to the blob store (events carry refs); "random" seeds are fixed now so a replay is faithful. */
+  private async storeInputs(workflow: string, values: WorkflowInputValues): Promise<Record<string, JobInputValue>> {
+    const specs = this.catalog.get(workflow)?.inputs ?? {};
+    const out: Record<string, JobInputValue> = {};
+    for (const [name, value] of Object.entries(values)) {
+      if (typeof value === 'object') out[name] = { blob: await this.blobs.put(value.bytes, value.mime) };
+      else out[name] = value === 'random' && specs[name]?.type === 'integer' ? randomSeed() : value;
+    }
+    return out;
+  }
+
+  /** The active set heals itself: members whose job has finished (or is long gone) no longer count. */
+  private async releaseStaleActiveJobs(userId: string): Promise<void> {
+    const key = this.keys.userActive(userId);
+    if ((await this.redis.scard(key)) < this.config.userMaxActive) return;
+    for (const jobId of await this.redis.smembers(key)) {
+      const view = await this.views.get(jobId);
+      const recorded = (await this.redis.exists(this.keys.record(jobId))) === 1;
+      if ((view && isTerminal(view.status)) || (!view && !recorded)) await this.redis.srem(key, jobId);
+    }
+  }
+}
+
+function hashKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 32);
+}
+
+/** Same key + same request → same job; same key + different request → 422. Images count by content. */
+function fingerprintOf(workflow: string, inputs: unknown): string {
+  return createHash('sha256')
+    .update(JSON.stringify([workflow, canonical(inputs)]))
+    .digest('hex')
+    .slice(0, 32);
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}

@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { GenerationService } from './commands/generation.service';
+import { QueuePositionService } from './commands/queue-position.service';
+import { JobViewRepository } from './projection/job-view.repository';
+import { RunStatsRepository } from './projection/run-stats.repository';
+
+/** Job commands and the read model's repositories: used by the api and bot roles and by the projector. */
+@Module({
+  providers: [GenerationService, QueuePositionService, JobViewRepository, RunStatsRepository],
+  exports: [GenerationService, QueuePositionService, JobViewRepository, RunStatsRepository],
+})
+export class GenerationCoreModule {}

@@ -1,0 +1,97 @@
+import { Inject } from '@nestjs/common';
+import { Ctx, Payload } from '@nestjs/microservices';
+import type Redis from 'ioredis';
+import { KeyedSerializer } from '../../../common/keyed-serializer';
+import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
+import type { AnyJobEnvelope } from '../../../streams/job-event.types';
+import { OnStreamEvent, StreamController } from '../../../streams/on-stream-event.decorator';
+import { REDIS } from '../../../streams/redis.provider';
+import { StreamKeys } from '../../../streams/stream-keys';
+import { StreamContext } from '../../../streams/stream.context';
+import { isTerminal, type JobView } from './job-view';
+import { JobViewRepository } from './job-view.repository';
+import { RunStatsRepository } from './run-stats.repository';
+
+/**
+ * The `projector` group: folds every job event into `jobs:view:<id>`, records the job's timeline, and releases
+ * what a finished job held (the user's active slot, its queue ticket, its cancel flag).
+ */
+@StreamController()
+export class ProjectorController {
+  private readonly serializer = new KeyedSerializer();
+  private readonly finishedTtlSeconds: number;
+
+  constructor(
+    private readonly views: JobViewRepository,
+    private readonly runStats: RunStatsRepository,
+    private readonly keys: StreamKeys,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.finishedTtlSeconds = Math.ceil(config.retentionMs / 1000);
+  }
+
+  @OnStreamEvent('job.requested', 'projector')
+  onRequested(@Payload() e: AnyJobEnvelope, @Ctx() ctx: StreamContext) {
+    return this.project(e, ctx);
+  }
+  @OnStreamEvent('job.accepted', 'projector')
+  onAccepted(@Payload() e: AnyJobEnvelope, @Ctx() ctx: StreamContext) {
+    return this.project(e, ctx);
+  }
+  @OnStreamEvent('job.started', 'projector')
+  onStarted(@Payload() e: AnyJobEnvelope, @Ctx() ctx: StreamContext) {
+    return this.project(e, ctx);
+  }
+  @OnStreamEvent('job.completed', 'projector')
+  onCompleted(@Payload() e: AnyJobEnvelope, @Ctx() ctx: StreamContext) {
+    return this.project(e, ctx);
+  }
+  @OnStreamEvent('job.failed', 'projector')
+  onFailed(@Payload() e: AnyJobEnvelope, @Ctx() ctx: StreamContext) {
+    return this.project(e, ctx);
+  }
+  @OnStreamEvent('job.cancel-requested', 'projector')
+  onCancelRequested(@Payload() e: AnyJobEnvelope, @Ctx() ctx: StreamContext) {
+    return this.project(e, ctx);
+  }
+  @OnStreamEvent('job.cancelled', 'projector')
+  onCancelled(@Payload() e: AnyJobEnvelope, @Ctx() ctx: StreamContext) {
+    return this.project(e, ctx);
+  }
+  @OnStreamEvent('job.delivered', 'projector')
+  onDelivered(@Payload() e: AnyJobEnvelope, @Ctx() ctx: StreamContext) {
+    return this.project(e, ctx);
+  }
+  @OnStreamEvent('job.dead-lettered', 'projector')
+  onDeadLettered(@Payload() e: AnyJobEnvelope, @Ctx() ctx: StreamContext) {
+    return this.project(e, ctx);
+  }
+
+  private project(event: AnyJobEnvelope, ctx: StreamContext): Promise<void> {
+    // One job's events are applied in arrival order within this process; CAS covers other replicas.
+    return this.serializer.run(event.jobId, async () => {
+      const { before, after } = await this.views.apply(event, (v) =>
+        isTerminal(v.status) ? this.finishedTtlSeconds : 0,
+      );
+      await this.sideEffects(event, ctx, before, after);
+    });
+  }
+
+  private async sideEffects(event: AnyJobEnvelope, ctx: StreamContext, before: JobView | undefined, after: JobView) {
+    const { stream, id } = ctx.entry;
+    const timeline = this.keys.timeline(event.jobId);
+    const multi = this.redis.multi();
+    multi.zadd(timeline, Number(id.split('-')[0]), `${stream.slice(this.keys.prefix.length)}|${id}`);
+    multi.expire(timeline, this.finishedTtlSeconds);
+    if (event.type === 'job.accepted' || event.type === 'job.started') multi.zrem(this.keys.queue, event.jobId);
+    const justFinished = isTerminal(after.status) && (!before || !isTerminal(before.status));
+    if (justFinished) {
+      if (after.userId) multi.srem(this.keys.userActive(after.userId), event.jobId);
+      multi.zrem(this.keys.queue, event.jobId);
+      multi.del(this.keys.cancelFlag(event.jobId));
+    }
+    await multi.exec();
+    if (justFinished && event.type === 'job.completed') await this.runStats.recordRun(event.payload.timings.runMs);
+  }
+}

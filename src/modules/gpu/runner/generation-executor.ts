@@ -1,0 +1,53 @@
+import type { JobInputValue } from '../../../streams/job-event.types';
+import type { WorkflowTemplate } from '../../../workflows';
+
+export interface ExecutionJob {
+  jobId: string;
+  attempt: number;
+  template: WorkflowTemplate;
+  inputs: Record<string, JobInputValue>;
+}
+
+export interface ExecutionHooks {
+  /** Aborted on cancel, watchdog, shutdown or lost ownership. */
+  signal: AbortSignal;
+  /** Called once the work is placed somewhere (instance + its prompt id). */
+  onAccepted(placement: { instance: string; promptId: string }): Promise<void>;
+  /** Called when the work actually starts running. */
+  onStarted(): Promise<void>;
+  onProgress(progress: { value: number; max: number; stage?: string; node?: string }): void;
+}
+
+export interface ExecutionOutput {
+  bytes: Buffer;
+  type: string;
+}
+
+export interface ExecutionResult {
+  instance: string;
+  promptId: string;
+  outputs: ExecutionOutput[];
+}
+
+/** Runs one job somewhere (a ComfyUI instance, or the echo renderer) and returns the output images. */
+export interface GenerationExecutor {
+  readonly name: string;
+  /** Parallel jobs this executor can run in this process (advertised for ETA). */
+  capacity(): number;
+  execute(job: ExecutionJob, hooks: ExecutionHooks): Promise<ExecutionResult>;
+}
+
+export const GENERATION_EXECUTOR = Symbol('GENERATION_EXECUTOR');
+
+/** A failure with a verdict: retriable ones go back to the stream (another attempt), others fail the job. */
+export class ExecutionError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retriable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ExecutionError';
+  }
+}

@@ -1,0 +1,131 @@
+import { Inject } from '@nestjs/common';
+import { Ctx, Payload } from '@nestjs/microservices';
+import type Redis from 'ioredis';
+import { BLOB_STORE, type BlobStore } from '../../../blobs/blob-store';
+import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
+import type { JobEnvelope } from '../../../streams/job-event.types';
+import { OnStreamEvent, StreamController } from '../../../streams/on-stream-event.decorator';
+import { REDIS } from '../../../streams/redis.provider';
+import { RetryLaterError } from '../../../streams/stream-errors';
+import { StreamKeys } from '../../../streams/stream-keys';
+import { StreamPublisher } from '../../../streams/stream.publisher';
+import { StreamContext } from '../../../streams/stream.context';
+import { WorkflowCatalog } from '../../../workflows';
+import { CancelRegistry } from './cancel-registry.service';
+import { ExecutionError, GENERATION_EXECUTOR, type GenerationExecutor } from './generation-executor';
+import { ProgressThrottle } from './progress-throttle';
+
+/**
+ * The `gpu` group's handler of `job.requested`: takes the job off the queue (or finds it cancelled), runs it
+ * on the executor, and appends accepted/started/progress/completed — or failed, with a verdict: retriable
+ * failures leave the entry pending for another attempt until MAX_DELIVERIES, others end the job.
+ */
+@StreamController()
+export class JobRunnerController {
+  constructor(
+    @Inject(GENERATION_EXECUTOR) private readonly executor: GenerationExecutor,
+    @Inject(BLOB_STORE) private readonly blobs: BlobStore,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly keys: StreamKeys,
+    private readonly publisher: StreamPublisher,
+    private readonly catalog: WorkflowCatalog,
+    private readonly cancels: CancelRegistry,
+  ) {}
+
+  @OnStreamEvent('job.requested', 'gpu')
+  async onRequested(@Payload() event: JobEnvelope<'job.requested'>, @Ctx() ctx: StreamContext): Promise<void> {
+    const { jobId, correlationId } = event;
+    const meta = { jobId, correlationId, actor: ctx.entry.consumer };
+    const attempt = ctx.deliveries;
+    const [, cancelledBy] = (await this.redis
+      .multi()
+      .zrem(this.keys.queue, jobId)
+      .get(this.keys.cancelFlag(jobId))
+      .exec()) as [unknown, [Error | null, string | null]];
+    if (cancelledBy[1] !== null) {
+      await this.publisher.publish('job.cancelled', meta, { by: cancelledBy[1], whileQueued: true });
+      return;
+    }
+    const template = this.catalog.get(event.payload.workflow);
+    if (!template) {
+      await this.fail(meta, 'unknown_workflow', `Workflow "${event.payload.workflow}" is not installed here.`, false);
+      return;
+    }
+    const registration = this.cancels.register(jobId);
+    // A cancel that landed between the check above and registering: the flag is set before the event is sent.
+    if ((await this.redis.exists(this.keys.cancelFlag(jobId))) === 1) registration.controller.abort();
+    const signal = AbortSignal.any([
+      registration.controller.signal,
+      ctx.signal,
+      AbortSignal.timeout(this.config.jobTimeoutMs),
+    ]);
+    const startedAt = Date.now();
+    const throttle = new ProgressThrottle(250);
+    let placement = { instance: this.executor.name, promptId: jobId };
+    try {
+      const result = await this.executor.execute(
+        { jobId, attempt, template, inputs: event.payload.inputs },
+        {
+          signal,
+          onAccepted: async (p) => {
+            placement = p;
+            await this.publisher.publish('job.accepted', meta, { worker: meta.actor, attempt, ...p });
+          },
+          onStarted: async () => {
+            await this.publisher.publish('job.started', meta, { worker: meta.actor, attempt, ...placement });
+          },
+          onProgress: (progress) => {
+            if (!throttle.shouldEmit(progress.value >= progress.max)) return;
+            void this.publisher.publish('job.progress', meta, progress).catch(() => undefined);
+          },
+        },
+      );
+      const outputs = await Promise.all(result.outputs.map((o) => this.blobs.put(o.bytes, o.type)));
+      const queuedMs = Math.max(0, startedAt - Date.parse(event.occurredAt));
+      await this.publisher.publish('job.completed', meta, {
+        outputs,
+        instance: result.instance,
+        promptId: result.promptId,
+        timings: { queuedMs, runMs: Date.now() - startedAt },
+      });
+    } catch (err) {
+      if (registration.controller.signal.aborted) {
+        await this.publisher.publish('job.cancelled', meta, { by: 'request', whileQueued: false });
+        return;
+      }
+      if (ctx.signal.aborted) throw err; // shutdown or lost ownership: the entry stays pending for another worker
+      await this.onFailure(meta, err, attempt);
+    } finally {
+      registration.release();
+    }
+  }
+
+  private async onFailure(
+    meta: { jobId: string; correlationId: string; actor: string },
+    err: unknown,
+    attempt: number,
+  ) {
+    const timedOut = err instanceof Error && err.name === 'TimeoutError';
+    const execution =
+      err instanceof ExecutionError
+        ? err
+        : timedOut
+          ? new ExecutionError('timeout', `Generation took longer than ${this.config.jobTimeoutMs} ms.`, true)
+          : new ExecutionError('internal', err instanceof Error ? err.message : String(err), true);
+    const willRetry = execution.retriable && attempt < this.config.maxDeliveries;
+    await this.fail(meta, execution.code, execution.message, execution.retriable, willRetry, attempt);
+    if (willRetry) throw new RetryLaterError(execution.message, { cause: err });
+  }
+
+  private async fail(
+    meta: { jobId: string; correlationId: string; actor: string },
+    code: string,
+    message: string,
+    retriable: boolean,
+    willRetry = false,
+    attempt?: number,
+  ) {
+    await this.publisher.publish('job.failed', meta, { code, message, retriable, willRetry, attempt });
+  }
+}

@@ -1,0 +1,20 @@
+import { Injectable } from '@nestjs/common';
+import type { HealthIndicatorResult } from '@nestjs/terminus';
+
+export interface HealthContributor {
+  check(): Promise<HealthIndicatorResult>;
+}
+
+/** Role modules (gpu pool, Telegram) register their indicators here, so /health shows only what runs. */
+@Injectable()
+export class HealthContributors {
+  private readonly contributors: HealthContributor[] = [];
+
+  register(contributor: HealthContributor): void {
+    this.contributors.push(contributor);
+  }
+
+  all(): readonly HealthContributor[] {
+    return this.contributors;
+  }
+}

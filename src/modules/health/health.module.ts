@@ -1,0 +1,15 @@
+import { Global, Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { HealthContributors } from './health-contributors';
+import { HealthController } from './health.controller';
+import { RedisHealthIndicator } from './redis.health';
+import { StreamsHealthIndicator } from './streams.health';
+
+@Global()
+@Module({
+  imports: [TerminusModule.forRoot({ errorLogStyle: 'json', logger: false })],
+  controllers: [HealthController],
+  providers: [RedisHealthIndicator, StreamsHealthIndicator, HealthContributors],
+  exports: [HealthContributors, StreamsHealthIndicator],
+})
+export class HealthModule {}

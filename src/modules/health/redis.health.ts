@@ -1,0 +1,38 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import type Redis from 'ioredis';
+import { REDIS } from '../../streams/redis.provider';
+import { errorMessage } from '../../streams/stream-errors';
+
+const PING_TIMEOUT_MS = 1_000;
+
+@Injectable()
+export class RedisHealthIndicator {
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly health: HealthIndicatorService,
+  ) {}
+
+  async check(key = 'redis'): Promise<HealthIndicatorResult> {
+    const session = this.health.check(key);
+    const started = Date.now();
+    try {
+      await withTimeout(this.redis.ping(), PING_TIMEOUT_MS);
+      return session.up({ latencyMs: Date.now() - started });
+    } catch (err) {
+      return session.down({ message: errorMessage(err), connection: this.redis.status });
+    }
+  }
+}
+
+export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timeout of ${ms}ms exceeded`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,19 @@
+import Redis from 'ioredis';
+import type { AppConfig } from '../config/app-config';
+
+export const REDIS = Symbol('REDIS');
+
+/**
+ * The command connection shared by a process. Blocking readers duplicate it. Commands issued while Redis is
+ * down wait in the offline queue for a bounded number of reconnect attempts, then fail (callers retry or leave
+ * entries pending); the connection itself keeps reconnecting forever with a capped backoff.
+ */
+export function createRedis(config: Pick<AppConfig, 'redisUrl'>, name: string): Redis {
+  return new Redis(config.redisUrl, {
+    connectionName: name,
+    maxRetriesPerRequest: 20,
+    enableReadyCheck: true,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 7), 2_000),
+    reconnectOnError: (err) => err.message.startsWith('READONLY'),
+  });
+}

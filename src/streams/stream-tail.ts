@@ -1,0 +1,115 @@
+import type Redis from 'ioredis';
+import { silentLogger, type Logger } from '../common/logger';
+import { sleep } from '../common/sleep.util';
+import { decodeEntry } from './envelope.codec';
+import type { AnyJobEnvelope } from './job-event.types';
+import { errorMessage } from './stream-errors';
+import { parseReadReply } from './stream-reply.parser';
+
+export interface TailedEvent {
+  stream: string;
+  id: string;
+  envelope: AnyJobEnvelope;
+}
+
+export type TailListener = (event: TailedEvent) => void;
+
+const RECENT_LIMIT = 5_000;
+
+/**
+ * One XREAD (no group) per process over the given streams, fanned out to in-process listeners: SSE clients and
+ * the gpu role's cancel listener share it instead of each holding a blocking connection. Keeps the most recent
+ * events so a subscriber that arrives late can catch up on what the projection has not recorded yet.
+ */
+export class StreamTail {
+  private readonly listeners = new Set<TailListener>();
+  private readonly recentEvents: TailedEvent[] = [];
+  private readonly stop = new AbortController();
+  private blocking?: Redis;
+  private loop?: Promise<void>;
+  private closed = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly streams: readonly string[],
+    private readonly log: Logger = silentLogger,
+    private readonly blockMs = 5_000,
+  ) {}
+
+  subscribe(listener: TailListener): () => void {
+    this.listeners.add(listener);
+    this.ensureRunning();
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Starts tailing now (from the current end), so later subscribers can see events appended from here on. */
+  ensureRunning(): void {
+    if (this.loop || this.closed) return;
+    this.blocking = this.redis.duplicate({ maxRetriesPerRequest: null, connectionName: 'stream-tail' });
+    this.blocking.on('error', () => undefined);
+    this.loop = this.run(this.blocking);
+  }
+
+  recent(jobId: string): TailedEvent[] {
+    return this.recentEvents.filter((e) => e.envelope.jobId === jobId);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.stop.abort();
+    this.blocking?.disconnect();
+    await this.loop?.catch(() => undefined);
+  }
+
+  private async run(conn: Redis): Promise<void> {
+    const positions = this.streams.map(() => '$');
+    let resolved = false;
+    while (!this.closed) {
+      try {
+        if (!resolved) {
+          // Turn '$' into concrete ids once, so nothing appended between two reads is skipped.
+          for (let i = 0; i < this.streams.length; i++) {
+            const last = await this.redis.xrevrange(this.streams[i], '+', '-', 'COUNT', 1);
+            positions[i] = last[0]?.[0] ?? '0-0';
+          }
+          resolved = true;
+        }
+        const reply = await conn.call(
+          'XREAD',
+          'COUNT',
+          '500',
+          'BLOCK',
+          String(this.blockMs),
+          'STREAMS',
+          ...this.streams,
+          ...positions,
+        );
+        for (const { stream, entries } of parseReadReply(reply)) {
+          const index = this.streams.indexOf(stream);
+          for (const entry of entries) {
+            if (index >= 0) positions[index] = entry.id;
+            if (!entry.fields) continue;
+            const decoded = decodeEntry(entry.fields);
+            if (decoded.ok) this.emit({ stream, id: entry.id, envelope: decoded.envelope });
+          }
+        }
+      } catch (err) {
+        if (this.closed) break;
+        this.log.debug({ err: errorMessage(err) }, 'stream tail read failed; retrying');
+        await sleep(250, this.stop.signal);
+      }
+    }
+  }
+
+  private emit(event: TailedEvent): void {
+    this.recentEvents.push(event);
+    if (this.recentEvents.length > RECENT_LIMIT) this.recentEvents.splice(0, this.recentEvents.length - RECENT_LIMIT);
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err) }, 'stream tail listener threw');
+      }
+    }
+  }
+}
