@@ -24,7 +24,13 @@ export interface RunningApp {
 }
 
 /** Builds the app for the configured roles, starts the stream consumers and the HTTP server. */
-export async function startApp(config: AppConfig, logger = createRootLogger(config, [...config.roles].join(','))) {
+export async function startApp(
+  config: AppConfig,
+  {
+    logger = createRootLogger(config, [...config.roles].join(',')),
+    host = '0.0.0.0',
+  }: { logger?: PinoLogger; host?: string } = {},
+): Promise<RunningApp> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, logger), {
     bodyParser: false,
     bufferLogs: true,
@@ -46,7 +52,7 @@ export async function startApp(config: AppConfig, logger = createRootLogger(conf
   const streams = new RedisStreamsServer(app.get(REDIS), app.get(StreamKeys), config, logger);
   app.connectMicroservice({ strategy: streams }, { inheritAppConfig: true });
   await app.startAllMicroservices();
-  await app.listen(config.port, '0.0.0.0');
+  await app.listen(config.port, host);
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const running: RunningApp = {

@@ -74,7 +74,7 @@ export class EnvDto {
 
   @IsOptional()
   @Transform(trimmed)
-  @Matches(/^https?:\/\/[^\s,]+(,https?:\/\/[^\s,]+)*$/, { message: 'must be a comma list of http(s) URLs' })
+  @Matches(/^https?:\/\/[^\s,]+(\s*,\s*https?:\/\/[^\s,]+)*$/, { message: 'must be a comma list of http(s) URLs' })
   COMFYUI_URLS?: string;
 
   @IsOptional()

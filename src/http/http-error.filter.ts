@@ -107,5 +107,8 @@ function stringMessage(message: unknown, fallback: string): string {
 
 /** 'Not Found' and NOT_FOUND both become 'not_found', like our own error codes. */
 function snake(value: string): string {
-  return value.trim().toLowerCase().replace(/[^a-z0-9]+/g, '_');
+  return value
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_');
 }

@@ -32,9 +32,9 @@ export class SimOutputCache {
         .sort()
         .map((key) => {
           const value = node.inputs[key];
-          return Array.isArray(value) && value.length === 2
-            ? [key, 'link', sign(String(value[0])), value[1]]
-            : [key, value];
+          if (!Array.isArray(value) || value.length !== 2) return [key, value];
+          const [from, index] = value as [unknown, unknown];
+          return [key, 'link', sign(String(from)), index];
         });
       const changed = def?.isChanged?.(node.inputs, env) ?? '';
       const signature = createHash('sha1')

@@ -7,7 +7,15 @@ import { encodePng } from './comfyui-sim-image';
 import { PyException, pyFrame } from './comfyui-sim-python.util';
 import type { SimPromptQueue } from './comfyui-sim-queue';
 import { previewFrame, previewFrameWithMetadata, type SimSocketHub } from './comfyui-sim-socket-hub';
-import type { JsonObject, SimFault, SimImage, SimPrompt, SimQueueItem, SimRuntimeConfig, StatusMessage } from './comfyui-sim.types';
+import type {
+  JsonObject,
+  SimFault,
+  SimImage,
+  SimPrompt,
+  SimQueueItem,
+  SimRuntimeConfig,
+  StatusMessage,
+} from './comfyui-sim.types';
 import { NODE_DEFS } from './nodes/node-registry';
 import type { NodeEnv, NodeRunContext, SimNodeDef } from './nodes/sim-node.types';
 
@@ -21,7 +29,13 @@ const OOM_TIPS =
   'This error means you ran out of memory on your GPU.\n\nTIPS: If the workflow worked before you might have accidentally set the batch_size to a large number.';
 
 const GENERIC_TRACEBACK = [
-  pyFrame('execution.py', 496, 'execute', 'output_data, output_ui, has_subgraph, has_pending_tasks = await get_output_data(...)', 'await'),
+  pyFrame(
+    'execution.py',
+    496,
+    'execute',
+    'output_data, output_ui, has_subgraph, has_pending_tasks = await get_output_data(...)',
+    'await',
+  ),
   pyFrame('execution.py', 277, 'process_inputs', 'result = f(**inputs)', 'f('),
 ];
 
@@ -174,7 +188,12 @@ export class SimExecutor {
     this.runningPromptId = promptId;
     const extraData = { ...item.extraData, ...item.sensitive };
     const rawClient = extraData.client_id;
-    const sid = rawClient === undefined || rawClient === null ? null : String(rawClient);
+    const sid =
+      rawClient === undefined || rawClient === null
+        ? null
+        : typeof rawClient === 'string'
+          ? rawClient
+          : JSON.stringify(rawClient);
     this.clientId = sid;
 
     const messages: StatusMessage[] = [];
@@ -221,7 +240,15 @@ export class SimExecutor {
       if (nodeId === null) {
         addMessage(
           'execution_error',
-          this.errorData(promptId, prompt, [...list.visitOrder][0] ?? '', executed, currentOutputs, {}, new PyException('graph.DependencyCycleError', 'Dependency cycle detected')),
+          this.errorData(
+            promptId,
+            prompt,
+            [...list.visitOrder][0] ?? '',
+            executed,
+            currentOutputs,
+            {},
+            new PyException('graph.DependencyCycleError', 'Dependency cycle detected'),
+          ),
           false,
         );
         outcome = 'error';
@@ -232,7 +259,11 @@ export class SimExecutor {
       if (isCached(nodeId)) {
         if (sid !== null) {
           const ui = this.cache.getUi(nodeId);
-          this.emit('executed', { node: nodeId, display_node: nodeId, output: ui?.output ?? null, prompt_id: promptId }, sid);
+          this.emit(
+            'executed',
+            { node: nodeId, display_node: nodeId, output: ui?.output ?? null, prompt_id: promptId },
+            sid,
+          );
         }
         this.finishProgress(progress, nodeId);
         sendProgressState();
@@ -255,11 +286,13 @@ export class SimExecutor {
           }
           if (hang) while (!this.interruptFlag && this.alive) await this.wait(null);
         }
-        inputs = this.resolveInputs(node.inputs, def, nodeId);
+        inputs = this.resolveInputs(node.inputs, def);
         this.checkInterrupt();
         const injected = faults.take(
           'execution-error',
-          (f) => (f.nodeId === undefined || f.nodeId === nodeId) && (f.classType === undefined || f.classType === node.class_type),
+          (f) =>
+            (f.nodeId === undefined || f.nodeId === nodeId) &&
+            (f.classType === undefined || f.classType === node.class_type),
         );
         if (injected) throw injectedError(injected);
         const ctx = this.context(promptId, nodeId, prompt, extraData, sid, progress, sendProgressState, config, hub);
@@ -289,8 +322,15 @@ export class SimExecutor {
           );
           outcome = 'interrupted';
         } else {
-          const ex = err instanceof PyException ? err : new PyException('Exception', err instanceof Error ? err.message : String(err));
-          addMessage('execution_error', this.errorData(promptId, prompt, nodeId, executed, currentOutputs, inputs, ex), false);
+          const ex =
+            err instanceof PyException
+              ? err
+              : new PyException('Exception', err instanceof Error ? err.message : String(err));
+          addMessage(
+            'execution_error',
+            this.errorData(promptId, prompt, nodeId, executed, currentOutputs, inputs, ex),
+            false,
+          );
           outcome = 'error';
         }
         break;
@@ -325,7 +365,7 @@ export class SimExecutor {
     progress.set(nodeId, { value: entry.max, max: entry.max, state: 'finished' });
   }
 
-  private resolveInputs(literal: JsonObject, def: SimNodeDef, nodeId: string): Record<string, unknown> {
+  private resolveInputs(literal: JsonObject, def: SimNodeDef): Record<string, unknown> {
     const types = def.inputTypes(this.deps.env);
     const out: Record<string, unknown> = {};
     for (const name of [...Object.keys(types.required), ...Object.keys(types.optional ?? {})]) {
@@ -339,7 +379,6 @@ export class SimExecutor {
         out[name] = value;
       }
     }
-    void nodeId;
     return out;
   }
 

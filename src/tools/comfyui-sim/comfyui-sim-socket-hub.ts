@@ -64,7 +64,8 @@ export class SimSocketHub {
       if (isBinary) return;
       let data: unknown;
       try {
-        data = JSON.parse(Buffer.isBuffer(raw) ? raw.toString('utf8') : String(raw));
+        const bytes = Buffer.isBuffer(raw) ? raw : Array.isArray(raw) ? Buffer.concat(raw) : Buffer.from(raw);
+        data = JSON.parse(bytes.toString('utf8'));
       } catch {
         return;
       }

@@ -268,7 +268,7 @@ class PromptValidator {
         });
         continue;
       }
-      if (Array.isArray(inputType) && !inputType.includes(val as string)) {
+      if (Array.isArray(inputType) && !inputType.some((option) => option === val)) {
         const big = inputType.length > 20;
         errors.push({
           type: 'value_not_in_list',

@@ -38,7 +38,7 @@ export interface SubmitResult {
   id: string;
   status: 'queued';
   duplicate: boolean;
-  position?: number;
+  position: number;
   etaSeconds: number | null;
 }
 
@@ -104,11 +104,15 @@ export class GenerationService {
     if (outcome.kind === 'limit') throw new UserLimitError(outcome.active, this.config.userMaxActive);
     if (outcome.kind === 'duplicate') {
       if (outcome.fingerprint !== fingerprint) throw new IdempotencyConflictError(outcome.jobId);
-      const position = await this.queue.positionOf(outcome.jobId);
-      return { id: outcome.jobId, status: 'queued', duplicate: true, ...position };
+      return { id: outcome.jobId, status: 'queued', duplicate: true, ...(await this.position(outcome.jobId)) };
     }
-    const position = await this.queue.positionOf(jobId);
-    return { id: jobId, status: 'queued', duplicate: false, ...position };
+    return { id: jobId, status: 'queued', duplicate: false, ...(await this.position(jobId)) };
+  }
+
+  /** Position 0: a worker has already taken the job (it left the queue before we answered). */
+  private async position(jobId: string): Promise<{ position: number; etaSeconds: number | null }> {
+    const { position, etaSeconds } = await this.queue.positionOf(jobId);
+    return { position: position ?? 0, etaSeconds };
   }
 
   /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { PNG } from 'pngjs';
+import { encodePng } from '../../../common/png-encoder';
 import { sleep } from '../../../common/sleep.util';
 import {
   ExecutionError,
@@ -50,15 +50,15 @@ function integerInput(value: unknown, fallback: number): number {
 
 function renderGradient(text: string, width: number, height: number): Buffer {
   const seed = createHash('sha256').update(text).digest();
-  const png = new PNG({ width, height });
+  const rgba = new Uint8Array(width * height * 4);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const i = (y * width + x) * 4;
-      png.data[i] = (seed[0] + (x * 255) / width) & 0xff;
-      png.data[i + 1] = (seed[1] + (y * 255) / height) & 0xff;
-      png.data[i + 2] = seed[2]!;
-      png.data[i + 3] = 255;
+      rgba[i] = (seed[0] + (x * 255) / width) & 0xff;
+      rgba[i + 1] = (seed[1] + (y * 255) / height) & 0xff;
+      rgba[i + 2] = seed[2]!;
+      rgba[i + 3] = 255;
     }
   }
-  return PNG.sync.write(png);
+  return encodePng(width, height, rgba);
 }

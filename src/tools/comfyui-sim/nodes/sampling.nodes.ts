@@ -206,7 +206,8 @@ export const samplingNodes: SimNodeDef[] = [
           {
             default: 0,
             min: 0,
-            max: 0xffffffffffffffff,
+            // 0xffffffffffffffff in ComfyUI; the nearest double here.
+            max: 2 ** 64,
             control_after_generate: true,
             tooltip: 'The random seed used for creating the noise.',
           },
