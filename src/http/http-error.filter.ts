@@ -40,6 +40,11 @@ export class HttpErrorFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     if (host.getType() !== 'http') throw exception;
     const response = host.switchToHttp().getResponse<Response>();
+    if (exception instanceof HttpException && isHealthCheckBody(exception.getResponse())) {
+      // terminus' 503 body ({ status, info, error, details }) is itself the contract of /health: keep it.
+      response.status(exception.getStatus()).json(exception.getResponse());
+      return;
+    }
     const body = this.toBody(exception);
     if (response.headersSent) {
       response.end();
@@ -67,7 +72,7 @@ export class HttpErrorFilter implements ExceptionFilter {
       const fromResponse = typeof response === 'object' ? (response as Partial<ErrorBody>) : {};
       return {
         statusCode,
-        error: snake(fromResponse.error ?? HttpStatus[statusCode] ?? 'error'),
+        error: snake(typeof fromResponse.error === 'string' ? fromResponse.error : (HttpStatus[statusCode] ?? 'error')),
         message: typeof response === 'string' ? response : stringMessage(fromResponse.message, exception.message),
         ...(fromResponse.field ? { field: fromResponse.field } : {}),
         ...(fromResponse.fields ? { fields: fromResponse.fields } : {}),
@@ -78,6 +83,10 @@ export class HttpErrorFilter implements ExceptionFilter {
     this.log.error({ err: exception instanceof Error ? exception.stack : String(exception) }, 'unhandled error');
     return { statusCode: 500, error: 'internal_error', message: 'Internal server error' };
   }
+}
+
+function isHealthCheckBody(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && 'details' in body && 'status' in body && 'info' in body;
 }
 
 /** body-parser's own errors (bad JSON, too large, wrong charset) carry `status` and `type`. */

@@ -7,13 +7,14 @@ interface StoredFile {
   sha256: string;
 }
 
-/** A path relative to a base dir, or null when it escapes it (ComfyUI's commonpath check). */
+/** A path relative to a base dir, or null when it escapes it or is absolute (ComfyUI's commonpath check). */
 export function safeRelative(...parts: string[]): string | null {
-  const joined = posix.normalize(posix.join('/', ...parts.filter((p) => p !== '')));
-  if (!joined.startsWith('/')) return null;
-  const rel = joined.slice(1);
-  if (rel.split('/').includes('..')) return null;
-  return rel.replace(/\/$/, '');
+  const joined = parts.filter((p) => p !== '').join('/');
+  if (joined === '') return '';
+  if (posix.isAbsolute(joined)) return null;
+  const rel = posix.normalize(joined).replace(/\/$/, '');
+  if (rel === '..' || rel.startsWith('../')) return null;
+  return rel === '.' ? '' : rel;
 }
 
 /**

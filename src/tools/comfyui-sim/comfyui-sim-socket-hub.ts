@@ -45,6 +45,8 @@ export class SimSocketHub {
   private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
   private readonly sockets = new Map<string, WebSocket>();
   private readonly featureFlags = new Map<string, JsonObject>();
+  /** Sockets cut by terminateAll(): their tables are already cleared, so their close must not touch newer ones. */
+  private readonly cut = new WeakSet<WebSocket>();
 
   constructor(private readonly state: HubState) {}
 
@@ -78,6 +80,7 @@ export class SimSocketHub {
     });
     ws.on('error', () => undefined);
     ws.on('close', () => {
+      if (this.cut.has(ws)) return;
       this.sockets.delete(sid);
       this.featureFlags.delete(sid);
     });
@@ -119,7 +122,10 @@ export class SimSocketHub {
 
   /** Cuts every connection at the TCP level (what clients see when the server dies). */
   terminateAll(): void {
-    for (const ws of this.wss.clients) ws.terminate();
+    for (const ws of this.wss.clients) {
+      this.cut.add(ws);
+      ws.terminate();
+    }
     this.sockets.clear();
     this.featureFlags.clear();
   }

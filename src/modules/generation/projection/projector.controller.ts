@@ -14,7 +14,8 @@ import { RunStatsRepository } from './run-stats.repository';
 
 /**
  * The `projector` group: folds every job event into `jobs:view:<id>`, records the job's timeline, and releases
- * what a finished job held (the user's active slot, its queue ticket, its cancel flag).
+ * what a finished job held (the user's active slot, its queue ticket). The cancel flag is left to expire: a
+ * worker that meets the job's request entry later must still see it.
  */
 @StreamController()
 export class ProjectorController {
@@ -89,7 +90,6 @@ export class ProjectorController {
     if (justFinished) {
       if (after.userId) multi.srem(this.keys.userActive(after.userId), event.jobId);
       multi.zrem(this.keys.queue, event.jobId);
-      multi.del(this.keys.cancelFlag(event.jobId));
     }
     await multi.exec();
     if (justFinished && event.type === 'job.completed') await this.runStats.recordRun(event.payload.timings.runMs);

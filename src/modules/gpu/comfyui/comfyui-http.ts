@@ -160,6 +160,8 @@ export class ComfyHttp {
     path: string,
     signal?: AbortSignal,
   ): Promise<Buffer> {
+    // Destroying a body makes undici emit an abort error on it; nobody else is listening by then.
+    res.body.on('error', () => undefined);
     const announced = Number(res.headers['content-length']);
     if (Number.isFinite(announced) && announced > limit) {
       res.body.destroy();
@@ -189,12 +191,13 @@ export class ComfyHttp {
     try {
       text = await this.readText(res, 64 * 1024, method, path);
     } catch {
-      res.body.destroy();
+      // readText already discarded the body.
     }
     return new ComfyHttpError(res.status, text, `${method} ${path} on ${this.baseUrl} answered HTTP ${res.status}`);
   }
 
   async dump(res: ComfyResponse): Promise<void> {
+    res.body.on('error', () => undefined);
     try {
       await res.body.dump({ limit: 64 * 1024 });
     } catch {

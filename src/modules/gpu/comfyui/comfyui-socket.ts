@@ -44,6 +44,8 @@ export class ComfySocket {
   private awaitingPong = false;
   private readonly openWaiters = new Set<(open: boolean) => void>();
   private readonly logger: Logger;
+  /** When the last `status` frame arrived: every queue change is broadcast, so this proves we are registered. */
+  private statusAt = 0;
 
   constructor(
     private readonly opts: ComfySocketOptions,
@@ -54,6 +56,17 @@ export class ComfySocket {
 
   get isOpen(): boolean {
     return this.open;
+  }
+
+  get lastStatusAt(): number {
+    return this.statusAt;
+  }
+
+  /** Drops the current connection and connects again at once (used when the socket has gone deaf). */
+  reconnect(): void {
+    if (this.closing || !this.ws) return;
+    this.attempt = 0;
+    this.ws.terminate();
   }
 
   /** Starts connecting (idempotent). */
@@ -142,8 +155,13 @@ export class ComfySocket {
   private onData(data: RawData, isBinary: boolean): void {
     const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
     try {
-      if (isBinary) this.events.onBinary(decodeBinaryFrame(bytes));
-      else this.events.onMessage(parseWsMessage(bytes.toString('utf8')));
+      if (isBinary) {
+        this.events.onBinary(decodeBinaryFrame(bytes));
+        return;
+      }
+      const message = parseWsMessage(bytes.toString('utf8'));
+      if (message.type === 'status') this.statusAt = Date.now();
+      this.events.onMessage(message);
     } catch (err) {
       this.logger.warn({ err, url: this.opts.baseUrl }, 'comfyui socket: bad frame ignored');
     }

@@ -11,6 +11,7 @@ import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamPublisher } from '../../../streams/stream.publisher';
 import { StreamContext } from '../../../streams/stream.context';
 import { WorkflowCatalog } from '../../../workflows';
+import { TERMINAL_STATUSES, type JobStatus } from '../../generation/projection/job-view';
 import { CancelRegistry } from './cancel-registry.service';
 import { ExecutionError, GENERATION_EXECUTOR, type GenerationExecutor } from './generation-executor';
 import { ProgressThrottle } from './progress-throttle';
@@ -38,11 +39,16 @@ export class JobRunnerController {
     const { jobId, correlationId } = event;
     const meta = { jobId, correlationId, actor: ctx.entry.consumer };
     const attempt = ctx.deliveries;
-    const [, cancelledBy] = (await this.redis
+    const [, cancelledBy, status] = (await this.redis
       .multi()
       .zrem(this.keys.queue, jobId)
       .get(this.keys.cancelFlag(jobId))
-      .exec()) as [unknown, [Error | null, string | null]];
+      .hget(this.keys.view(jobId), 'status')
+      .exec()) as [unknown, [Error | null, string | null], [Error | null, string | null]];
+    if (status[1] && TERMINAL_STATUSES.has(status[1] as JobStatus)) {
+      // Redelivered after the job already ended (e.g. a worker died between completing and acking): done.
+      return;
+    }
     if (cancelledBy[1] !== null) {
       await this.publisher.publish('job.cancelled', meta, { by: cancelledBy[1], whileQueued: true });
       return;
