@@ -71,7 +71,7 @@ describe('generation commands and projection', () => {
     const last = ids[ids.length - 1]!;
     const first = await api.http(`/v1/generations/${last}`);
     expect(first.body.position).toBe(6);
-    const gpu = await app({ ROLE: 'gpu', GPU_CONCURRENCY: '1' }, prefix);
+    await app({ ROLE: 'gpu', GPU_CONCURRENCY: '1' }, prefix);
     const samples: { position?: number; eta?: number | null; status: string }[] = [];
     await pollUntil(
       async () => {
@@ -90,7 +90,6 @@ describe('generation commands and projection', () => {
     const etas = queued.map((s) => s.eta).filter((e): e is number => typeof e === 'number');
     for (let i = 1; i < etas.length; i++) expect(etas[i]!).toBeLessThanOrEqual(etas[i - 1]!);
     expect(new Set(queued.map((s) => s.position)).size).toBeGreaterThan(1);
-    void gpu;
   });
 
   it('the projection equals a replay of the events (succeeded, cancelled, failed jobs)', async () => {

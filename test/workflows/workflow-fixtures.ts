@@ -5,7 +5,7 @@ import { PNG } from 'pngjs';
 import type { WorkflowTemplate } from '../../src/workflows';
 
 /** Templates under test are deliberately malformed JSON, so tests mutate them without the template types. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above; the unsafe-* rules are already off in tests
+
 export type LooseJson = Record<string, any>;
 
 export const SHIPPED_WORKFLOWS_DIR = join(__dirname, '..', '..', 'workflows');

@@ -4,20 +4,13 @@ import { SimOutputCache } from './comfyui-sim-cache';
 import { SimExecutionList } from './comfyui-sim-execution-list';
 import type { SimFaultBook } from './comfyui-sim-faults';
 import { encodePng } from './comfyui-sim-image';
+import { SimPromptRun } from './comfyui-sim-prompt-run';
 import { PyException, pyFrame } from './comfyui-sim-python.util';
 import type { SimPromptQueue } from './comfyui-sim-queue';
 import { previewFrame, previewFrameWithMetadata, type SimSocketHub } from './comfyui-sim-socket-hub';
-import type {
-  JsonObject,
-  SimFault,
-  SimImage,
-  SimPrompt,
-  SimQueueItem,
-  SimRuntimeConfig,
-  StatusMessage,
-} from './comfyui-sim.types';
+import type { JsonObject, SimFault, SimImage, SimQueueItem, SimRuntimeConfig } from './comfyui-sim.types';
 import { NODE_DEFS } from './nodes/node-registry';
-import type { NodeEnv, NodeRunContext, SimNodeDef } from './nodes/sim-node.types';
+import type { NodeEnv, NodeRunContext } from './nodes/sim-node.types';
 
 /** comfy.model_management.InterruptProcessingException */
 class InterruptProcessing extends Error {}
@@ -60,19 +53,16 @@ export interface ExecutorDeps {
   logger: Logger;
 }
 
-interface NodeProgress {
-  value: number;
-  max: number;
-  state: 'running' | 'finished';
-}
+type NodeOutcome = 'done' | 'interrupted' | PyException;
 
 /**
- * The prompt worker (main.py prompt_worker + execution.PromptExecutor): one prompt at a time, messages in the
- * order and to the recipients the captures show.
+ * The prompt worker (main.py prompt_worker + execution.PromptExecutor): one prompt at a time, frames in the order
+ * and to the recipients the captures show, history written before the final `executing {node: null}`.
  */
 export class SimExecutor {
-  /** server.client_id: who execution messages go to (null: nobody, except broadcasts). */
+  /** server.client_id: who hears the running prompt's execution frames. */
   clientId: string | null = null;
+  /** server.last_node_id: told to a client that reconnects while its prompt runs. */
   lastNodeId: string | null = null;
   private runningPromptId: string | null = null;
   private interruptFlag = false;
@@ -129,9 +119,9 @@ export class SimExecutor {
     }
   }
 
-  private emit(type: string, data: JsonObject, sid: string | null): void {
+  private readonly emit = (type: string, data: JsonObject, sid: string | null): void => {
     if (this.alive) this.deps.hub.send(type, data, sid);
-  }
+  };
 
   private wakeAll(): void {
     for (const wake of [...this.waiters]) wake();
@@ -150,12 +140,8 @@ export class SimExecutor {
     });
   }
 
-  private assertAlive(): void {
-    if (!this.alive) throw new ExecutorStopped();
-  }
-
   private checkInterrupt(): void {
-    this.assertAlive();
+    if (!this.alive) throw new ExecutorStopped();
     if (this.interruptFlag) {
       this.interruptFlag = false;
       throw new InterruptProcessing();
@@ -179,164 +165,62 @@ export class SimExecutor {
   }
 
   private async runItem(item: SimQueueItem, taskId: number): Promise<void> {
-    const { counters, env, faults, config, hub } = this.deps;
-    const promptId = item.promptId;
-    const prompt = item.prompt;
+    const { counters, env } = this.deps;
     counters.executions++;
-    counters.byPromptId.set(promptId, (counters.byPromptId.get(promptId) ?? 0) + 1);
+    counters.byPromptId.set(item.promptId, (counters.byPromptId.get(item.promptId) ?? 0) + 1);
     this.interruptFlag = false;
-    this.runningPromptId = promptId;
-    const extraData = { ...item.extraData, ...item.sensitive };
-    const rawClient = extraData.client_id;
-    const sid =
-      rawClient === undefined || rawClient === null
-        ? null
-        : typeof rawClient === 'string'
-          ? rawClient
-          : JSON.stringify(rawClient);
-    this.clientId = sid;
+    this.runningPromptId = item.promptId;
+    const run = new SimPromptRun(item, this.emit);
+    this.clientId = run.sid;
+    const { promptId, prompt } = item;
 
-    const messages: StatusMessage[] = [];
-    const addMessage = (event: string, data: JsonObject, broadcast: boolean): void => {
-      const stamped = { ...data, timestamp: Date.now() };
-      messages.push([event, stamped]);
-      if (sid !== null || broadcast) this.emit(event, stamped, sid);
-    };
-
-    addMessage('execution_start', { prompt_id: promptId }, false);
+    run.addMessage('execution_start', { prompt_id: promptId });
     this.cache.setPrompt(prompt, env);
     const isCached = (id: string): boolean => this.cache.get(id) !== undefined;
-    addMessage('execution_cached', { nodes: Object.keys(prompt).filter(isCached), prompt_id: promptId }, false);
-
-    const progress = new Map<string, NodeProgress>();
-    const sendProgressState = (): void => {
-      const nodes: JsonObject = {};
-      for (const [id, p] of progress) {
-        nodes[id] = {
-          value: p.value,
-          max: p.max,
-          state: p.state,
-          node_id: id,
-          prompt_id: promptId,
-          display_node_id: id,
-          parent_node_id: null,
-          real_node_id: id,
-        };
-      }
-      this.emit('progress_state', { prompt_id: promptId, nodes }, sid);
-    };
+    run.addMessage('execution_cached', { nodes: Object.keys(prompt).filter(isCached), prompt_id: promptId });
 
     const list = new SimExecutionList(prompt, isCached);
     for (const output of item.outputsToExecute) list.addNode(output);
     const currentOutputs = [...new Set([...list.visitOrder, ...Object.keys(prompt)])];
-    const executed: string[] = [];
     let outcome: 'success' | 'error' | 'interrupted' = 'success';
-    const hang = faults.take('hang');
-    const crash = faults.take('crash', (f) => f.at === 'running');
-    let firstNode = true;
-
-    while (!list.isEmpty()) {
+    while (!list.isEmpty() && outcome === 'success') {
       const nodeId = list.stage();
       if (nodeId === null) {
-        addMessage(
-          'execution_error',
-          this.errorData(
-            promptId,
-            prompt,
-            [...list.visitOrder][0] ?? '',
-            executed,
-            currentOutputs,
-            {},
-            new PyException('graph.DependencyCycleError', 'Dependency cycle detected'),
-          ),
-          false,
-        );
+        const cycle = new PyException('graph.DependencyCycleError', 'Dependency cycle detected');
+        run.addMessage('execution_error', this.errorData(run, list.visitOrder[0] ?? '', currentOutputs, {}, cycle));
         outcome = 'error';
         break;
       }
-      const node = prompt[nodeId];
-      const def = NODE_DEFS.get(node.class_type)!;
       if (isCached(nodeId)) {
-        if (sid !== null) {
-          const ui = this.cache.getUi(nodeId);
-          this.emit(
-            'executed',
-            { node: nodeId, display_node: nodeId, output: ui?.output ?? null, prompt_id: promptId },
-            sid,
-          );
-        }
-        this.finishProgress(progress, nodeId);
-        sendProgressState();
+        run.toClient('executed', {
+          node: nodeId,
+          display_node: nodeId,
+          output: this.cache.getUi(nodeId)?.output ?? null,
+          prompt_id: promptId,
+        });
+        run.finishNode(nodeId);
         list.complete(nodeId);
         continue;
       }
-      progress.set(nodeId, { value: 0, max: 1, state: 'running' });
-      sendProgressState();
-      if (sid !== null) {
-        this.lastNodeId = nodeId;
-        this.emit('executing', { node: nodeId, display_node: nodeId, prompt_id: promptId }, sid);
-      }
-      let inputs: Record<string, unknown> = {};
-      try {
-        if (firstNode) {
-          firstNode = false;
-          if (crash) {
-            this.deps.crash();
-            throw new ExecutorStopped();
-          }
-          if (hang) while (!this.interruptFlag && this.alive) await this.wait(null);
-        }
-        inputs = this.resolveInputs(node.inputs, def);
-        this.checkInterrupt();
-        const injected = faults.take(
-          'execution-error',
-          (f) =>
-            (f.nodeId === undefined || f.nodeId === nodeId) &&
-            (f.classType === undefined || f.classType === node.class_type),
-        );
-        if (injected) throw injectedError(injected);
-        const ctx = this.context(promptId, nodeId, prompt, extraData, sid, progress, sendProgressState, config, hub);
-        const result = await def.run(ctx, inputs);
-        this.assertAlive();
-        this.cache.set(nodeId, result.outputs);
-        if (result.ui) {
-          this.cache.setUi(nodeId, {
-            output: result.ui,
-            meta: { node_id: nodeId, display_node: nodeId, parent_node: null, real_node_id: nodeId },
-          });
-          if (sid !== null) {
-            this.emit('executed', { node: nodeId, display_node: nodeId, output: result.ui, prompt_id: promptId }, sid);
-          }
-        }
-        this.finishProgress(progress, nodeId);
-        sendProgressState();
-        executed.push(nodeId);
+      const inputs: Record<string, unknown> = {};
+      const result = await this.executeNode(run, nodeId, inputs);
+      if (result === 'done') {
         list.complete(nodeId);
-      } catch (err) {
-        if (err instanceof ExecutorStopped || !this.alive) throw new ExecutorStopped();
-        if (err instanceof InterruptProcessing) {
-          addMessage(
-            'execution_interrupted',
-            { prompt_id: promptId, node_id: nodeId, node_type: node.class_type, executed },
-            true,
-          );
-          outcome = 'interrupted';
-        } else {
-          const ex =
-            err instanceof PyException
-              ? err
-              : new PyException('Exception', err instanceof Error ? err.message : String(err));
-          addMessage(
-            'execution_error',
-            this.errorData(promptId, prompt, nodeId, executed, currentOutputs, inputs, ex),
-            false,
-          );
-          outcome = 'error';
-        }
-        break;
+      } else if (result === 'interrupted') {
+        const data = {
+          prompt_id: promptId,
+          node_id: nodeId,
+          node_type: prompt[nodeId].class_type,
+          executed: run.executed,
+        };
+        run.addMessage('execution_interrupted', data, true);
+        outcome = 'interrupted';
+      } else {
+        run.addMessage('execution_error', this.errorData(run, nodeId, currentOutputs, inputs, result));
+        outcome = 'error';
       }
     }
-    if (outcome === 'success') addMessage('execution_success', { prompt_id: promptId }, false);
+    if (outcome === 'success') run.addMessage('execution_success', { prompt_id: promptId });
 
     const outputs: Record<string, JsonObject> = {};
     const meta: Record<string, JsonObject> = {};
@@ -348,56 +232,88 @@ export class SimExecutor {
     }
     this.lastNodeId = null;
     this.runningPromptId = null;
-    if (outcome === 'success') counters.succeeded++;
-    else if (outcome === 'error') counters.failed++;
-    else counters.interrupted++;
-    this.assertAlive();
+    counters[outcome === 'success' ? 'succeeded' : outcome === 'error' ? 'failed' : 'interrupted']++;
+    if (!this.alive) throw new ExecutorStopped();
+    const completed = outcome === 'success';
     this.deps.queue.taskDone(taskId, {
       outputs,
       meta,
-      status: { status_str: outcome === 'success' ? 'success' : 'error', completed: outcome === 'success', messages },
+      status: { status_str: completed ? 'success' : 'error', completed, messages: run.messages },
     });
-    if (sid !== null) this.emit('executing', { node: null, prompt_id: promptId }, sid);
+    run.toClient('executing', { node: null, prompt_id: promptId });
   }
 
-  private finishProgress(progress: Map<string, NodeProgress>, nodeId: string): void {
-    const entry = progress.get(nodeId) ?? { value: 0, max: 1, state: 'running' };
-    progress.set(nodeId, { value: entry.max, max: entry.max, state: 'finished' });
+  /** Runs one node that is not cached; `inputs` is filled for the error report. */
+  private async executeNode(run: SimPromptRun, nodeId: string, inputs: Record<string, unknown>): Promise<NodeOutcome> {
+    const { faults } = this.deps;
+    const node = run.item.prompt[nodeId];
+    const def = NODE_DEFS.get(node.class_type)!;
+    run.startNode(nodeId);
+    if (run.sid !== null) this.lastNodeId = nodeId;
+    run.toClient('executing', { node: nodeId, display_node: nodeId, prompt_id: run.promptId });
+    try {
+      // Faults aimed at "the next prompt" fire on its first executed node (a fully cached run has none).
+      if (run.executed.length === 0) {
+        if (faults.take('crash', (f) => f.at === 'running')) {
+          this.deps.crash();
+          throw new ExecutorStopped();
+        }
+        if (faults.take('hang')) while (!this.interruptFlag && this.alive) await this.wait(null);
+      }
+      Object.assign(inputs, this.resolveInputs(run, nodeId));
+      this.checkInterrupt();
+      const injected = faults.take(
+        'execution-error',
+        (f) =>
+          (f.nodeId === undefined || f.nodeId === nodeId) &&
+          (f.classType === undefined || f.classType === node.class_type),
+      );
+      if (injected) throw injectedError(injected);
+      const result = await def.run(this.context(run, nodeId), inputs);
+      if (!this.alive) throw new ExecutorStopped();
+      this.cache.set(nodeId, result.outputs);
+      if (result.ui) {
+        const meta = { node_id: nodeId, display_node: nodeId, parent_node: null, real_node_id: nodeId };
+        this.cache.setUi(nodeId, { output: result.ui, meta });
+        run.toClient('executed', { node: nodeId, display_node: nodeId, output: result.ui, prompt_id: run.promptId });
+      }
+      run.finishNode(nodeId);
+      run.executed.push(nodeId);
+      return 'done';
+    } catch (err) {
+      if (err instanceof ExecutorStopped || !this.alive) throw new ExecutorStopped();
+      if (err instanceof InterruptProcessing) return 'interrupted';
+      if (err instanceof PyException) return err;
+      return new PyException('Exception', err instanceof Error ? err.message : String(err));
+    }
   }
 
-  private resolveInputs(literal: JsonObject, def: SimNodeDef): Record<string, unknown> {
-    const types = def.inputTypes(this.deps.env);
+  /** get_input_data: links read from the output cache, literals as validated. */
+  private resolveInputs(run: SimPromptRun, nodeId: string): Record<string, unknown> {
+    const node = run.item.prompt[nodeId];
+    const types = NODE_DEFS.get(node.class_type)!.inputTypes(this.deps.env);
     const out: Record<string, unknown> = {};
     for (const name of [...Object.keys(types.required), ...Object.keys(types.optional ?? {})]) {
-      if (!(name in literal)) continue;
-      const value = literal[name];
-      if (Array.isArray(value) && value.length === 2) {
-        const upstream = this.cache.get(String(value[0]));
-        if (!upstream) throw new PyException('KeyError', `'${String(value[0])}'`);
-        out[name] = upstream[value[1] as number];
-      } else {
+      if (!(name in node.inputs)) continue;
+      const value = node.inputs[name];
+      if (!Array.isArray(value) || value.length !== 2) {
         out[name] = value;
+        continue;
       }
+      const upstream = this.cache.get(String(value[0]));
+      if (!upstream) throw new PyException('KeyError', `'${String(value[0])}'`);
+      out[name] = upstream[value[1] as number];
     }
     return out;
   }
 
-  private context(
-    promptId: string,
-    nodeId: string,
-    prompt: SimPrompt,
-    extraData: JsonObject,
-    sid: string | null,
-    progress: Map<string, NodeProgress>,
-    sendProgressState: () => void,
-    config: SimRuntimeConfig,
-    hub: SimSocketHub,
-  ): NodeRunContext {
+  private context(run: SimPromptRun, nodeId: string): NodeRunContext {
+    const { config, hub } = this.deps;
     return {
-      promptId,
+      promptId: run.promptId,
       nodeId,
-      prompt,
-      extraData,
+      prompt: run.item.prompt,
+      extraData: run.extraData,
       env: this.deps.env,
       config,
       tempSuffix: this.deps.tempSuffix,
@@ -406,32 +322,29 @@ export class SimExecutor {
         await this.stepTime();
         // ComfyUI's progress hook: interrupt check, progress_state (+ metadata preview), progress (+ legacy preview).
         this.checkInterrupt();
-        progress.set(nodeId, { value, max, state: 'running' });
-        sendProgressState();
+        run.updateNode(nodeId, value, max);
         const png = preview && config.previews ? encodePng(preview(config.previewMaxSize), { level: 1 }) : null;
-        const withMetadata = hub.supportsPreviewMetadata(sid);
+        const withMetadata = hub.supportsPreviewMetadata(run.sid);
         if (png && withMetadata && this.alive) {
           const metadata = {
             node_id: nodeId,
-            prompt_id: promptId,
+            prompt_id: run.promptId,
             display_node_id: nodeId,
             parent_node_id: null,
             real_node_id: nodeId,
             image_type: 'image/png',
           };
-          hub.sendBinary(previewFrameWithMetadata(png, metadata), sid);
+          hub.sendBinary(previewFrameWithMetadata(png, metadata), run.sid);
         }
-        this.emit('progress', { value, max, prompt_id: promptId, node: nodeId }, sid);
-        if (png && !withMetadata && this.alive) hub.sendBinary(previewFrame(png, 'image/png'), sid);
+        run.toClientOrAll('progress', { value, max, prompt_id: run.promptId, node: nodeId });
+        if (png && !withMetadata && this.alive) hub.sendBinary(previewFrame(png, 'image/png'), run.sid);
       },
     };
   }
 
   private errorData(
-    promptId: string,
-    prompt: SimPrompt,
+    run: SimPromptRun,
     nodeId: string,
-    executed: string[],
     currentOutputs: string[],
     inputs: Record<string, unknown>,
     ex: PyException,
@@ -440,10 +353,10 @@ export class SimExecutor {
     const currentInputs: JsonObject = {};
     for (const [name, value] of Object.entries(inputs)) currentInputs[name] = [formatValue(value)];
     return {
-      prompt_id: promptId,
+      prompt_id: run.promptId,
       node_id: nodeId,
-      node_type: prompt[nodeId]?.class_type ?? '',
-      executed,
+      node_type: run.item.prompt[nodeId]?.class_type ?? '',
+      executed: run.executed,
       exception_message: `${ex.message}\n${oom ? OOM_TIPS : ''}`,
       exception_type: ex.pyType,
       traceback: ex.traceback.length > 0 ? ex.traceback : GENERIC_TRACEBACK,
@@ -467,10 +380,22 @@ function injectedError(fault: Extract<SimFault, { kind: 'execution-error' }>): P
 /** execution.format_value: scalars as they are, anything else (tensors, models) as its str(). */
 function formatValue(value: unknown): unknown {
   if (value === null || ['number', 'string', 'boolean'].includes(typeof value)) return value;
-  if (Array.isArray(value) && value.length > 0 && (value[0] as SimImage | undefined)?.data instanceof Float32Array) {
-    const first = value[0] as SimImage;
-    return `tensor(shape=[${value.length}, ${first.height}, ${first.width}, 3])`;
-  }
+  const first = Array.isArray(value) ? (value[0] as SimImage | undefined) : undefined;
+  if (first?.data instanceof Float32Array) return torchRepr(value as SimImage[]);
   const kind = (value as { kind?: unknown }).kind;
   return `<${typeof kind === 'string' ? kind : 'object'}>`;
+}
+
+/** torch's str() of an IMAGE batch [B, H, W, C]; exact for small tensors, summarised like torch past 1000 values. */
+function torchRepr(batch: SimImage[]): string {
+  const { width, height } = batch[0];
+  if (batch.length * width * height * 3 > 1000) return `tensor(<${batch.length}x${height}x${width}x3 float32>)`;
+  const values = batch.flatMap((img) => Array.from(img.data));
+  const integral = values.every((v) => Number.isInteger(v));
+  const fmt = (v: number): string => (integral ? `${v}.` : v.toFixed(4));
+  const rows = batch.map(
+    (img) =>
+      `[${Array.from({ length: height }, (_, y) => `[${Array.from({ length: width }, (_, x) => `[${[0, 1, 2].map((c) => fmt(img.data[(y * width + x) * 3 + c])).join(', ')}]`).join(', ')}]`).join(', ')}]`,
+  );
+  return `tensor([${rows.join(', ')}])`;
 }

@@ -88,7 +88,7 @@ export type SimFault =
   | { kind: 'hang'; times?: number }
   /** Crash: now, or when the next prompt has started running. Sockets close, the port stops listening. */
   | { kind: 'crash'; at?: 'now' | 'running'; times?: number }
-  /** HTTP failure on a route (path without the /api prefix, e.g. '/prompt', '/view', '/history'). */
+  /** HTTP failure on a route: a path without the /api prefix ('/prompt', '/view'), or a prefix ending in '*'. */
   | {
       kind: 'http';
       route: string;

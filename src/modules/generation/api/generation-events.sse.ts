@@ -1,13 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
 import type { Response } from 'express';
-import { decodeEntry } from '../../../streams/envelope.codec';
 import type { AnyJobEnvelope } from '../../../streams/job-event.types';
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamTail, type TailedEvent } from '../../../streams/stream-tail';
 import { compareStreamIds } from '../../../streams/stream-reply.parser';
 import { isTerminal, type JobView } from '../projection/job-view';
+import { JobTimelineReader } from '../projection/job-timeline.reader';
 
 const KEEPALIVE_MS = 15_000;
 const ENDING_TYPES = new Set(['job.completed', 'job.cancelled']);
@@ -66,25 +66,8 @@ export class GenerationEventsSse {
   }
 
   private async pastEvents(jobId: string): Promise<TailedEvent[]> {
-    const members = await this.redis.zrange(this.keys.timeline(jobId), 0, -1);
-    if (members.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    const refs = members.map((member) => {
-      const separator = member.lastIndexOf('|');
-      const stream = `${this.keys.prefix}${member.slice(0, separator)}`;
-      const id = member.slice(separator + 1);
-      pipeline.xrange(stream, id, id);
-      return { stream, id };
-    });
-    const results = (await pipeline.exec()) ?? [];
-    const events: TailedEvent[] = [];
-    results.forEach(([err, value], i) => {
-      const entry = !err && Array.isArray(value) ? (value[0] as [string, string[]] | undefined) : undefined;
-      if (!entry) return;
-      const decoded = decodeEntry(entry[1]);
-      if (decoded.ok) events.push({ stream: refs[i].stream, id: refs[i].id, envelope: decoded.envelope });
-    });
-    return events;
+    const steps = await new JobTimelineReader(this.redis, this.keys).read(jobId);
+    return steps.map((step) => ({ stream: step.stream, id: step.entryId, envelope: step.envelope }));
   }
 }
 

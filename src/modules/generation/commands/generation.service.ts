@@ -68,7 +68,7 @@ export class GenerationService {
     const inputs = await this.storeInputs(workflow, values);
     const envelope = makeEnvelope(
       'job.requested',
-      { jobId, correlationId: request.correlationId ?? jobId, actor: `${request.source}:${request.userId}` },
+      { jobId, correlationId: request.correlationId ?? jobId, actor: request.userId },
       {
         // ticket first: the submit script fills it in by replacing the first placeholder of the payload.
         ticket: 0,

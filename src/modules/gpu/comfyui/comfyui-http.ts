@@ -84,7 +84,9 @@ export class ComfyHttp {
 
   async send(method: 'GET' | 'POST', path: string, opts: SendOptions = {}): Promise<ComfyResponse> {
     if (this.closing) throw new ComfyClientClosedError(`ComfyUI client for ${this.baseUrl} is closed`);
-    opts.signal?.throwIfAborted();
+    if (opts.signal?.aborted) {
+      throw new ComfyAbortedError(`${method} ${path} on ${this.baseUrl} aborted`, { cause: opts.signal.reason });
+    }
     const timeout = opts.timeoutMs ?? this.opts.requestTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -99,17 +101,9 @@ export class ComfyHttp {
         });
         return { status: res.statusCode, headers: res.headers, body: res.body };
       } catch (err) {
-        const code = errorCode(err);
-        if (
-          method === 'GET' &&
-          attempt === 0 &&
-          code !== undefined &&
-          RETRY_ONCE_CODES.has(code) &&
-          !opts.signal?.aborted
-        ) {
-          continue;
-        }
-        throw this.mapError(err, method, path, opts.signal);
+        const code = errorCode(err) ?? '';
+        const staleSocket = method === 'GET' && attempt === 0 && RETRY_ONCE_CODES.has(code);
+        if (!staleSocket || opts.signal?.aborted) throw this.mapError(err, method, path, opts.signal);
       }
     }
   }

@@ -58,6 +58,7 @@ export class PromptWatch {
   private settled = false;
   private readonly abort = new AbortController();
   private wakePoll: (() => void) | null = null;
+  private poked = false;
   private foreign = false;
   private lastPosition = -1;
   private lastPreviewAt = 0;
@@ -174,10 +175,16 @@ export class PromptWatch {
   private pokePoll(): void {
     const wake = this.wakePoll;
     this.wakePoll = null;
-    wake?.();
+    if (wake) wake();
+    else this.poked = true;
   }
 
+  /** Waits `ms`, or less when poked (a poke during a poll cuts the next wait). */
   private sleep(ms: number): Promise<void> {
+    if (this.poked) {
+      this.poked = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);

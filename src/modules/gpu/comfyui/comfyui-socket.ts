@@ -58,6 +58,11 @@ export class ComfySocket {
     return this.open;
   }
 
+  /** A connection attempt is under way (not waiting in backoff). */
+  get isConnecting(): boolean {
+    return this.ws?.readyState === WebSocket.CONNECTING;
+  }
+
   get lastStatusAt(): number {
     return this.statusAt;
   }
@@ -76,7 +81,7 @@ export class ComfySocket {
     this.connect();
   }
 
-  /** Resolves true once open, false after `timeoutMs` or on close. */
+  /** Resolves true once open; false after `timeoutMs`, when the attempt fails, or on close(). */
   waitOpen(timeoutMs: number): Promise<boolean> {
     if (this.open) return Promise.resolve(true);
     if (this.closing) return Promise.resolve(false);
@@ -145,6 +150,7 @@ export class ComfySocket {
     ws.on('close', () => {
       const wasOpen = this.open;
       this.open = false;
+      for (const waiter of [...this.openWaiters]) waiter(false);
       this.stopPing();
       if (this.ws === ws) this.ws = null;
       if (wasOpen) this.events.onClose();

@@ -146,7 +146,8 @@ export class ComfyUiClient {
   /** POST /prompt with our prompt_id and client_id. A 400 becomes ComfyValidationError. */
   async submit(prompt: ComfyPrompt, options: SubmitOptions): Promise<SubmitResult> {
     this.connect();
-    if (this.socket && !this.socket.isOpen) await this.socket.waitOpen(this.opts.socketWaitOnSubmitMs ?? 1_000);
+    // A first connection under way is worth a short wait; a socket in backoff is not.
+    if (this.socket?.isConnecting) await this.socket.waitOpen(this.opts.socketWaitOnSubmitMs ?? 1_000);
     const sentAt = Date.now();
     const body: Obj = { prompt, client_id: options.clientId ?? this.clientId, prompt_id: options.promptId };
     if (options.extraData) body.extra_data = options.extraData;
@@ -170,8 +171,9 @@ export class ComfyUiClient {
         parseNodeErrors(parsed.node_errors),
       );
     }
-    if (status === 200)
+    if (status === 200) {
       throw new ComfyProtocolError(`POST /prompt answered 200 without a prompt_id: ${text.slice(0, 200)}`);
+    }
     throw new ComfyHttpError(status, text.slice(0, 2_000), `POST /prompt on ${this.baseUrl} answered HTTP ${status}`);
   }
 
@@ -319,7 +321,9 @@ export class ComfyUiClient {
         return { via: 'jobs-api' };
       }
       if (status === 404 && json) {
+        // The route exists; the server just has no such job (finished, or never queued).
         this.jobsApi = true;
+        this.recheck(promptId);
         return { via: 'jobs-api' };
       }
       if (status === 405 || status === 404 || status === 501) {
@@ -375,10 +379,8 @@ export class ComfyUiClient {
   private async shutdown(): Promise<void> {
     for (const timer of this.deafChecks) clearTimeout(timer);
     this.deafChecks.clear();
-    for (const set of [...this.watches.values()]) {
-      for (const watch of [...set])
-        watch.close(new ComfyClientClosedError(`ComfyUI client for ${this.baseUrl} closed`));
-    }
+    const closed = new ComfyClientClosedError(`ComfyUI client for ${this.baseUrl} closed`);
+    for (const watch of [...this.watches.values()].flatMap((set) => [...set])) watch.close(closed);
     await Promise.allSettled([this.socket?.close(), this.http.close()]);
   }
 
@@ -398,8 +400,9 @@ export class ComfyUiClient {
 
   private async expectOk(path: string, body: unknown, signal?: AbortSignal): Promise<void> {
     const { status, text } = await this.http.postJson(path, body, { signal });
-    if (status !== 200)
+    if (status !== 200) {
       throw new ComfyHttpError(status, text.slice(0, 2_000), `POST ${path} on ${this.baseUrl} answered HTTP ${status}`);
+    }
   }
 
   private onMessage(message: ComfyWsMessage): void {
