@@ -94,7 +94,6 @@ export class ComfyUiSimulator {
       executor: this.newExecutor(queue),
       number: 0,
       files: this.files,
-      hub: this.hub,
       env: this.env,
       config: this.config,
       faults: this.faults,

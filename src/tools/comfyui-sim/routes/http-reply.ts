@@ -20,7 +20,8 @@ export const json = (body: unknown, status = 200): HttpReply =>
   new HttpReply(status, JSON.stringify(body), { 'Content-Type': JSON_TYPE });
 /** `web.Response(status=...)`: no body, no content type. */
 export const empty = (status = 200): HttpReply => new HttpReply(status);
-export const text = (status: number, body: string): HttpReply => new HttpReply(status, body, { 'Content-Type': TEXT_TYPE });
+export const text = (status: number, body: string): HttpReply =>
+  new HttpReply(status, body, { 'Content-Type': TEXT_TYPE });
 export const trouble = (status = 500): HttpReply => text(status, TROUBLE);
 
 /** Waits `ms`, or less if the client goes away. */

@@ -33,7 +33,11 @@ export function postPrompt(state: SimHttpState, data: unknown): HttpReply {
   }
   const promptId = pyIn('prompt_id', data) ? pyStr(getItem(data, 'prompt_id')) : randomUUID();
   const partial = pyIn('partial_execution_targets', data) ? getItem(data, 'partial_execution_targets') : null;
-  const valid = injectValidationFault(state, prompt as JsonObject, validatePrompt(prompt as JsonObject, partial, state.env));
+  const valid = injectValidationFault(
+    state,
+    prompt as JsonObject,
+    validatePrompt(prompt as JsonObject, partial, state.env),
+  );
   const extraData = pyIn('extra_data', data) ? getItem(data, 'extra_data') : {};
   if (pyIn('client_id', data)) {
     if (extraData === null || typeof extraData !== 'object' || Array.isArray(extraData)) {
@@ -79,7 +83,12 @@ function injectValidationFault(state: SimHttpState, prompt: JsonObject, valid: V
   const node = prompt[nodeId];
   return {
     ok: false,
-    error: { type: 'prompt_outputs_failed_validation', message: 'Prompt outputs failed validation', details: '', extra_info: {} },
+    error: {
+      type: 'prompt_outputs_failed_validation',
+      message: 'Prompt outputs failed validation',
+      details: '',
+      extra_info: {},
+    },
     nodeErrors: {
       [nodeId]: {
         errors: [
