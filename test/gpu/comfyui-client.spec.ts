@@ -114,12 +114,15 @@ function recorder(): {
 
 describe('ComfyUiClient: runs', () => {
   it('submits with its own prompt_id and follows progress, previews and outputs to success', async () => {
+    sim.configure({ manualSteps: true });
     const c = client();
     const promptId = randomUUID();
     const rec = recorder();
     const submitted = await c.submit(txt2img(1), { promptId });
     expect(submitted).toEqual({ promptId, number: 0, nodeErrors: [] });
-    const result = await c.watch(promptId, { onEvent: rec.onEvent });
+    const watching = c.watch(promptId, { onEvent: rec.onEvent });
+    sim.releaseSteps(4);
+    const result = await watching;
     expect(result.completedVia).toBe('socket');
     expect(result.images).toEqual([{ filename: 'client_00001_.png', subfolder: '', type: 'output' }]);
     const types = rec.events.map((e) => e.type);

@@ -5,7 +5,6 @@ import { expectEventually, pollUntil } from '../support/poll-until';
 
 /** Failure injection, runtime knobs, workflows and speed of the simulator (fidelity is in comfyui-simulator.spec). */
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
 
 let sim: ComfyUiSimulator;

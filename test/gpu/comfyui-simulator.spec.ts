@@ -12,7 +12,6 @@ import { pollUntil } from '../support/poll-until';
  */
 
 const CAPTURES = join(__dirname, 'fixtures', 'comfyui-captures');
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
 const capture = (name: string): Any => JSON.parse(readFileSync(join(CAPTURES, `${name}.json`), 'utf8'));
 

@@ -68,7 +68,7 @@ const DEFAULT_TIMING: WatchTiming = {
 };
 
 const MAX_UNCLAIMED_PROMPTS = 64;
-const MAX_UNCLAIMED_FRAMES = 512;
+const MAX_UNCLAIMED_FRAMES = 256;
 
 type UnclaimedFrame =
   | { kind: 'message'; message: ComfyWsMessage }
@@ -433,9 +433,15 @@ export class ComfyUiClient {
       this.unclaimed.set(promptId, early);
       if (this.unclaimed.size > MAX_UNCLAIMED_PROMPTS) this.unclaimed.delete(this.unclaimed.keys().next().value!);
     }
+    if (frame.kind === 'preview') {
+      // Only the latest preview is worth replaying; images are the bulk of the memory.
+      const previous = early.findIndex((f) => f.kind === 'preview');
+      if (previous >= 0) early.splice(previous, 1);
+      early.push(frame);
+      return;
+    }
     // Past the cap keep only the frames that matter for the outcome.
-    const chatter =
-      frame.kind === 'preview' || frame.message.type === 'progress' || frame.message.type === 'progress_state';
+    const chatter = frame.message.type === 'progress' || frame.message.type === 'progress_state';
     if (early.length < MAX_UNCLAIMED_FRAMES || !chatter) early.push(frame);
   }
 
