@@ -61,6 +61,7 @@ async function main(): Promise<void> {
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     LOG_FORMAT: process.env.LOG_FORMAT ?? 'pretty',
     USER_MAX_ACTIVE: process.env.USER_MAX_ACTIVE ?? '10',
+    COMFYUI_SIM_STEP_MS: process.env.COMFYUI_SIM_STEP_MS ?? '40',
   });
   print(`comfy-relay demo — Redis ${config.redisUrl.replace(/\/\/[^@]*@/, '//***@')}, prefix ${config.streamPrefix}`);
   const app = await startApp(config, { host: '127.0.0.1' });
@@ -68,6 +69,7 @@ async function main(): Promise<void> {
   try {
     print(`HTTP API on ${app.url}\n`);
     const submitted: { job: DemoJob; id?: string }[] = [];
+    const progressLines: Promise<string>[] = [];
     for (const job of JOBS) {
       const res = await fetch(`${app.url}/v1/generations`, {
         method: 'POST',
@@ -82,6 +84,7 @@ async function main(): Promise<void> {
         if (res.status !== 400) failures++;
         continue;
       }
+      if (job.label === 'txt2img' && body.id) progressLines.push(followProgress(app.url, body.id, job.label));
       if (job.cancel && body.id) {
         const cancel = await fetch(`${app.url}/v1/generations/${body.id}/cancel`, { method: 'POST' });
         print(`  cancel → ${cancel.status} ${JSON.stringify(await cancel.json())}`);
@@ -98,6 +101,7 @@ async function main(): Promise<void> {
       `POST same Idempotency-Key again: ${retry.status} id=${retryBody.id} (replayed=${retry.headers.get('idempotent-replayed')})\n`,
     );
 
+    for (const line of await Promise.all(progressLines)) print(line);
     mkdirSync(OUTPUT_DIR, { recursive: true });
     const timelines = new JobTimelineReader(app.app.get(REDIS), app.app.get(StreamKeys));
     for (const { job, id } of submitted) {
@@ -129,6 +133,27 @@ async function main(): Promise<void> {
   }
   print('demo: all jobs ended as expected');
   process.exit(0);
+}
+
+/** Follows a job's Server-Sent Events and summarises its live progress ticks in one line. */
+async function followProgress(base: string, id: string, label: string): Promise<string> {
+  const ticks: string[] = [];
+  const response = await fetch(`${base}/v1/generations/${id}/events`, { signal: AbortSignal.timeout(DEADLINE_MS) });
+  let buffer = '';
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += Buffer.from(chunk).toString('utf8');
+    for (let split = buffer.indexOf('\n\n'); split >= 0; split = buffer.indexOf('\n\n')) {
+      const block = buffer.slice(0, split);
+      buffer = buffer.slice(split + 2);
+      const data = /^data: (.+)$/m.exec(block)?.[1];
+      if (!data) continue;
+      const event = JSON.parse(data) as { type: string; payload: { value?: number; max?: number } };
+      if (event.type === 'job.progress' && event.payload.max) {
+        ticks.push(`${Math.round(((event.payload.value ?? 0) / event.payload.max) * 100)}%`);
+      } else ticks.push(event.type.replace('job.', ''));
+    }
+  }
+  return `live events of ${label} (SSE): ${ticks.join(' → ')}\n`;
 }
 
 async function waitForEnd(base: string, id: string): Promise<any> {

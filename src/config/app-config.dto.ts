@@ -11,6 +11,8 @@ export const ENV_VARIABLES = [
   'ROLE',
   'PORT',
   'COMFYUI_URLS',
+  'COMFYUI_SIM_INSTANCES',
+  'COMFYUI_SIM_STEP_MS',
   'WORKFLOWS_DIR',
   'TELEGRAM_BOT_TOKEN',
   'TELEGRAM_API_ROOT',
@@ -156,12 +158,27 @@ export class EnvDto {
   @Max(100)
   MAX_DELIVERIES = 5;
 
+  /** Default: pipeline depth (2) × number of ComfyUI instances. */
   @IsOptional()
   @Transform(toInt)
   @IsInt()
   @Min(1)
   @Max(256)
-  GPU_CONCURRENCY = 2;
+  GPU_CONCURRENCY?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(16)
+  COMFYUI_SIM_INSTANCES = 2;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(60_000)
+  COMFYUI_SIM_STEP_MS = 20;
 
   @IsOptional()
   @Transform(toInt)

@@ -8,6 +8,8 @@ export interface AppConfig {
   readonly port: number;
   /** Empty: the gpu role starts the built-in ComfyUI simulator in-process. */
   readonly comfyuiUrls: readonly string[];
+  /** The built-in simulator (used when comfyuiUrls is empty): how many instances, how long a sampler step takes. */
+  readonly simulator: { readonly instances: number; readonly stepMs: number };
   readonly workflowsDir: string;
   readonly telegram: {
     readonly botToken?: string;

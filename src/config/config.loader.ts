@@ -47,6 +47,8 @@ function list(value: string | undefined): string[] {
 }
 
 function toAppConfig(dto: EnvDto): AppConfig {
+  const comfyuiUrls = list(dto.COMFYUI_URLS).map((u) => u.replace(/\/+$/, ''));
+  const instances = comfyuiUrls.length > 0 ? comfyuiUrls.length : dto.COMFYUI_SIM_INSTANCES;
   const roles: ReadonlySet<Role> =
     dto.ROLE === 'all' ? new Set(ROLES) : new Set(list(dto.ROLE).filter((r): r is Role => isRole(r)));
   return Object.freeze({
@@ -54,7 +56,8 @@ function toAppConfig(dto: EnvDto): AppConfig {
     streamPrefix: dto.STREAM_PREFIX,
     roles,
     port: dto.PORT,
-    comfyuiUrls: list(dto.COMFYUI_URLS).map((u) => u.replace(/\/+$/, '')),
+    comfyuiUrls,
+    simulator: { instances: dto.COMFYUI_SIM_INSTANCES, stepMs: dto.COMFYUI_SIM_STEP_MS },
     workflowsDir: dto.WORKFLOWS_DIR,
     telegram: {
       botToken: dto.TELEGRAM_BOT_TOKEN,
@@ -71,7 +74,7 @@ function toAppConfig(dto: EnvDto): AppConfig {
     noProgressTimeoutMs: dto.NO_PROGRESS_TIMEOUT_MS,
     claimIdleMs: dto.CLAIM_IDLE_MS,
     maxDeliveries: dto.MAX_DELIVERIES,
-    gpuConcurrency: dto.GPU_CONCURRENCY,
+    gpuConcurrency: dto.GPU_CONCURRENCY ?? 2 * instances,
     projectorConcurrency: dto.PROJECTOR_CONCURRENCY,
     retentionMs: dto.STREAM_RETENTION_MS,
     progressMaxLen: dto.PROGRESS_MAXLEN,

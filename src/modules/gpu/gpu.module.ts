@@ -1,17 +1,91 @@
-import { Module } from '@nestjs/common';
-import { EchoExecutor } from './echo/echo.executor';
+import { Inject, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { HealthIndicatorService, TerminusModule } from '@nestjs/terminus';
+import type Redis from 'ioredis';
+import { BLOB_STORE, type BlobStore } from '../../blobs/blob-store';
+import { ROOT_LOGGER } from '../../common/root-logger';
+import type { Logger } from '../../common/logger';
+import { APP_CONFIG, type AppConfig } from '../../config/app-config';
+import { REDIS } from '../../streams/redis.provider';
+import { StreamKeys } from '../../streams/stream-keys';
+import { HealthContributors } from '../health/health-contributors';
+import { COMFYUI_ENDPOINTS, resolveComfyUiEndpoints, type ComfyUiEndpoints } from './embedded/embedded-simulators';
+import { ComfyUiPoolHealthIndicator } from './pool/comfyui-pool.health';
+import { InstancePool } from './pool/instance-pool';
 import { CancelRegistry } from './runner/cancel-registry.service';
+import { ComfyUiExecutor } from './runner/comfyui.executor';
 import { GENERATION_EXECUTOR } from './runner/generation-executor';
 import { GpuWorkerAdvertService } from './runner/gpu-worker-advert.service';
+import { JobPlacementStore } from './runner/job-placement.store';
 import { JobRunnerController } from './runner/job-runner.controller';
 
-/** The `gpu` role: the consumer group that runs `job.requested` on an executor. */
+/** The `gpu` role: the consumer group that runs `job.requested` on the ComfyUI instance pool. */
 @Module({
+  imports: [TerminusModule],
   controllers: [JobRunnerController],
   providers: [
     CancelRegistry,
     GpuWorkerAdvertService,
-    { provide: GENERATION_EXECUTOR, useFactory: () => new EchoExecutor() },
+    {
+      provide: COMFYUI_ENDPOINTS,
+      inject: [APP_CONFIG, ROOT_LOGGER],
+      useFactory: (config: AppConfig, log: Logger) => resolveComfyUiEndpoints(config, log),
+    },
+    {
+      provide: InstancePool,
+      inject: [COMFYUI_ENDPOINTS, REDIS, StreamKeys, APP_CONFIG, ROOT_LOGGER],
+      useFactory: async (
+        endpoints: ComfyUiEndpoints,
+        redis: Redis,
+        keys: StreamKeys,
+        config: AppConfig,
+        log: Logger,
+      ) => {
+        const pool = new InstancePool({
+          urls: endpoints.urls,
+          redis,
+          leaseKey: (id) => `${keys.prefix}gpu:leases:${id}`,
+          clientIdBase: `comfy-relay-${config.instanceName}-${process.pid}-${Date.now().toString(36)}`,
+          leaseTtlMs: Math.max(5_000, config.claimIdleMs),
+          logger: log,
+        });
+        await pool.start();
+        return pool;
+      },
+    },
+    {
+      provide: JobPlacementStore,
+      inject: [REDIS, StreamKeys],
+      useFactory: (redis: Redis, keys: StreamKeys) => new JobPlacementStore(redis, keys),
+    },
+    {
+      provide: GENERATION_EXECUTOR,
+      inject: [InstancePool, JobPlacementStore, BLOB_STORE, APP_CONFIG, ROOT_LOGGER],
+      useFactory: (
+        pool: InstancePool,
+        placements: JobPlacementStore,
+        blobs: BlobStore,
+        config: AppConfig,
+        log: Logger,
+      ) => new ComfyUiExecutor(pool, placements, blobs, config, log),
+    },
   ],
 })
-export class GpuModule {}
+export class GpuModule implements OnModuleInit, OnApplicationShutdown {
+  constructor(
+    private readonly pool: InstancePool,
+    private readonly contributors: HealthContributors,
+    private readonly health: HealthIndicatorService,
+    @Inject(COMFYUI_ENDPOINTS) private readonly endpoints: ComfyUiEndpoints,
+  ) {}
+
+  onModuleInit(): void {
+    const indicator = new ComfyUiPoolHealthIndicator(this.pool, this.health);
+    this.contributors.register({ check: () => indicator.check() });
+  }
+
+  /** After the stream consumers have drained (Nest closes microservices before shutdown hooks). */
+  async onApplicationShutdown(): Promise<void> {
+    await this.pool.close();
+    await this.endpoints.stop();
+  }
+}

@@ -13,7 +13,8 @@ import { StreamContext } from '../../../streams/stream.context';
 import { WorkflowCatalog } from '../../../workflows';
 import { TERMINAL_STATUSES, type JobStatus } from '../../generation/projection/job-view';
 import { CancelRegistry } from './cancel-registry.service';
-import { ExecutionError, GENERATION_EXECUTOR, type GenerationExecutor } from './generation-executor';
+import { GENERATION_EXECUTOR, type GenerationExecutor } from './generation-executor';
+import { toExecutionError } from './comfyui-error.mapper';
 import { ProgressThrottle } from './progress-throttle';
 
 /**
@@ -61,11 +62,8 @@ export class JobRunnerController {
     const registration = this.cancels.register(jobId);
     // A cancel that landed between the check above and registering: the flag is set before the event is sent.
     if ((await this.redis.exists(this.keys.cancelFlag(jobId))) === 1) registration.controller.abort();
-    const signal = AbortSignal.any([
-      registration.controller.signal,
-      ctx.signal,
-      AbortSignal.timeout(this.config.jobTimeoutMs),
-    ]);
+    // Deadlines are the executor's (they start when the prompt is placed, not while waiting for an instance).
+    const signal = AbortSignal.any([registration.controller.signal, ctx.signal]);
     const startedAt = Date.now();
     const throttle = new ProgressThrottle(250);
     let placement = { instance: this.executor.name, promptId: jobId };
@@ -112,13 +110,7 @@ export class JobRunnerController {
     err: unknown,
     attempt: number,
   ) {
-    const timedOut = err instanceof Error && err.name === 'TimeoutError';
-    const execution =
-      err instanceof ExecutionError
-        ? err
-        : timedOut
-          ? new ExecutionError('timeout', `Generation took longer than ${this.config.jobTimeoutMs} ms.`, true)
-          : new ExecutionError('internal', err instanceof Error ? err.message : String(err), true);
+    const execution = toExecutionError(err);
     const willRetry = execution.retriable && attempt < this.config.maxDeliveries;
     await this.fail(meta, execution.code, execution.message, execution.retriable, willRetry, attempt);
     if (willRetry) throw new RetryLaterError(execution.message, { cause: err });
