@@ -81,11 +81,7 @@ describe('gpu role on the ComfyUI simulator', () => {
   it('an image over MAX_IMAGE_BYTES is refused with 400 naming inputs.image; nothing queued', async () => {
     const [sim] = await simulators(1);
     const a = await app({ COMFYUI_URLS: sim!.url, MAX_IMAGE_BYTES: '2048' });
-    const image = encodePng(
-      64,
-      64,
-      Uint8Array.from({ length: 64 * 64 * 4 }, (_, i) => (i * 7919) % 251),
-    ).toString('base64');
+    const image = encodePng(64, 64, randomBytes(64 * 64 * 4)).toString('base64');
     const res = await a.http('/v1/generations', { method: 'POST', json: { workflow: 'invert', inputs: { image } } });
     expect(res.status).toBe(400);
     expect(res.body.field).toBe('inputs.image');

@@ -1,0 +1,78 @@
+/** Every text the bot shows, per language. A missing or extra key in a language is a compile error. */
+export interface Messages {
+  help(isAdmin: boolean): string;
+
+  queued(position: number, eta: string | null): string;
+  starting: string;
+  running(percent: number | null, stage: string | null): string;
+  retrying: string;
+  cancelling: string;
+  done: string;
+  failed(reason: string): string;
+  cancelled: string;
+  resultCaption(prompt: string): string;
+  resultExpired: string;
+  etaSeconds(seconds: number): string;
+  etaMinutes(minutes: number): string;
+
+  buttonCancel: string;
+  buttonRegenerate: string;
+
+  failure: {
+    timeout: string;
+    invalidInput: string;
+    unavailable: string;
+    generic: string;
+  };
+
+  promptEmpty: string;
+  promptTooLong(length: number, max: number): string;
+  captionNeeded: string;
+  photoTooLarge(maxMb: number): string;
+  notAnImage: string;
+  editUnavailable: string;
+  unsupportedMessage: string;
+  unknownCommand(command: string): string;
+  invalidInput(details: string): string;
+  userLimit(active: number, limit: number): string;
+  draining: string;
+  downloadFailed: string;
+  internalError: string;
+
+  cancelAnswer: string;
+  cancellingAnswer: string;
+  alreadyFinished: string;
+  notYourJob: string;
+  buttonExpired: string;
+  regenerating: string;
+  cancelCommandDone(count: number): string;
+  nothingToCancel: string;
+
+  statusNone: string;
+  statusHeader(count: number): string;
+  statusLine(index: number, prompt: string, state: string): string;
+
+  settings(language: string, size: string): string;
+  settingsDefaultSize(size: number): string;
+  settingsSaved: string;
+  settingsUsage: string;
+
+  notAllowed: string;
+  stats(s: {
+    queue: number;
+    groups: string;
+    instances: number;
+    slots: number;
+    dlq: number;
+    draining: boolean;
+  }): string;
+  statsGroup(group: string, stream: string, lag: string, pending: number): string;
+  dlqEmpty: string;
+  dlqHeader(total: number): string;
+  dlqLine(id: string, type: string, jobId: string, reason: string): string;
+  redriveUsage: string;
+  redriveNotFound(id: string): string;
+  redriveDone(id: string, target: string): string;
+  drainOn: string;
+  drainOff: string;
+}

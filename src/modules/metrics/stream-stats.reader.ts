@@ -1,0 +1,212 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { REDIS } from '../../streams/redis.provider';
+import { StreamKeys } from '../../streams/stream-keys';
+
+export interface PendingHead {
+  id: string;
+  consumer: string;
+  /** Since the entry was appended (its id's timestamp): how long the work has been outstanding. */
+  ageMs: number;
+  /** Since its holder last touched it (heartbeats reset this). */
+  idleMs: number;
+  deliveries: number;
+}
+
+export interface ConsumerRow {
+  name: string;
+  pending: number;
+  idleMs: number;
+  /** Redis 7.2+ only: since the consumer's last successful read. */
+  inactiveMs?: number;
+}
+
+export interface GroupStats {
+  group: string;
+  consumers: number;
+  pending: number;
+  /** Entries not yet delivered to the group; null when Redis cannot tell (after deletions or trims). */
+  lag: number | null;
+  lastDeliveredId: string;
+  oldestPending?: PendingHead;
+  consumerList?: ConsumerRow[];
+}
+
+export interface StreamStats {
+  /** Without the prefix, e.g. `jobs:requests`. */
+  name: string;
+  key: string;
+  length: number;
+  lastId?: string;
+  groups: GroupStats[];
+}
+
+export interface GpuWorkerRow {
+  worker: string;
+  slots: number;
+  expiresAt: number;
+  live: boolean;
+}
+
+export interface StreamsSnapshot {
+  at: number;
+  prefix: string;
+  streams: StreamStats[];
+  dlqSize: number;
+  queueLength: number;
+  draining: boolean;
+  gpuWorkers: GpuWorkerRow[];
+}
+
+type PipelineResult = [Error | null, unknown][];
+
+/**
+ * Reads the state of every job stream and its consumer groups in two pipelined round trips: what `cli stats`
+ * prints and `/metrics` exports at scrape time. Read-only; a missing stream is reported as empty.
+ */
+@Injectable()
+export class StreamStatsReader {
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly keys: StreamKeys,
+  ) {}
+
+  streamKeys(): string[] {
+    const k = this.keys;
+    return [k.requestsPriority, k.requests, k.events, k.progress, k.dlq];
+  }
+
+  async snapshot({ consumers = false, now = Date.now() }: { consumers?: boolean; now?: number } = {}): Promise<StreamsSnapshot> {
+    const streams = this.streamKeys();
+    const first = this.redis.pipeline();
+    for (const stream of streams) {
+      first.xlen(stream);
+      first.xrevrange(stream, '+', '-', 'COUNT', 1);
+      first.xinfo('GROUPS', stream);
+    }
+    first.zcard(this.keys.queue);
+    first.exists(this.keys.drainFlag);
+    first.hgetall(this.keys.gpuWorkers);
+    const results = ((await first.exec()) ?? []) as PipelineResult;
+
+    const stats: StreamStats[] = streams.map((key, i) => {
+      const [length, last, groups] = results.slice(i * 3, i * 3 + 3);
+      const lastEntry = ok(last) as [string, string[]][] | undefined;
+      return {
+        name: key.slice(this.keys.prefix.length),
+        key,
+        length: Number(ok(length) ?? 0),
+        lastId: lastEntry?.[0]?.[0],
+        groups: parseGroups(ok(groups)),
+      };
+    });
+    const tail = results.slice(streams.length * 3);
+    const snapshot: StreamsSnapshot = {
+      at: now,
+      prefix: this.keys.prefix,
+      streams: stats,
+      dlqSize: stats.find((s) => s.key === this.keys.dlq)?.length ?? 0,
+      queueLength: Number(ok(tail[0]) ?? 0),
+      draining: Number(ok(tail[1]) ?? 0) === 1,
+      gpuWorkers: parseWorkers(ok(tail[2]), now),
+    };
+    await this.addGroupDetails(stats, consumers, now);
+    return snapshot;
+  }
+
+  /** Oldest pending entry of every group with pending work (and, on request, its consumers). */
+  private async addGroupDetails(stats: StreamStats[], consumers: boolean, now: number): Promise<void> {
+    const second = this.redis.pipeline();
+    const targets: { stream: StreamStats; group: GroupStats; kind: 'head' | 'consumers' }[] = [];
+    for (const stream of stats) {
+      for (const group of stream.groups) {
+        if (group.pending > 0) {
+          second.xpending(stream.key, group.group, '-', '+', 1);
+          targets.push({ stream, group, kind: 'head' });
+        }
+        if (consumers) {
+          second.xinfo('CONSUMERS', stream.key, group.group);
+          targets.push({ stream, group, kind: 'consumers' });
+        }
+      }
+    }
+    if (targets.length === 0) return;
+    const results = ((await second.exec()) ?? []) as PipelineResult;
+    targets.forEach(({ group, kind }, i) => {
+      const value = ok(results[i]);
+      if (kind === 'head') group.oldestPending = parsePendingHead(value, now);
+      else group.consumerList = parseConsumers(value);
+    });
+  }
+}
+
+function ok(result: [Error | null, unknown] | undefined): unknown {
+  return result && !result[0] ? result[1] : undefined;
+}
+
+function toMap(raw: unknown): Map<string, unknown> {
+  const map = new Map<string, unknown>();
+  if (!Array.isArray(raw)) return map;
+  for (let i = 0; i + 1 < raw.length; i += 2) map.set(String(raw[i]), raw[i + 1]);
+  return map;
+}
+
+function parseGroups(raw: unknown): GroupStats[] {
+  if (!Array.isArray(raw)) return [];
+  return raw.map((fields) => {
+    const info = toMap(fields);
+    const lag = info.get('lag');
+    return {
+      group: String(info.get('name')),
+      consumers: Number(info.get('consumers') ?? 0),
+      pending: Number(info.get('pending') ?? 0),
+      lag: lag === null || lag === undefined ? null : Number(lag),
+      lastDeliveredId: String(info.get('last-delivered-id') ?? '0-0'),
+    };
+  });
+}
+
+function parsePendingHead(raw: unknown, now: number): PendingHead | undefined {
+  const row = Array.isArray(raw) ? (raw[0] as unknown) : undefined;
+  if (!Array.isArray(row) || row.length < 4) return undefined;
+  const id = String(row[0]);
+  return {
+    id,
+    consumer: String(row[1]),
+    ageMs: Math.max(0, now - Number(id.split('-')[0])),
+    idleMs: Number(row[2]),
+    deliveries: Number(row[3]),
+  };
+}
+
+function parseConsumers(raw: unknown): ConsumerRow[] {
+  if (!Array.isArray(raw)) return [];
+  return raw.map((fields) => {
+    const info = toMap(fields);
+    const inactive = info.get('inactive');
+    return {
+      name: String(info.get('name')),
+      pending: Number(info.get('pending') ?? 0),
+      idleMs: Number(info.get('idle') ?? 0),
+      ...(inactive === undefined || inactive === null ? {} : { inactiveMs: Number(inactive) }),
+    };
+  });
+}
+
+function parseWorkers(raw: unknown, now: number): GpuWorkerRow[] {
+  if (typeof raw !== 'object' || raw === null) return [];
+  return Object.entries(raw as Record<string, string>)
+    .map(([worker, json]) => {
+      let slots = 0;
+      let expiresAt = 0;
+      try {
+        const advert = JSON.parse(json) as { slots?: unknown; expiresAt?: unknown };
+        slots = Number(advert.slots) || 0;
+        expiresAt = Number(advert.expiresAt) || 0;
+      } catch {
+        // An unreadable advert counts as a stale worker.
+      }
+      return { worker, slots, expiresAt, live: expiresAt > now };
+    })
+    .sort((a, b) => a.worker.localeCompare(b.worker));
+}
