@@ -11,6 +11,7 @@ import { GenerationApiModule } from './modules/generation/generation-api.module'
 import { ProjectorModule } from './modules/generation/projector.module';
 import { GpuModule } from './modules/gpu/gpu.module';
 import { HealthModule } from './modules/health/health.module';
+import { MetricsModule } from './modules/metrics/metrics.module';
 import { StreamsModule } from './streams/streams.module';
 
 const QUIET_PATHS = ['/health', '/metrics'];
@@ -38,6 +39,7 @@ export class AppModule {
         StreamsModule,
         WorkflowCatalogModule,
         HealthModule,
+        MetricsModule,
         ...roleModules,
       ],
       providers: [

@@ -241,7 +241,7 @@ describe('gpu role on the ComfyUI simulator', () => {
     await pollUntil(
       async () => (await events(api, id)).filter((e) => e.type === 'job.accepted').length,
       (n) => n === 2,
-      { timeoutMs: 20_000 },
+      { timeoutMs: 45_000, description: 'the survivor re-attaching (second job.accepted)' },
     );
     sim!.releaseSteps(100);
     await waitStatus(api, id, 'succeeded', 20_000);

@@ -32,6 +32,7 @@ export class JobEventMetrics {
   private readonly running = new Map<string, { comfyui: string; since: number }>();
   private readonly workflowLabel = new LabelGuard(100);
   private readonly reasonLabel = new LabelGuard(100);
+  private readonly sourceLabel = new LabelGuard(10);
   private readonly instanceLabel = new LabelGuard(200);
 
   constructor(
@@ -100,7 +101,10 @@ export class JobEventMetrics {
     switch (event.type) {
       case 'job.requested':
         remember(this.workflows, event.jobId, event.payload.workflow);
-        this.submitted.inc({ workflow: this.workflowLabel.value(event.payload.workflow), source: event.payload.source });
+        this.submitted.inc({
+          workflow: this.workflowLabel.value(event.payload.workflow),
+          source: this.sourceLabel.value(event.payload.source),
+        });
         return;
       case 'job.accepted':
         if (event.payload.attempt > 1) this.redelivered.inc({ workflow: await this.workflowOf(event.jobId) });
