@@ -34,6 +34,8 @@ export async function startApp(
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, logger), {
     bodyParser: false,
     bufferLogs: true,
+    // Idle keep-alive sockets must not hold up a drain.
+    forceCloseConnections: true,
   });
   app.useLogger(app.get(NestPinoLogger));
   // Base64 images travel in JSON: allow the image limit plus base64's 4/3 overhead and the rest of the body.
@@ -48,7 +50,6 @@ export async function startApp(
     res.status(body.statusCode).json(body);
   });
   app.useGlobalPipes(createValidationPipe());
-  app.enableShutdownHooks();
   const streams = new RedisStreamsServer(app.get(REDIS), app.get(StreamKeys), config, logger);
   app.connectMicroservice({ strategy: streams }, { inheritAppConfig: true });
   await app.startAllMicroservices();

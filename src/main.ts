@@ -13,7 +13,28 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  await startApp(config);
+  const running = await startApp(config);
+  exitOnSignals(running.close, config.shutdownGraceMs, running.logger);
+}
+
+/**
+ * SIGTERM/SIGINT: drain (stream consumers finish or hand back their work, connections close), then exit 0.
+ * A second signal, or a drain that outlives the grace period by 10 s, exits 1 at once.
+ */
+function exitOnSignals(close: () => Promise<void>, graceMs: number, log: { info(o: object, m: string): void }): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    log.info({ signal, graceMs }, 'shutting down: draining in-flight work');
+    setTimeout(() => process.exit(1), graceMs + 10_000).unref();
+    close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
 }
 
 main().catch((err: unknown) => {

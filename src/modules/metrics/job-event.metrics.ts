@@ -52,7 +52,10 @@ export class JobEventMetrics {
       'workflow',
       'reason',
     ]);
-    this.cancelled = counter('jobs_cancelled_total', 'Jobs cancelled, reason queued or running.', ['workflow', 'reason']);
+    this.cancelled = counter('jobs_cancelled_total', 'Jobs cancelled, reason queued or running.', [
+      'workflow',
+      'reason',
+    ]);
     this.retried = counter('job_retries_total', 'Failed attempts that will be retried, by error code.', [
       'workflow',
       'reason',

@@ -151,7 +151,11 @@ export class MetricsService {
       ['consumer_processed_total', 'Entries this consumer handled and acknowledged.', (s) => s.processed],
       ['consumer_handler_failures_total', 'Handler errors (each leads to a retry or a dead letter).', (s) => s.failed],
       ['consumer_dead_lettered_total', 'Entries this consumer moved to the DLQ.', (s) => s.deadLettered],
-      ['consumer_claimed_total', 'Idle entries of other (dead) consumers this one claimed (XAUTOCLAIM).', (s) => s.claimed],
+      [
+        'consumer_claimed_total',
+        'Idle entries of other (dead) consumers this one claimed (XAUTOCLAIM).',
+        (s) => s.claimed,
+      ],
       ['consumer_read_errors_total', 'Failed XREADGROUP calls (Redis down, group lost).', (s) => s.readErrors],
     ];
     for (const [suffix, help, pick] of counters) {

@@ -48,12 +48,23 @@ export class StreamMetricsCollector {
     define('stream_length', 'Entries in each job stream (XLEN).', ['stream'], (g, { snapshot }) => {
       for (const s of snapshot.streams) g.set({ stream: s.name }, s.length);
     });
-    define('stream_group_lag', 'Entries not yet delivered to the group (XINFO GROUPS lag).', ['stream', 'group'], (g, r) => {
-      for (const { stream, group } of groups(r.snapshot)) if (group.lag !== null) g.set({ stream, group: group.group }, group.lag);
-    });
-    define('stream_group_pending', 'Entries delivered to the group and not acknowledged.', ['stream', 'group'], (g, r) => {
-      for (const { stream, group } of groups(r.snapshot)) g.set({ stream, group: group.group }, group.pending);
-    });
+    define(
+      'stream_group_lag',
+      'Entries not yet delivered to the group (XINFO GROUPS lag).',
+      ['stream', 'group'],
+      (g, r) => {
+        for (const { stream, group } of groups(r.snapshot))
+          if (group.lag !== null) g.set({ stream, group: group.group }, group.lag);
+      },
+    );
+    define(
+      'stream_group_pending',
+      'Entries delivered to the group and not acknowledged.',
+      ['stream', 'group'],
+      (g, r) => {
+        for (const { stream, group } of groups(r.snapshot)) g.set({ stream, group: group.group }, group.pending);
+      },
+    );
     define('stream_group_consumers', 'Consumers registered in the group.', ['stream', 'group'], (g, r) => {
       for (const { stream, group } of groups(r.snapshot)) g.set({ stream, group: group.group }, group.consumers);
     });

@@ -76,7 +76,10 @@ export class StreamStatsReader {
     return [k.requestsPriority, k.requests, k.events, k.progress, k.dlq];
   }
 
-  async snapshot({ consumers = false, now = Date.now() }: { consumers?: boolean; now?: number } = {}): Promise<StreamsSnapshot> {
+  async snapshot({
+    consumers = false,
+    now = Date.now(),
+  }: { consumers?: boolean; now?: number } = {}): Promise<StreamsSnapshot> {
     const streams = this.streamKeys();
     const first = this.redis.pipeline();
     for (const stream of streams) {

@@ -12,7 +12,14 @@ export const en: Messages = {
       '/settings — language and picture size',
       '/help — this text',
       ...(isAdmin
-        ? ['', 'Admin:', '/stats — queue, lag, GPU instances, DLQ', '/dlq — recent dead letters', '/redrive <id> — retry a dead letter', '/drain — stop taking new jobs (/drain off to resume)']
+        ? [
+            '',
+            'Admin:',
+            '/stats — queue, lag, GPU instances, DLQ',
+            '/dlq — recent dead letters',
+            '/redrive <id> — retry a dead letter',
+            '/drain — stop taking new jobs (/drain off to resume)',
+          ]
         : []),
     ].join('\n'),
 

@@ -58,14 +58,7 @@ export interface Messages {
   settingsUsage: string;
 
   notAllowed: string;
-  stats(s: {
-    queue: number;
-    groups: string;
-    instances: number;
-    slots: number;
-    dlq: number;
-    draining: boolean;
-  }): string;
+  stats(s: { queue: number; groups: string; instances: number; slots: number; dlq: number; draining: boolean }): string;
   statsGroup(group: string, stream: string, lag: string, pending: number): string;
   dlqEmpty: string;
   dlqHeader(total: number): string;

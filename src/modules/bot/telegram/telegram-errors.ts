@@ -9,13 +9,7 @@
  * - transient: 5xx, network errors, timeouts — retry later.
  */
 export type TelegramFailureKind =
-  | 'not-modified'
-  | 'rate-limited'
-  | 'unreachable'
-  | 'gone'
-  | 'bad-request'
-  | 'unauthorized'
-  | 'transient';
+  'not-modified' | 'rate-limited' | 'unreachable' | 'gone' | 'bad-request' | 'unauthorized' | 'transient';
 
 export class TelegramCallError extends Error {
   constructor(
@@ -39,11 +33,19 @@ interface TelegramErrorShape {
 function isTelegramError(err: unknown): err is TelegramErrorShape {
   if (typeof err !== 'object' || err === null || !('response' in err)) return false;
   const response = (err as { response: unknown }).response;
-  return typeof response === 'object' && response !== null && typeof (response as { error_code?: unknown }).error_code === 'number';
+  return (
+    typeof response === 'object' &&
+    response !== null &&
+    typeof (response as { error_code?: unknown }).error_code === 'number'
+  );
 }
 
 /** Maps whatever telegraf threw to a TelegramCallError whose message is scrubbed of secrets. */
-export function classifyTelegramError(err: unknown, method: string, scrub: (text: string) => string): TelegramCallError {
+export function classifyTelegramError(
+  err: unknown,
+  method: string,
+  scrub: (text: string) => string,
+): TelegramCallError {
   if (err instanceof TelegramCallError) return err;
   if (isTelegramError(err)) {
     const { error_code: code, description = '', parameters } = err.response;
@@ -76,5 +78,12 @@ export function classifyTelegramError(err: unknown, method: string, scrub: (text
   const name = err instanceof Error ? err.name : 'Error';
   const message = err instanceof Error ? err.message : String(err);
   const refused = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN/.test(message);
-  return new TelegramCallError('transient', method, scrub(`${method}: ${name}: ${message}`), undefined, undefined, refused);
+  return new TelegramCallError(
+    'transient',
+    method,
+    scrub(`${method}: ${name}: ${message}`),
+    undefined,
+    undefined,
+    refused,
+  );
 }

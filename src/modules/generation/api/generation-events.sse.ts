@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import type Redis from 'ioredis';
 import type { Response } from 'express';
 import type { AnyJobEnvelope } from '../../../streams/job-event.types';
@@ -17,7 +17,9 @@ const ENDING_TYPES = new Set(['job.completed', 'job.cancelled']);
  * shared stream tail, in stream order and without duplicates. Ends after the job's final event.
  */
 @Injectable()
-export class GenerationEventsSse {
+export class GenerationEventsSse implements BeforeApplicationShutdown {
+  private readonly open = new Set<() => void>();
+
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     private readonly keys: StreamKeys,
@@ -39,6 +41,7 @@ export class GenerationEventsSse {
     const finish = () => {
       if (ended) return;
       ended = true;
+      this.open.delete(finish);
       unsubscribe();
       clearInterval(keepalive);
       response.end();
@@ -56,6 +59,7 @@ export class GenerationEventsSse {
     });
     const keepalive = setInterval(() => response.write(': keepalive\n\n'), KEEPALIVE_MS);
     response.on('close', finish);
+    this.open.add(finish);
 
     const past = [...(await this.pastEvents(view.id)), ...this.tail.recent(view.id)];
     for (const event of sortEvents(past)) send(event);
@@ -63,6 +67,11 @@ export class GenerationEventsSse {
     for (const event of sortEvents(buffered.splice(0))) send(event);
     // A finished job whose events were trimmed away still gets a closed stream, not a hanging one.
     if (!ended && isTerminal(view.status)) finish();
+  }
+
+  /** Open streams would keep the HTTP server from closing: end them (clients reconnect elsewhere). */
+  beforeApplicationShutdown(): void {
+    for (const finish of [...this.open]) finish();
   }
 
   private async pastEvents(jobId: string): Promise<TailedEvent[]> {

@@ -1,0 +1,258 @@
+import { randomUUID } from 'node:crypto';
+import { access } from 'node:fs/promises';
+import { Inject, Injectable } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { BLOB_STORE, type BlobStore } from '../../blobs/blob-store';
+import { APP_CONFIG, type AppConfig } from '../../config/app-config';
+import { runSubmitScript, TICKET_PLACEHOLDER } from '../../modules/generation/commands/job-submit.script';
+import { consumerGroupSpecs, type ConsumerGroupName } from '../../streams/consumer-groups';
+import { parseDlqEntry, type DlqRecord } from '../../streams/dead-letter.writer';
+import { decodeEntry, encodeEnvelope, ENVELOPE_FIELD, makeEnvelope } from '../../streams/envelope.codec';
+import type { JobEnvelope, JobEventPayloads } from '../../streams/job-event.types';
+import { REDIS } from '../../streams/redis.provider';
+import { StreamKeys } from '../../streams/stream-keys';
+import { parseEntries } from '../../streams/stream-reply.parser';
+import { StreamPublisher } from '../../streams/stream.publisher';
+
+/** Who re-drove a dead letter and why, carried in the new request (and shown by `cli job`). */
+export interface RedriveAudit {
+  by: string;
+  reason: string;
+  at: string;
+  dlqEntryId: string;
+  originalJobId: string;
+}
+
+/** `job.requested` of a re-drive: the declared payload plus the audit record (extra fields pass validation). */
+type RedriveRequestPayload = JobEventPayloads['job.requested'] & { redrive: RedriveAudit };
+
+export interface DlqItem extends DlqRecord {
+  /** The new job a re-drive created from this entry; set once, so it is never re-driven twice. */
+  redrivenAs?: string;
+  /** Why it cannot be re-driven, when it cannot (not a request, not from the working group, unreadable). */
+  notRedrivable?: string;
+}
+
+export interface RedriveResult {
+  dlqEntryId: string;
+  originalJobId: string;
+  jobId: string;
+  stream: string;
+  entryId: string;
+  ticket: number;
+}
+
+export type RedriveProblem = 'not_found' | 'not_redrivable' | 'already_redriven' | 'inputs_expired';
+
+export class RedriveError extends Error {
+  constructor(
+    readonly problem: RedriveProblem,
+    message: string,
+    readonly redrivenAs?: string,
+  ) {
+    super(message);
+    this.name = 'RedriveError';
+  }
+}
+
+/** Markers outlive the DLQ entries they guard in practice (the DLQ is never trimmed automatically). */
+const REDRIVE_MARKER_TTL_SECONDS = 400 * 24 * 3600;
+/** A re-drive is an operator's decision: the user's active-job limit does not apply to it. */
+const NO_USER_LIMIT = 1_000_000_000;
+const PAGE = 1_000;
+const MAX_ENTRIES = 100_000;
+
+/**
+ * Reads the DLQ and re-drives dead letters. A re-drive appends a fresh `job.requested` with a new job id, the
+ * original correlation id, `redriveOf` = the DLQ entry id and an audit record (who, why, when), through the same
+ * atomic submit script the API uses (ticket, queue, read-your-writes record). Its idempotency key is the DLQ
+ * entry id, so two operators re-driving the same entry at once create one job. The DLQ entry itself stays, as
+ * the record of what failed. Usable outside the CLI (the bot's /redrive).
+ */
+@Injectable()
+export class DlqService {
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(BLOB_STORE) private readonly blobs: BlobStore,
+    private readonly keys: StreamKeys,
+    private readonly publisher: StreamPublisher,
+  ) {}
+
+  /** Newest first. With `jobId`, scans up to MAX_ENTRIES for that job's dead letters. */
+  async list({ limit = 50, jobId }: { limit?: number; jobId?: string } = {}): Promise<DlqItem[]> {
+    const records: DlqRecord[] = [];
+    let end = '+';
+    for (let read = 0; read < MAX_ENTRIES && records.length < limit;) {
+      const count = jobId ? PAGE : Math.min(PAGE, limit - records.length);
+      const entries = parseEntries(await this.redis.xrevrange(this.keys.dlq, end, '-', 'COUNT', count));
+      for (const entry of entries) {
+        const record = parseDlqEntry(entry.id, entry.fields ?? []);
+        if (!jobId || record.jobId === jobId) records.push(record);
+      }
+      read += entries.length;
+      if (entries.length < count) break;
+      end = `(${entries[entries.length - 1].id}`;
+    }
+    return this.annotate(records.slice(0, limit));
+  }
+
+  /** Every entry, oldest first (bounded). */
+  async all(): Promise<DlqItem[]> {
+    const records: DlqRecord[] = [];
+    let start = '-';
+    while (records.length < MAX_ENTRIES) {
+      const entries = parseEntries(await this.redis.xrange(this.keys.dlq, start, '+', 'COUNT', PAGE));
+      for (const entry of entries) records.push(parseDlqEntry(entry.id, entry.fields ?? []));
+      if (entries.length < PAGE) break;
+      start = `(${entries[entries.length - 1].id}`;
+    }
+    return this.annotate(records);
+  }
+
+  async get(dlqEntryId: string): Promise<DlqItem | undefined> {
+    const entries = parseEntries(await this.redis.xrange(this.keys.dlq, dlqEntryId, dlqEntryId));
+    const entry = entries[0];
+    if (!entry) return undefined;
+    return (await this.annotate([parseDlqEntry(entry.id, entry.fields ?? [])]))[0];
+  }
+
+  async redrive(
+    dlqEntryId: string,
+    { by, reason, force = false }: { by: string; reason: string; force?: boolean },
+  ): Promise<RedriveResult> {
+    const item = await this.get(dlqEntryId);
+    if (!item) throw new RedriveError('not_found', `no DLQ entry ${dlqEntryId}`);
+    if (item.redrivenAs) {
+      throw new RedriveError(
+        'already_redriven',
+        `${dlqEntryId} was already re-driven as job ${item.redrivenAs}`,
+        item.redrivenAs,
+      );
+    }
+    if (item.notRedrivable) throw new RedriveError('not_redrivable', `${dlqEntryId}: ${item.notRedrivable}`);
+    const original = requestOf(item)!;
+    if (!force) await this.checkInputs(dlqEntryId, original);
+
+    const jobId = randomUUID();
+    const p = original.payload;
+    const payload: RedriveRequestPayload = {
+      // ticket first: the submit script fills it in by replacing the first placeholder of the payload.
+      ticket: 0,
+      workflow: p.workflow,
+      inputs: p.inputs,
+      userId: p.userId,
+      source: 'redrive',
+      ...(p.priority ? { priority: true } : {}),
+      ...(p.telegram ? { telegram: p.telegram } : {}),
+      redriveOf: dlqEntryId,
+      redrive: { by, reason, at: new Date().toISOString(), dlqEntryId, originalJobId: original.jobId },
+    };
+    const envelope = makeEnvelope(
+      'job.requested',
+      { jobId, correlationId: original.correlationId, actor: `operator:${by}` },
+      payload,
+    );
+    const envelopeJson = encodeEnvelope(envelope).replace(
+      '"payload":{"ticket":0,',
+      `"payload":{"ticket":"${TICKET_PLACEHOLDER}",`,
+    );
+    const stream = this.publisher.streamFor(envelope);
+    const outcome = await runSubmitScript(this.redis, this.keys, {
+      jobId,
+      idempotencyKey: this.marker(dlqEntryId),
+      userId: p.userId,
+      maxActive: NO_USER_LIMIT,
+      envelopeJson,
+      stream,
+      workflow: p.workflow,
+      createdAt: envelope.occurredAt,
+      priority: p.priority === true,
+      fingerprint: 'redrive',
+      idempotencyTtlSeconds: REDRIVE_MARKER_TTL_SECONDS,
+      recordTtlSeconds: Math.ceil(this.config.retentionMs / 1000),
+    });
+    if (outcome.kind === 'duplicate') {
+      throw new RedriveError(
+        'already_redriven',
+        `${dlqEntryId} was already re-driven as job ${outcome.jobId}`,
+        outcome.jobId,
+      );
+    }
+    if (outcome.kind !== 'accepted') throw new Error(`unexpected submit outcome ${outcome.kind}`);
+    return {
+      dlqEntryId,
+      originalJobId: original.jobId,
+      jobId,
+      stream: stream.slice(this.keys.prefix.length),
+      entryId: outcome.entryId,
+      ticket: outcome.ticket,
+    };
+  }
+
+  /** The audit record of a job created by a re-drive, read from its request entry. */
+  async redriveAuditOf(jobId: string): Promise<RedriveAudit | undefined> {
+    const entryId = await this.redis.hget(this.keys.record(jobId), 'entryId');
+    if (!entryId) return undefined;
+    for (const stream of this.keys.workStreams) {
+      const entry = parseEntries(await this.redis.xrange(stream, entryId, entryId))[0];
+      const decoded = entry?.fields ? decodeEntry(entry.fields) : undefined;
+      if (decoded?.ok && decoded.envelope.jobId === jobId) {
+        return (decoded.envelope.payload as Partial<RedriveRequestPayload>).redrive;
+      }
+    }
+    return undefined;
+  }
+
+  private marker(dlqEntryId: string): string {
+    return this.keys.idempotency('redrive', dlqEntryId);
+  }
+
+  private async annotate(records: DlqRecord[]): Promise<DlqItem[]> {
+    if (records.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const record of records) pipeline.get(this.marker(record.id));
+    const markers = ((await pipeline.exec()) ?? []).map(([err, value]) => (err ? null : (value as string | null)));
+    const specs = consumerGroupSpecs(this.keys, this.config);
+    return records.map((record, i) => {
+      const marker = markers[i];
+      const item: DlqItem = { ...record };
+      if (marker) item.redrivenAs = marker.slice(0, marker.lastIndexOf('|'));
+      const spec = specs[record.group as ConsumerGroupName] as (typeof specs)[ConsumerGroupName] | undefined;
+      if (!requestOf(record)) {
+        item.notRedrivable = record.type
+          ? `a ${record.type} cannot be re-driven (only job.requested)`
+          : 'the entry is not a readable job event';
+      } else if (!spec?.deadLetterEndsJob) {
+        item.notRedrivable = `dead-lettered by group ${record.group}, which does not run jobs; the job itself was not affected`;
+      }
+      return item;
+    });
+  }
+
+  /** Image inputs live in the blob store with a TTL: a re-drive after they expired would fail at once. */
+  private async checkInputs(dlqEntryId: string, request: JobEnvelope<'job.requested'>): Promise<void> {
+    for (const [name, value] of Object.entries(request.payload.inputs)) {
+      if (typeof value !== 'object' || value === null || !('blob' in value)) continue;
+      const present = this.config.blobDir
+        ? await access(this.blobs.locate(value.blob.hash)).then(
+            () => true,
+            () => false,
+          )
+        : (await this.redis.exists(this.keys.blob(value.blob.hash))) === 1;
+      if (!present) {
+        throw new RedriveError(
+          'inputs_expired',
+          `${dlqEntryId}: input "${name}" (blob ${value.blob.hash.slice(0, 12)}…) is no longer in the blob store; ` +
+            'the re-driven job would fail (use --force to re-drive anyway)',
+        );
+      }
+    }
+  }
+}
+
+function requestOf(record: DlqRecord): JobEnvelope<'job.requested'> | undefined {
+  if (!record.raw) return undefined;
+  const decoded = decodeEntry([ENVELOPE_FIELD, record.raw]);
+  return decoded.ok && decoded.envelope.type === 'job.requested' ? decoded.envelope : undefined;
+}

@@ -1,0 +1,53 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { decodeEntry } from '../../streams/envelope.codec';
+import type { AnyJobEnvelope } from '../../streams/job-event.types';
+import { REDIS } from '../../streams/redis.provider';
+import { StreamKeys } from '../../streams/stream-keys';
+import { parseEntries } from '../../streams/stream-reply.parser';
+
+const PAGE = 1_000;
+
+export interface FoundEvent {
+  /** Stream name without the prefix, as the timeline index stores it. */
+  stream: string;
+  id: string;
+  envelope: AnyJobEnvelope;
+}
+
+/**
+ * Finds a job's events by reading a stream forward from an id, when the projector's timeline index is missing
+ * them (projector behind or not running, index expired). Bounded: at most `limit` entries per stream are read.
+ */
+@Injectable()
+export class JobEventsScanner {
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly keys: StreamKeys,
+  ) {}
+
+  async scan(jobId: string, streamKeys: readonly string[], from: string, limit: number): Promise<FoundEvent[]> {
+    const needle = `"jobId":${JSON.stringify(jobId)}`;
+    const found: FoundEvent[] = [];
+    for (const stream of streamKeys) {
+      let start = from;
+      for (let read = 0; read < limit;) {
+        const entries = parseEntries(
+          await this.redis.xrange(stream, start, '+', 'COUNT', Math.min(PAGE, limit - read)),
+        );
+        for (const entry of entries) {
+          // Cheap substring test first: most entries belong to other jobs.
+          if (!entry.fields?.some((f) => f.includes(needle))) continue;
+          const decoded = decodeEntry(entry.fields);
+          if (decoded.ok && decoded.envelope.jobId === jobId) {
+            found.push({ stream: stream.slice(this.keys.prefix.length), id: entry.id, envelope: decoded.envelope });
+          }
+        }
+        read += entries.length;
+        if (entries.length < PAGE) break;
+        start = `(${entries[entries.length - 1].id}`;
+      }
+    }
+    return found;
+  }
+}

@@ -1,0 +1,371 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { APP_CONFIG, type AppConfig } from '../../config/app-config';
+import { JobTimelineReader, summarize } from '../../modules/generation/projection/job-timeline.reader';
+import type { JobView } from '../../modules/generation/projection/job-view';
+import { JobViewRepository } from '../../modules/generation/projection/job-view.repository';
+import { consumerGroupSpecs } from '../../streams/consumer-groups';
+import { decodeEntry, ENVELOPE_FIELD } from '../../streams/envelope.codec';
+import type { AnyJobEnvelope } from '../../streams/job-event.types';
+import { REDIS } from '../../streams/redis.provider';
+import { StreamKeys } from '../../streams/stream-keys';
+import { compareStreamIds } from '../../streams/stream-reply.parser';
+import { DlqService, type DlqItem, type RedriveAudit } from './dlq.service';
+import { JobEventsScanner, type FoundEvent } from './job-events.scanner';
+
+/** Entries read per stream when the timeline index is incomplete (projector behind, index expired). */
+const SCAN_LIMIT = 20_000;
+
+export type DeliveryStateName = 'acked' | 'pending' | 'waiting' | 'dead-lettered';
+
+/** What one consumer group did with one entry. */
+export interface DeliveryState {
+  group: string;
+  state: DeliveryStateName;
+  /** Known for pending and dead-lettered entries, and for requests from the attempts their events report. */
+  deliveries?: number;
+  consumer?: string;
+  idleMs?: number;
+}
+
+export interface JobStep {
+  at: string;
+  type: string;
+  actor: string;
+  stream: string;
+  entryId: string;
+  sinceStartMs: number;
+  sincePreviousMs: number;
+  attempt?: number;
+  summary: string;
+  deliveries: DeliveryState[];
+  envelope: AnyJobEnvelope;
+}
+
+export interface AttemptRecord {
+  /** `dlq`: history copied into the dead letter; `pending`: attempts of an entry still being retried. */
+  source: 'dlq' | 'pending';
+  group: string;
+  stream: string;
+  entryId: string;
+  at?: string;
+  consumer?: string;
+  delivery?: number;
+  error: string;
+}
+
+export interface JobFailure {
+  code: string;
+  message: string;
+  at?: string;
+  attempt?: number;
+  retriable?: boolean;
+  /** Where the verdict comes from: the job's own `job.failed`, or the dead letter that ended it. */
+  source: 'job.failed' | 'dead-letter' | 'view';
+  final: boolean;
+}
+
+export interface JobReport {
+  jobId: string;
+  prefix: string;
+  status?: string;
+  view?: JobView;
+  record?: Record<string, string>;
+  timelineSource: 'index' | 'index+scan' | 'scan' | 'none';
+  steps: JobStep[];
+  lastProgress?: { value: number; max: number; at: string };
+  failure?: JobFailure;
+  attempts: AttemptRecord[];
+  deadLetters: DlqItem[];
+  redriveOf?: Partial<RedriveAudit> & { dlqEntryId: string };
+  durations: { queueWaitMs?: number; runMs?: number; totalMs?: number };
+}
+
+/**
+ * Everything known about one job, gathered for `cli job`: its events (the projector's timeline index, topped up
+ * by a bounded scan of the streams for what the projector has not indexed yet), what each consumer group did
+ * with each entry (XPENDING, last-delivered id, dead letters), the attempts history, the dead letters and their
+ * re-drives, and the verdict: why it failed.
+ */
+@Injectable()
+export class JobInspector {
+  private readonly timeline: JobTimelineReader;
+
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly keys: StreamKeys,
+    private readonly views: JobViewRepository,
+    private readonly scanner: JobEventsScanner,
+    private readonly dlq: DlqService,
+  ) {
+    this.timeline = new JobTimelineReader(redis, keys);
+  }
+
+  async inspect(jobId: string): Promise<JobReport | undefined> {
+    const [view, record, indexed, progressRaw, deadLetters] = await Promise.all([
+      this.views.get(jobId),
+      this.redis.hgetall(this.keys.record(jobId)),
+      this.timeline.read(jobId),
+      this.redis.get(this.keys.lastProgress(jobId)),
+      this.dlq.list({ limit: 100, jobId }),
+    ]);
+    const hasRecord = Object.keys(record).length > 0;
+    const { events, source } = await this.collectEvents(jobId, indexed, hasRecord ? record : undefined, view);
+    if (!view && !hasRecord && events.length === 0 && deadLetters.length === 0) return undefined;
+
+    const steps = await this.withDeliveries(this.toSteps(events), deadLetters);
+    const report: JobReport = {
+      jobId,
+      prefix: this.keys.prefix,
+      status: view?.status ?? (hasRecord ? record.status : undefined),
+      view,
+      record: hasRecord ? record : undefined,
+      timelineSource: source,
+      steps,
+      lastProgress: parseProgress(progressRaw),
+      attempts: await this.attempts(steps, deadLetters),
+      deadLetters,
+      durations: durations(steps, view),
+    };
+    report.failure = failureOf(steps, view, deadLetters);
+    report.redriveOf = await this.redriveOf(jobId, steps);
+    return report;
+  }
+
+  private async collectEvents(
+    jobId: string,
+    indexed: Awaited<ReturnType<JobTimelineReader['read']>>,
+    record: Record<string, string> | undefined,
+    view: JobView | undefined,
+  ): Promise<{ events: FoundEvent[]; source: JobReport['timelineSource'] }> {
+    const events: FoundEvent[] = indexed.map((s) => ({ stream: s.stream, id: s.entryId, envelope: s.envelope }));
+    const seen = new Set(events.map((e) => `${e.stream}|${e.id}`));
+    const hasRequest = events.some((e) => e.envelope.type === 'job.requested');
+    // Start where the job started (or after what the index already has) rather than at the beginning of time.
+    const createdMs = record?.entryId?.split('-')[0] ?? (view?.createdAt ? String(Date.parse(view.createdAt)) : undefined);
+    const first = events[0]?.id ?? (createdMs ? `${createdMs}-0` : '-');
+    const last = events.length > 0 ? `(${events[events.length - 1].id}` : first;
+    const scanned = [
+      ...(hasRequest ? [] : await this.scanner.scan(jobId, this.keys.workStreams, first, SCAN_LIMIT)),
+      ...(await this.scanner.scan(jobId, [this.keys.events], last, SCAN_LIMIT)),
+    ].filter((e) => !seen.has(`${e.stream}|${e.id}`));
+    events.push(...scanned);
+    events.sort((a, b) => compareStreamIds(a.id, b.id));
+    const source =
+      indexed.length > 0 ? (scanned.length > 0 ? 'index+scan' : 'index') : scanned.length > 0 ? 'scan' : 'none';
+    return { events, source };
+  }
+
+  private toSteps(events: FoundEvent[]): JobStep[] {
+    const start = events[0] ? Date.parse(events[0].envelope.occurredAt) : 0;
+    let previous = start;
+    return events.map(({ stream, id, envelope }) => {
+      const at = Date.parse(envelope.occurredAt);
+      const payload = envelope.payload as { attempt?: unknown };
+      const step: JobStep = {
+        at: envelope.occurredAt,
+        type: envelope.type,
+        actor: envelope.actor,
+        stream,
+        entryId: id,
+        sinceStartMs: at - start,
+        sincePreviousMs: at - previous,
+        ...(typeof payload.attempt === 'number' ? { attempt: payload.attempt } : {}),
+        summary: summarize(envelope),
+        deliveries: [],
+        envelope,
+      };
+      previous = at;
+      return step;
+    });
+  }
+
+  /** Per entry and per group reading its stream: pending (XPENDING), acked (≤ last-delivered), dead-lettered. */
+  private async withDeliveries(steps: JobStep[], deadLetters: DlqItem[]): Promise<JobStep[]> {
+    const specs = Object.values(consumerGroupSpecs(this.keys, this.config));
+    const groupsOf = (stream: string) => specs.filter((s) => s.streams.includes(this.keys.prefix + stream)).map((s) => s.group);
+    const streams = [...new Set(steps.map((s) => s.stream))];
+    const info = this.redis.pipeline();
+    for (const stream of streams) info.xinfo('GROUPS', this.keys.prefix + stream);
+    const lastDelivered = new Map<string, string>();
+    ((await info.exec()) ?? []).forEach(([err, groups], i) => {
+      if (err || !Array.isArray(groups)) return;
+      for (const fields of groups as unknown[][]) {
+        const map = new Map<string, unknown>();
+        for (let f = 0; f + 1 < fields.length; f += 2) map.set(String(fields[f]), fields[f + 1]);
+        lastDelivered.set(`${streams[i]}|${String(map.get('name'))}`, String(map.get('last-delivered-id')));
+      }
+    });
+    const pending = this.redis.pipeline();
+    const asked: { step: JobStep; group: string }[] = [];
+    for (const step of steps) {
+      for (const group of groupsOf(step.stream)) {
+        pending.xpending(this.keys.prefix + step.stream, group, step.entryId, step.entryId, 1);
+        asked.push({ step, group });
+      }
+    }
+    const replies = asked.length > 0 ? ((await pending.exec()) ?? []) : [];
+    const maxAttempt = Math.max(0, ...steps.map((s) => s.attempt ?? 0));
+    asked.forEach(({ step, group }, i) => {
+      const [err, value] = replies[i] ?? [null, null];
+      const row = !err && Array.isArray(value) ? (value[0] as unknown[] | undefined) : undefined;
+      const letter = deadLetters.find(
+        (d) => d.entryId === step.entryId && d.group === group && d.stream === this.keys.prefix + step.stream,
+      );
+      let state: DeliveryState;
+      if (row) {
+        state = { group, state: 'pending', consumer: String(row[1]), idleMs: Number(row[2]), deliveries: Number(row[3]) };
+      } else if (letter) {
+        state = { group, state: 'dead-lettered', deliveries: letter.deliveries };
+      } else {
+        const delivered = lastDelivered.get(`${step.stream}|${group}`);
+        const acked = delivered !== undefined && compareStreamIds(step.entryId, delivered) <= 0;
+        state = { group, state: acked ? 'acked' : 'waiting' };
+        // A request's attempt number is its delivery count in the gpu group (the runner reports it).
+        if (acked && step.type === 'job.requested' && group === 'gpu' && maxAttempt > 0) state.deliveries = maxAttempt;
+      }
+      step.deliveries.push(state);
+    });
+    return steps;
+  }
+
+  private async attempts(steps: JobStep[], deadLetters: DlqItem[]): Promise<AttemptRecord[]> {
+    const out: AttemptRecord[] = [];
+    for (const letter of [...deadLetters].reverse()) {
+      for (const raw of letter.history) {
+        const h = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+        out.push({
+          source: 'dlq',
+          group: letter.group,
+          stream: letter.stream.slice(this.keys.prefix.length),
+          entryId: letter.entryId,
+          at: typeof h.at === 'string' ? h.at : undefined,
+          consumer: typeof h.consumer === 'string' ? h.consumer : undefined,
+          delivery: typeof h.delivery === 'number' ? h.delivery : undefined,
+          error: typeof h.error === 'string' ? h.error : JSON.stringify(raw),
+        });
+      }
+    }
+    const live = steps.flatMap((step) =>
+      step.deliveries.filter((d) => d.state === 'pending').map((d) => ({ step, group: d.group })),
+    );
+    if (live.length > 0) {
+      const pipeline = this.redis.pipeline();
+      for (const { step, group } of live) {
+        pipeline.lrange(this.keys.attempts(group, this.keys.prefix + step.stream, step.entryId), 0, -1);
+      }
+      ((await pipeline.exec()) ?? []).forEach(([err, value], i) => {
+        if (err || !Array.isArray(value)) return;
+        for (const line of value as string[]) {
+          const h = safeJson(line);
+          out.push({
+            source: 'pending',
+            group: live[i].group,
+            stream: live[i].step.stream,
+            entryId: live[i].step.entryId,
+            at: typeof h.at === 'string' ? h.at : undefined,
+            consumer: typeof h.consumer === 'string' ? h.consumer : undefined,
+            delivery: typeof h.delivery === 'number' ? h.delivery : undefined,
+            error: typeof h.error === 'string' ? h.error : line,
+          });
+        }
+      });
+    }
+    return out;
+  }
+
+  private async redriveOf(jobId: string, steps: JobStep[]): Promise<JobReport['redriveOf']> {
+    const request = steps.find((s) => s.type === 'job.requested')?.envelope;
+    if (request?.type !== 'job.requested' || !request.payload.redriveOf) return undefined;
+    const audit = (request.payload as { redrive?: Partial<RedriveAudit> }).redrive ?? (await this.dlq.redriveAuditOf(jobId));
+    return { ...audit, dlqEntryId: request.payload.redriveOf };
+  }
+}
+
+function failureOf(steps: JobStep[], view: JobView | undefined, deadLetters: DlqItem[]): JobFailure | undefined {
+  const lastFailed = [...steps].reverse().find((s) => s.type === 'job.failed');
+  const failed = lastFailed?.envelope.type === 'job.failed' ? lastFailed.envelope : undefined;
+  const endingLetter = deadLetters.find((d) => !d.notRedrivable);
+  if (view?.status === 'failed' && view.error?.code === 'dead_lettered' && endingLetter) {
+    return {
+      code: 'dead_lettered',
+      message: endingLetter.reason,
+      at: endingLetter.at,
+      attempt: endingLetter.deliveries,
+      retriable: false,
+      source: 'dead-letter',
+      final: true,
+    };
+  }
+  if (failed) {
+    return {
+      code: failed.payload.code,
+      message: failed.payload.message,
+      at: failed.occurredAt,
+      attempt: failed.payload.attempt,
+      retriable: failed.payload.retriable,
+      source: 'job.failed',
+      final: !failed.payload.willRetry || view?.status === 'failed',
+    };
+  }
+  if (view?.error) {
+    return { code: view.error.code, message: view.error.message, source: 'view', final: view.status === 'failed' };
+  }
+  const letter = deadLetters[0];
+  if (letter) {
+    return {
+      code: 'dead_lettered',
+      message: letter.reason,
+      at: letter.at,
+      attempt: letter.deliveries,
+      source: 'dead-letter',
+      final: !letter.notRedrivable,
+    };
+  }
+  return undefined;
+}
+
+function durations(steps: JobStep[], view: JobView | undefined): JobReport['durations'] {
+  const time = (type: string, last = false) => {
+    const list = steps.filter((s) => s.type === type);
+    const step = last ? list[list.length - 1] : list[0];
+    return step ? Date.parse(step.at) : undefined;
+  };
+  const requested = time('job.requested') ?? (view?.createdAt ? Date.parse(view.createdAt) : undefined);
+  const started = time('job.started', true);
+  const ended =
+    time('job.completed') ?? time('job.cancelled') ?? (view?.finishedAt ? Date.parse(view.finishedAt) : undefined);
+  const completed = steps.find((s) => s.envelope.type === 'job.completed')?.envelope;
+  return {
+    queueWaitMs:
+      completed?.type === 'job.completed'
+        ? completed.payload.timings.queuedMs
+        : requested !== undefined && started !== undefined
+          ? started - requested
+          : undefined,
+    runMs:
+      completed?.type === 'job.completed'
+        ? completed.payload.timings.runMs
+        : started !== undefined && ended !== undefined
+          ? ended - started
+          : undefined,
+    totalMs: requested !== undefined && ended !== undefined ? ended - requested : undefined,
+  };
+}
+
+function parseProgress(raw: string | null): JobReport['lastProgress'] {
+  if (!raw) return undefined;
+  const decoded = decodeEntry([ENVELOPE_FIELD, raw]);
+  if (!decoded.ok || decoded.envelope.type !== 'job.progress') return undefined;
+  return { value: decoded.envelope.payload.value, max: decoded.envelope.payload.max, at: decoded.envelope.occurredAt };
+}
+
+function safeJson(line: string): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(line);
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}

@@ -1,0 +1,148 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { REDIS } from '../../../streams/redis.provider';
+import { BotKeys } from '../bot-keys';
+import { isLang, type Lang } from '../i18n';
+
+export type BotJobPhase = 'live' | 'done' | 'failed' | 'cancelled';
+
+/** The Telegram side of one job: where it came from, what was asked, and its status message. */
+export interface BotJobRecord {
+  jobId: string;
+  chatId: number;
+  userId: number;
+  lang: Lang;
+  /** The user's message the status message and the result reply to. */
+  replyTo?: number;
+  workflow: string;
+  prompt: string;
+  width?: number;
+  height?: number;
+  /** Content hash of the uploaded photo (edit jobs), so Regenerate can reuse it while the blob lives. */
+  imageHash?: string;
+  statusMessageId?: number;
+  /** Digest of the last text + buttons shown, so unchanged states are never re-sent. */
+  rendered?: string;
+  editedAt?: number;
+  phase: BotJobPhase;
+  cancelRequested?: boolean;
+  createdAt: number;
+}
+
+export type NewBotJob = Omit<BotJobRecord, 'phase' | 'statusMessageId' | 'rendered' | 'editedAt' | 'cancelRequested'>;
+
+/** Regenerate buttons keep working as long as the record lives. */
+const RECORD_TTL_SECONDS = 7 * 24 * 3600;
+
+/** Creates the record once: duplicate updates and racing replicas find it there and do nothing. */
+const REGISTER_LUA = `
+if redis.call('HSETNX', KEYS[1], 'jobId', ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 1
+`;
+
+/** The first final phase wins; later ones (a redelivered or racing terminal event) change nothing. */
+const FINISH_LUA = `
+local phase = redis.call('HGET', KEYS[1], 'phase')
+redis.call('ZREM', KEYS[2], ARGV[1])
+if phase ~= 'live' then return phase or '' end
+redis.call('HSET', KEYS[1], 'phase', ARGV[2])
+return 'live'
+`;
+
+@Injectable()
+export class BotJobStore {
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly keys: BotKeys,
+  ) {}
+
+  /** True when this call created the record (the caller then owns showing its status message). */
+  async register(job: NewBotJob): Promise<boolean> {
+    const fields: Record<string, string> = {
+      chatId: String(job.chatId),
+      userId: String(job.userId),
+      lang: job.lang,
+      workflow: job.workflow,
+      prompt: job.prompt,
+      phase: 'live',
+      createdAt: String(job.createdAt),
+    };
+    if (job.replyTo !== undefined) fields.replyTo = String(job.replyTo);
+    if (job.width !== undefined) fields.width = String(job.width);
+    if (job.height !== undefined) fields.height = String(job.height);
+    if (job.imageHash !== undefined) fields.imageHash = job.imageHash;
+    const created = await this.redis.eval(
+      REGISTER_LUA,
+      2,
+      this.keys.job(job.jobId),
+      this.keys.live,
+      job.jobId,
+      String(RECORD_TTL_SECONDS),
+      String(job.createdAt),
+      ...Object.entries(fields).flat(),
+    );
+    return created === 1;
+  }
+
+  async get(jobId: string): Promise<BotJobRecord | undefined> {
+    return toRecord(jobId, await this.redis.hgetall(this.keys.job(jobId)));
+  }
+
+  async setStatusMessage(jobId: string, messageId: number, rendered: string): Promise<void> {
+    await this.redis.hset(this.keys.job(jobId), {
+      statusMessageId: String(messageId),
+      rendered,
+      editedAt: String(Date.now()),
+    });
+  }
+
+  async setRendered(jobId: string, rendered: string): Promise<void> {
+    await this.redis.hset(this.keys.job(jobId), { rendered, editedAt: String(Date.now()) });
+  }
+
+  async markCancelRequested(jobId: string): Promise<void> {
+    await this.redis.hset(this.keys.job(jobId), 'cancelRequested', '1');
+  }
+
+  /** Moves a live job to its final phase; returns the phase it had before ('' when there is no record). */
+  async finish(jobId: string, phase: Exclude<BotJobPhase, 'live'>): Promise<string> {
+    return String(await this.redis.eval(FINISH_LUA, 2, this.keys.job(jobId), this.keys.live, jobId, phase));
+  }
+
+  /** Oldest first, bounded: the refresher walks these. */
+  liveJobs(limit: number): Promise<string[]> {
+    return this.redis.zrange(this.keys.live, 0, limit - 1);
+  }
+
+  async dropLive(jobId: string): Promise<void> {
+    await this.redis.zrem(this.keys.live, jobId);
+  }
+}
+
+function toRecord(jobId: string, hash: Record<string, string>): BotJobRecord | undefined {
+  if (!hash.jobId || !hash.chatId) return undefined;
+  const num = (value: string | undefined): number | undefined =>
+    value === undefined || value === '' ? undefined : Number(value);
+  const phase = hash.phase;
+  return {
+    jobId,
+    chatId: Number(hash.chatId),
+    userId: Number(hash.userId),
+    lang: isLang(hash.lang) ? hash.lang : 'en',
+    replyTo: num(hash.replyTo),
+    workflow: hash.workflow ?? 'txt2img',
+    prompt: hash.prompt ?? '',
+    width: num(hash.width),
+    height: num(hash.height),
+    imageHash: hash.imageHash || undefined,
+    statusMessageId: num(hash.statusMessageId),
+    rendered: hash.rendered || undefined,
+    editedAt: num(hash.editedAt),
+    phase: phase === 'done' || phase === 'failed' || phase === 'cancelled' ? phase : 'live',
+    cancelRequested: hash.cancelRequested === '1',
+    createdAt: Number(hash.createdAt ?? 0),
+  };
+}

@@ -1,0 +1,54 @@
+import { randomUUID } from 'node:crypto';
+import type Redis from 'ioredis';
+import { sleep } from '../../../common/sleep.util';
+
+const TAKE_LUA = `
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
+const RELEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+/**
+ * A Redis lease with an owner token: taking it again as the same owner renews it, nobody else can take it until
+ * it expires or is released. Used as a sticky ownership (who refreshes a job) and as a mutex (who edits now).
+ */
+export class RedisLease {
+  constructor(
+    private readonly redis: Redis,
+    readonly owner: string = randomUUID(),
+  ) {}
+
+  async take(key: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.eval(TAKE_LUA, 1, key, this.owner, String(ttlMs))) === 1;
+  }
+
+  async release(key: string): Promise<void> {
+    await this.redis.eval(RELEASE_LUA, 1, key, this.owner);
+  }
+
+  /**
+   * Runs `task` holding `key` as a mutex: waits up to `waitMs` for it (0: one try). Returns undefined when the
+   * mutex was busy throughout. Each call uses a fresh token, so two tasks of one process exclude each other too.
+   */
+  static async withMutex<T>(
+    redis: Redis,
+    key: string,
+    options: { ttlMs: number; waitMs: number; signal?: AbortSignal },
+    task: () => Promise<T>,
+  ): Promise<{ ran: true; value: T } | { ran: false }> {
+    const lease = new RedisLease(redis);
+    const deadline = Date.now() + options.waitMs;
+    for (let round = 0; ; round++) {
+      if (await lease.take(key, options.ttlMs)) break;
+      if (Date.now() >= deadline || options.signal?.aborted || round > 10_000) return { ran: false };
+      await sleep(Math.min(50 + round * 10, 250), options.signal);
+    }
+    try {
+      return { ran: true, value: await task() };
+    } finally {
+      await lease.release(key).catch(() => undefined);
+    }
+  }
+}
