@@ -80,7 +80,7 @@ export class GpuModule implements OnModuleInit, OnApplicationShutdown {
 
   onModuleInit(): void {
     const indicator = new ComfyUiPoolHealthIndicator(this.pool, this.health);
-    this.contributors.register({ check: () => indicator.check() });
+    this.contributors.register({ key: 'comfyui', check: () => indicator.check() });
   }
 
   /** After the stream consumers have drained (Nest closes microservices before shutdown hooks). */

@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import type { HealthIndicatorResult } from '@nestjs/terminus';
 
 export interface HealthContributor {
+  /** The indicator's key in the /health body (e.g. `comfyui`, `telegram`). */
+  key: string;
   check(): Promise<HealthIndicatorResult>;
 }
 

@@ -1,6 +1,14 @@
 import { Controller, Get } from '@nestjs/common';
-import { HealthCheck, HealthCheckService, type HealthCheckResult } from '@nestjs/terminus';
-import { RedisHealthIndicator } from './redis.health';
+import {
+  HealthCheck,
+  HealthCheckService,
+  HealthIndicatorService,
+  type HealthCheckResult,
+  type HealthIndicatorResult,
+} from '@nestjs/terminus';
+import { RedisHealthIndicator, withTimeout } from './redis.health';
+
+const CONTRIBUTOR_TIMEOUT_MS = 2_000;
 import { StreamsHealthIndicator } from './streams.health';
 import { HealthContributors } from './health-contributors';
 
@@ -12,16 +20,13 @@ export class HealthController {
     private readonly redis: RedisHealthIndicator,
     private readonly streams: StreamsHealthIndicator,
     private readonly contributors: HealthContributors,
+    private readonly indicators: HealthIndicatorService,
   ) {}
 
   @Get()
   @HealthCheck()
   check(): Promise<HealthCheckResult> {
-    return this.health.check([
-      () => this.redis.check(),
-      () => this.streams.check(),
-      ...this.contributors.all().map((c) => () => c.check()),
-    ]);
+    return this.health.check([() => this.redis.check(), () => this.streams.check(), ...this.contributed()]);
   }
 
   @Get('live')
@@ -33,6 +38,17 @@ export class HealthController {
   @Get('ready')
   @HealthCheck()
   ready(): Promise<HealthCheckResult> {
-    return this.health.check([() => this.redis.check(), ...this.contributors.all().map((c) => () => c.check())]);
+    return this.health.check([() => this.redis.check(), ...this.contributed()]);
+  }
+
+  /** Role indicators, each bounded: a slow dependency makes /health say so, never hang. */
+  private contributed() {
+    return this.contributors.all().map((c) => async (): Promise<HealthIndicatorResult> => {
+      try {
+        return await withTimeout(c.check(), CONTRIBUTOR_TIMEOUT_MS);
+      } catch (err) {
+        return this.indicators.check(c.key).down({ message: err instanceof Error ? err.message : String(err) });
+      }
+    });
   }
 }

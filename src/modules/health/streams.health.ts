@@ -29,8 +29,7 @@ export class StreamsHealthIndicator {
   async check(key = 'streams'): Promise<HealthIndicatorResult> {
     const session = this.health.check(key);
     try {
-      const groups = await withTimeout(this.groups(), 2_000);
-      const dlq = await this.redis.xlen(this.keys.dlq);
+      const [groups, dlq] = await withTimeout(Promise.all([this.groups(), this.redis.xlen(this.keys.dlq)]), 2_000);
       const problems = groups.filter((g) => g.problem);
       const details = { groups, dlq, thresholds: this.config.health };
       return problems.length > 0 ? session.down(details) : session.up(details);

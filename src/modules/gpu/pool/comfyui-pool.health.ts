@@ -1,4 +1,5 @@
 import type { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
+import { withTimeout } from '../../health/redis.health';
 import type { InstancePool } from './instance-pool';
 
 /** Up while at least one ComfyUI instance is usable; details per instance (state, version, last error). */
@@ -11,9 +12,11 @@ export class ComfyUiPoolHealthIndicator {
   async check(): Promise<HealthIndicatorResult> {
     const session = this.health.check('comfyui');
     const instances = await Promise.all(
-      this.pool
-        .all()
-        .map(async (i) => ({ ...i.describe(), slotsInUse: await this.pool.slotsInUse(i).catch(() => null) })),
+      this.pool.all().map(async (i) => ({
+        ...i.describe(),
+        // Leases live in Redis: when Redis is down the pool is still described, without slot counts.
+        slotsInUse: await withTimeout(this.pool.slotsInUse(i), 500).catch(() => null),
+      })),
     );
     const usable = this.pool.all().filter((i) => i.usable).length;
     const details = { usable, total: instances.length, pipelineDepth: this.pool.depth, instances };
