@@ -6,7 +6,7 @@ import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import type { JobEnvelope } from '../../../streams/job-event.types';
 import { OnStreamEvent, StreamController } from '../../../streams/on-stream-event.decorator';
 import { REDIS } from '../../../streams/redis.provider';
-import { RetryLaterError } from '../../../streams/stream-errors';
+import { DeadLetterError, RetryLaterError } from '../../../streams/stream-errors';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamPublisher } from '../../../streams/stream.publisher';
 import { StreamContext } from '../../../streams/stream.context';
@@ -114,6 +114,9 @@ export class JobRunnerController {
     const willRetry = execution.retriable && attempt < this.config.maxDeliveries;
     await this.fail(meta, execution.code, execution.message, execution.retriable, willRetry, attempt);
     if (willRetry) throw new RetryLaterError(execution.message, { cause: err });
+    // Retries exhausted on a fault of the fleet, not of the request: park it in the DLQ so an operator can
+    // re-drive it once the fleet is fixed. A request's own fault (validation) is simply failed.
+    if (execution.retriable) throw new DeadLetterError(`${execution.code}: ${execution.message}`, { cause: err });
   }
 
   private async fail(
