@@ -102,6 +102,33 @@ describe('gpu role on the ComfyUI simulator', () => {
     expect(sim!.stats().executions).toBe(0);
   });
 
+  it('a node error fails the job at once; out-of-memory is retried, then parked in the DLQ with its history', async () => {
+    const [sim] = await simulators(1);
+    const a = await app({ COMFYUI_URLS: sim!.url, MAX_DELIVERIES: '2', CLAIM_IDLE_MS: '300' });
+    sim!.inject({ kind: 'execution-error', classType: 'KSampler', message: 'bad sampler config' });
+    const nodeError = await submit(a);
+    const failed = await waitStatus(a, nodeError, 'failed');
+    expect(failed.error).toMatchObject({ code: 'comfyui_execution_error', retriable: false });
+    expect(failed.error.message).toMatch(/bad sampler config/);
+
+    sim!.inject({ kind: 'execution-error', classType: 'KSampler', oom: true, times: 5 });
+    const oom = await submit(a);
+    const parked = await waitStatus(a, oom, 'failed', 30_000);
+    expect(parked.error.code).toBe('comfyui_out_of_memory');
+    const attempts = (await events(a, oom)).filter((e) => e.type === 'job.failed').map((e) => e.payload.willRetry);
+    expect(attempts).toEqual([true, false]);
+    const dlq = await pollUntil(
+      () => a.redis.xrange(`${a.prefix}jobs:dlq`, '-', '+'),
+      (d) => d.length === 1,
+    );
+    const fields = Object.fromEntries(
+      dlq[0]![1].reduce<string[][]>((acc, v, i, all) => (i % 2 === 0 ? [...acc, [v, all[i + 1]!]] : acc), []),
+    );
+    expect(fields).toMatchObject({ jobId: oom, group: 'gpu' });
+    expect(fields.reason).toMatch(/comfyui_out_of_memory/);
+    expect(JSON.parse(fields.history!)).toHaveLength(2);
+  });
+
   it('unknown workflow and wrongly typed inputs in a request entry fail the job, not retried', async () => {
     const [sim] = await simulators(1);
     const a = await app({ COMFYUI_URLS: sim!.url });
