@@ -12,6 +12,8 @@ export function createRedis(config: Pick<AppConfig, 'redisUrl'>, name: string): 
   return new Redis(config.redisUrl, {
     connectionName: name,
     maxRetriesPerRequest: 20,
+    // TCP keepalive: a peer that vanished without a FIN is noticed by the OS instead of never.
+    keepAlive: 10_000,
     enableReadyCheck: true,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 7), 2_000),
     reconnectOnError: (err) => err.message.startsWith('READONLY'),

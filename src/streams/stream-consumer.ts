@@ -123,6 +123,8 @@ export class StreamConsumer {
   async start(): Promise<void> {
     this.blocking = this.redis.duplicate({
       maxRetriesPerRequest: null,
+      // A read must answer within its BLOCK time; past that (plus slack) the connection is presumed dead.
+      commandTimeout: this.blockMs + 10_000,
       connectionName: `${this.options.consumer}:${this.options.group}:block`,
     });
     this.blocking.on('error', (err: Error) => this.log.debug({ err: err.message }, 'blocking connection error'));
@@ -198,6 +200,7 @@ export class StreamConsumer {
         this.counters.readErrors++;
         const message = errorMessage(err);
         if (message.includes('NOGROUP')) this.groupsReady = false; // Redis lost the group (restart without AOF)
+        if (message.includes('timed out')) this.blocking?.disconnect(true); // half-open socket: start afresh
         this.blockingClientId = undefined;
         this.log.warn({ err: message, group: this.options.group, backoffMs: backoff }, 'stream read failed; retrying');
         await sleep(backoff, this.stopController.signal);
