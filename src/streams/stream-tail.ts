@@ -45,7 +45,11 @@ export class StreamTail {
   /** Starts tailing now (from the current end), so later subscribers can see events appended from here on. */
   ensureRunning(): void {
     if (this.loop || this.closed) return;
-    this.blocking = this.redis.duplicate({ maxRetriesPerRequest: null, connectionName: 'stream-tail' });
+    this.blocking = this.redis.duplicate({
+      maxRetriesPerRequest: null,
+      commandTimeout: this.blockMs + 10_000,
+      connectionName: 'stream-tail',
+    });
     this.blocking.on('error', () => undefined);
     this.loop = this.run(this.blocking);
   }
