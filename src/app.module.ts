@@ -6,6 +6,7 @@ import { ROOT_LOGGER } from './common/root-logger';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { HttpErrorFilter } from './http/http-error.filter';
+import { BotModule } from './modules/bot/bot.module';
 import { WorkflowCatalogModule } from './modules/catalog/workflow-catalog.module';
 import { GenerationApiModule } from './modules/generation/generation-api.module';
 import { ProjectorModule } from './modules/generation/projector.module';
@@ -20,10 +21,11 @@ const QUIET_PATHS = ['/health', '/metrics'];
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig, logger: PinoLogger): DynamicModule {
-    const roleModules: Type[] = [];
+    const roleModules: (Type | DynamicModule)[] = [];
     if (config.roles.has('api')) roleModules.push(GenerationApiModule);
     if (config.roles.has('projector')) roleModules.push(ProjectorModule);
     if (config.roles.has('gpu')) roleModules.push(GpuModule);
+    if (config.roles.has('bot')) roleModules.push(BotModule.forRoot(config));
     return {
       module: AppModule,
       imports: [

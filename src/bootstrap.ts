@@ -9,6 +9,7 @@ import { createRootLogger } from './common/root-logger';
 import type { AppConfig } from './config/app-config';
 import { asBodyParserError } from './http/http-error.filter';
 import { createValidationPipe } from './http/validation.pipe';
+import { MetricsService } from './modules/metrics/metrics.service';
 import { REDIS } from './streams/redis.provider';
 import { RedisStreamsServer } from './streams/redis-streams.server';
 import { StreamKeys } from './streams/stream-keys';
@@ -52,6 +53,7 @@ export async function startApp(
   app.useGlobalPipes(createValidationPipe());
   const streams = new RedisStreamsServer(app.get(REDIS), app.get(StreamKeys), config, logger);
   app.connectMicroservice({ strategy: streams }, { inheritAppConfig: true });
+  app.get(MetricsService).watchConsumers(() => streams.stats());
   await app.startAllMicroservices();
   await app.listen(config.port, host);
   const address = app.getHttpServer().address();

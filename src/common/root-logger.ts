@@ -1,11 +1,12 @@
-import pino, { type Logger as PinoLogger } from 'pino';
+import pino, { type DestinationStream, type Logger as PinoLogger } from 'pino';
 import type { AppConfig } from '../config/app-config';
+import { createLogScrubber } from './log-redaction';
 
 export const ROOT_LOGGER = Symbol('ROOT_LOGGER');
 
 /**
  * Paths pino blanks out wherever they appear: the bot token travels in Telegram URLs, API keys in headers.
- * Messages are also scrubbed of the configured secret values (see secret-scrubber.ts).
+ * Every serialized line is also scrubbed of the configured secret values and token-shaped text (log-redaction.ts).
  */
 export const REDACT_PATHS = [
   'req.headers.authorization',
@@ -21,11 +22,26 @@ export const REDACT_PATHS = [
   '*.apiKey',
 ];
 
-export function createRootLogger(config: Pick<AppConfig, 'logLevel' | 'logFormat'>, role: string): PinoLogger {
-  return pino({
+export function createRootLogger(
+  config: Pick<AppConfig, 'logLevel' | 'logFormat'> & Partial<Pick<AppConfig, 'telegram' | 'apiKeys'>>,
+  role: string,
+  /** Tests capture the JSON lines here; the default is stdout (or pino-pretty with LOG_FORMAT=pretty). */
+  destination?: DestinationStream,
+): PinoLogger {
+  const scrub = createLogScrubber([
+    config.telegram?.botToken,
+    config.telegram?.webhookSecret,
+    ...(config.apiKeys ?? []),
+  ]);
+  const options = {
     level: config.logLevel,
     base: { role },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    hooks: { streamWrite: scrub },
+  };
+  if (destination) return pino(options, destination);
+  return pino({
+    ...options,
     transport:
       config.logFormat === 'pretty'
         ? {

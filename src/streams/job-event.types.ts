@@ -27,8 +27,10 @@ export interface JobEventPayloads {
     ticket: number;
     priority?: boolean;
     telegram?: TelegramOrigin;
-    /** Set on a re-drive: the event id of the dead letter this request replaces. */
+    /** Set on a re-drive: the DLQ entry id (jobs:dlq stream id) this request replaces. */
     redriveOf?: string;
+    /** Who re-drove it, why and when (operator audit). */
+    redrive?: { by: string; reason: string; at: string; dlqEntryId: string; originalJobId: string };
   };
   'job.accepted': { worker: string; instance: string; promptId: string; attempt: number };
   'job.started': { worker: string; instance: string; promptId: string; attempt?: number };

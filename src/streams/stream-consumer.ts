@@ -1,6 +1,6 @@
 import type Redis from 'ioredis';
 import { sleep } from '../common/sleep.util';
-import { silentLogger, type Logger } from '../common/logger';
+import { silentLogger, withFields, type Logger } from '../common/logger';
 import { ConsumerHeartbeat } from './consumer-heartbeat.script';
 import { DeadLetterWriter } from './dead-letter.writer';
 import { decodeEntry } from './envelope.codec';
@@ -96,7 +96,7 @@ export class StreamConsumer {
     private readonly keys: StreamKeys,
     private readonly options: StreamConsumerOptions,
   ) {
-    this.log = options.logger ?? silentLogger;
+    this.log = withFields(options.logger ?? silentLogger, { group: options.group, consumer: options.consumer });
     this.blockMs = options.blockMs ?? 5_000;
     this.heartbeatMs = options.heartbeatMs ?? Math.max(50, Math.floor(options.claimIdleMs / 3));
     this.sweepIntervalMs =
@@ -350,7 +350,15 @@ export class StreamConsumer {
       return;
     }
     this.log.warn(
-      { err: message, jobId: envelope.jobId, correlationId: envelope.correlationId, deliveries: entry.deliveries },
+      {
+        err: message,
+        jobId: envelope.jobId,
+        correlationId: envelope.correlationId,
+        type: envelope.type,
+        stream: entry.stream,
+        entryId: entry.id,
+        deliveries: entry.deliveries,
+      },
       `handler failed for ${envelope.type}; will retry after ${this.options.claimIdleMs} ms`,
     );
     await this.recordAttempt(entry, message);
@@ -405,7 +413,14 @@ export class StreamConsumer {
       });
       this.counters.deadLettered++;
       this.log.warn(
-        { jobId: envelope?.jobId, correlationId: envelope?.correlationId, entryId: entry.id, reason },
+        {
+          jobId: envelope?.jobId,
+          correlationId: envelope?.correlationId,
+          type: envelope?.type,
+          stream: entry.stream,
+          entryId: entry.id,
+          reason,
+        },
         'entry dead-lettered',
       );
     } catch (err) {

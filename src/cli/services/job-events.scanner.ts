@@ -26,15 +26,34 @@ export class JobEventsScanner {
     private readonly keys: StreamKeys,
   ) {}
 
-  async scan(jobId: string, streamKeys: readonly string[], from: string, limit: number): Promise<FoundEvent[]> {
+  /** Reads forward from `from` (inclusive; `(id` exclusive). */
+  scan(jobId: string, streamKeys: readonly string[], from: string, limit: number): Promise<FoundEvent[]> {
+    return this.read(jobId, streamKeys, from, limit, 'forward');
+  }
+
+  /** Reads backward from `from`: a job's request precedes its first event. */
+  scanBack(jobId: string, streamKeys: readonly string[], from: string, limit: number): Promise<FoundEvent[]> {
+    return this.read(jobId, streamKeys, from, limit, 'backward');
+  }
+
+  private async read(
+    jobId: string,
+    streamKeys: readonly string[],
+    from: string,
+    limit: number,
+    direction: 'forward' | 'backward',
+  ): Promise<FoundEvent[]> {
     const needle = `"jobId":${JSON.stringify(jobId)}`;
     const found: FoundEvent[] = [];
     for (const stream of streamKeys) {
       let start = from;
       for (let read = 0; read < limit;) {
-        const entries = parseEntries(
-          await this.redis.xrange(stream, start, '+', 'COUNT', Math.min(PAGE, limit - read)),
-        );
+        const count = Math.min(PAGE, limit - read);
+        const raw =
+          direction === 'forward'
+            ? await this.redis.xrange(stream, start, '+', 'COUNT', count)
+            : await this.redis.xrevrange(stream, start, '-', 'COUNT', count);
+        const entries = parseEntries(raw);
         for (const entry of entries) {
           // Cheap substring test first: most entries belong to other jobs.
           if (!entry.fields?.some((f) => f.includes(needle))) continue;
@@ -44,7 +63,7 @@ export class JobEventsScanner {
           }
         }
         read += entries.length;
-        if (entries.length < PAGE) break;
+        if (entries.length < count) break;
         start = `(${entries[entries.length - 1].id}`;
       }
     }

@@ -102,6 +102,10 @@ export class JobInspector {
     this.timeline = new JobTimelineReader(redis, keys);
   }
 
+  get prefix(): string {
+    return this.keys.prefix;
+  }
+
   async inspect(jobId: string): Promise<JobReport | undefined> {
     const [view, record, indexed, progressRaw, deadLetters] = await Promise.all([
       this.views.get(jobId),
@@ -143,13 +147,22 @@ export class JobInspector {
     const seen = new Set(events.map((e) => `${e.stream}|${e.id}`));
     const hasRequest = events.some((e) => e.envelope.type === 'job.requested');
     // Start where the job started (or after what the index already has) rather than at the beginning of time.
-    const createdMs = record?.entryId?.split('-')[0] ?? (view?.createdAt ? String(Date.parse(view.createdAt)) : undefined);
-    const first = events[0]?.id ?? (createdMs ? `${createdMs}-0` : '-');
+    const createdMs = view?.createdAt ? Date.parse(view.createdAt) : undefined;
+    const requestId = record?.entryId;
+    const first = events[0]?.id ?? requestId ?? (createdMs !== undefined ? `${createdMs}-0` : '-');
     const last = events.length > 0 ? `(${events[events.length - 1].id}` : first;
-    const scanned = [
-      ...(hasRequest ? [] : await this.scanner.scan(jobId, this.keys.workStreams, first, SCAN_LIMIT)),
-      ...(await this.scanner.scan(jobId, [this.keys.events], last, SCAN_LIMIT)),
-    ].filter((e) => !seen.has(`${e.stream}|${e.id}`));
+    let requests: FoundEvent[] = [];
+    if (!hasRequest) {
+      // The accepted-job record names the request entry exactly; otherwise look back from the first event.
+      requests = requestId ? await this.scanner.scan(jobId, this.keys.workStreams, requestId, 1) : [];
+      if (requests.length === 0) {
+        const from = events[0]?.id ?? (createdMs !== undefined ? `${createdMs + 60_000}-0` : '+');
+        requests = await this.scanner.scanBack(jobId, this.keys.workStreams, from, SCAN_LIMIT);
+      }
+    }
+    const scanned = [...requests, ...(await this.scanner.scan(jobId, [this.keys.events], last, SCAN_LIMIT))].filter(
+      (e) => !seen.has(`${e.stream}|${e.id}`),
+    );
     events.push(...scanned);
     events.sort((a, b) => compareStreamIds(a.id, b.id));
     const source =
@@ -184,7 +197,8 @@ export class JobInspector {
   /** Per entry and per group reading its stream: pending (XPENDING), acked (≤ last-delivered), dead-lettered. */
   private async withDeliveries(steps: JobStep[], deadLetters: DlqItem[]): Promise<JobStep[]> {
     const specs = Object.values(consumerGroupSpecs(this.keys, this.config));
-    const groupsOf = (stream: string) => specs.filter((s) => s.streams.includes(this.keys.prefix + stream)).map((s) => s.group);
+    const groupsOf = (stream: string) =>
+      specs.filter((s) => s.streams.includes(this.keys.prefix + stream)).map((s) => s.group);
     const streams = [...new Set(steps.map((s) => s.stream))];
     const info = this.redis.pipeline();
     for (const stream of streams) info.xinfo('GROUPS', this.keys.prefix + stream);
@@ -215,12 +229,19 @@ export class JobInspector {
       );
       let state: DeliveryState;
       if (row) {
-        state = { group, state: 'pending', consumer: String(row[1]), idleMs: Number(row[2]), deliveries: Number(row[3]) };
+        state = {
+          group,
+          state: 'pending',
+          consumer: String(row[1]),
+          idleMs: Number(row[2]),
+          deliveries: Number(row[3]),
+        };
       } else if (letter) {
         state = { group, state: 'dead-lettered', deliveries: letter.deliveries };
       } else {
         const delivered = lastDelivered.get(`${step.stream}|${group}`);
-        const acked = delivered !== undefined && compareStreamIds(step.entryId, delivered) <= 0;
+        if (delivered === undefined) return; // the group does not exist (that role never ran here)
+        const acked = compareStreamIds(step.entryId, delivered) <= 0;
         state = { group, state: acked ? 'acked' : 'waiting' };
         // A request's attempt number is its delivery count in the gpu group (the runner reports it).
         if (acked && step.type === 'job.requested' && group === 'gpu' && maxAttempt > 0) state.deliveries = maxAttempt;
@@ -278,7 +299,8 @@ export class JobInspector {
   private async redriveOf(jobId: string, steps: JobStep[]): Promise<JobReport['redriveOf']> {
     const request = steps.find((s) => s.type === 'job.requested')?.envelope;
     if (request?.type !== 'job.requested' || !request.payload.redriveOf) return undefined;
-    const audit = (request.payload as { redrive?: Partial<RedriveAudit> }).redrive ?? (await this.dlq.redriveAuditOf(jobId));
+    const audit =
+      (request.payload as { redrive?: Partial<RedriveAudit> }).redrive ?? (await this.dlq.redriveAuditOf(jobId));
     return { ...audit, dlqEntryId: request.payload.redriveOf };
   }
 }

@@ -147,6 +147,10 @@ function ok(result: [Error | null, unknown] | undefined): unknown {
   return result && !result[0] ? result[1] : undefined;
 }
 
+function stringOf(value: unknown, fallback: string): string {
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : fallback;
+}
+
 function toMap(raw: unknown): Map<string, unknown> {
   const map = new Map<string, unknown>();
   if (!Array.isArray(raw)) return map;
@@ -160,11 +164,11 @@ function parseGroups(raw: unknown): GroupStats[] {
     const info = toMap(fields);
     const lag = info.get('lag');
     return {
-      group: String(info.get('name')),
+      group: stringOf(info.get('name'), ''),
       consumers: Number(info.get('consumers') ?? 0),
       pending: Number(info.get('pending') ?? 0),
       lag: lag === null || lag === undefined ? null : Number(lag),
-      lastDeliveredId: String(info.get('last-delivered-id') ?? '0-0'),
+      lastDeliveredId: stringOf(info.get('last-delivered-id'), '0-0'),
     };
   });
 }
@@ -188,7 +192,7 @@ function parseConsumers(raw: unknown): ConsumerRow[] {
     const info = toMap(fields);
     const inactive = info.get('inactive');
     return {
-      name: String(info.get('name')),
+      name: stringOf(info.get('name'), ''),
       pending: Number(info.get('pending') ?? 0),
       idleMs: Number(info.get('idle') ?? 0),
       ...(inactive === undefined || inactive === null ? {} : { inactiveMs: Number(inactive) }),

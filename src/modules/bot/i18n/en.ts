@@ -57,7 +57,7 @@ export const en: Messages = {
   unknownCommand: (command) => `I don't know the command ${command}. See /help.`,
   invalidInput: (details) => `I can't use that: ${details}`,
   userLimit: (active, limit) =>
-    `You already have ${active} picture(s) in progress; the limit is ${limit}. Wait for one to finish or /cancel it.`,
+    `You already have ${pictures(active)} in progress; the limit is ${limit}. Wait for one to finish or /cancel it.`,
   draining: 'I am not taking new pictures right now (maintenance). Please try again in a few minutes.',
   downloadFailed: 'I could not download that photo from Telegram. Please send it again.',
   internalError: 'Something went wrong on my side. Please try again.',
@@ -68,7 +68,7 @@ export const en: Messages = {
   notYourJob: 'This button is not yours.',
   buttonExpired: 'This button has expired.',
   regenerating: 'Drawing it again…',
-  cancelCommandDone: (count) => `Cancelled ${count} picture(s).`,
+  cancelCommandDone: (count) => `Cancelled ${pictures(count)}.`,
   nothingToCancel: 'You have nothing in progress.',
 
   statusNone: 'You have nothing in progress.',
@@ -101,3 +101,7 @@ export const en: Messages = {
   drainOn: 'Draining: new jobs are refused; running and queued jobs finish. /drain off resumes.',
   drainOff: 'Taking new jobs again.',
 };
+
+function pictures(count: number): string {
+  return `${count} ${count === 1 ? 'picture' : 'pictures'}`;
+}

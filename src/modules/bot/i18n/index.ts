@@ -17,8 +17,8 @@ export function isLang(value: unknown): value is Lang {
   return value === 'en' || value === 'ru';
 }
 
-/** A user's chosen language, else Telegram's language_code (ru, uk, be… read Russian best), else English. */
+/** A user's chosen language (/settings), else Telegram's language_code when it is Russian, else English. */
 export function pickLang(chosen: string | undefined, languageCode: string | undefined): Lang {
   if (isLang(chosen)) return chosen;
-  return /^(ru|uk|be|kk)\b/i.test(languageCode ?? '') ? 'ru' : 'en';
+  return (languageCode ?? '').toLowerCase().startsWith('ru') ? 'ru' : 'en';
 }

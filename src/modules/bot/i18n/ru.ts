@@ -57,7 +57,7 @@ export const ru: Messages = {
   unknownCommand: (command) => `Я не знаю команду ${command}. См. /help.`,
   invalidInput: (details) => `Не могу это использовать: ${details}`,
   userLimit: (active, limit) =>
-    `У вас уже ${active} картин(ки) в работе, а можно не больше ${limit}. Дождитесь окончания или отмените (/cancel).`,
+    `У вас уже ${pictures(active)} в работе, а можно не больше ${limit}. Дождитесь окончания или отмените (/cancel).`,
   draining: 'Сейчас я не принимаю новые задачи (техработы). Попробуйте через несколько минут.',
   downloadFailed: 'Не удалось скачать фото из Telegram. Пришлите его ещё раз.',
   internalError: 'У меня что-то сломалось. Попробуйте ещё раз.',
@@ -102,3 +102,12 @@ export const ru: Messages = {
     'Режим drain: новые задачи не принимаются; начатые и стоящие в очереди доделываются. /drain off — снова принимать.',
   drainOff: 'Снова принимаю новые задачи.',
 };
+
+/** 1 картинка, 2–4 картинки, 5–20 картинок, 21 картинка… */
+function pictures(count: number): string {
+  const tens = count % 100;
+  const ones = count % 10;
+  const word =
+    tens >= 11 && tens <= 14 ? 'картинок' : ones === 1 ? 'картинка' : ones >= 2 && ones <= 4 ? 'картинки' : 'картинок';
+  return `${count} ${word}`;
+}

@@ -1,5 +1,5 @@
 /** The bot token (`<id>:<secret>`) wherever it appears, including inside `/bot<token>/` URL paths. */
-const TOKEN_SHAPE = /\b\d{3,}:[A-Za-z0-9_-]{20,}\b/g;
+const TOKEN_SHAPE = /\d{3,}:[A-Za-z0-9_-]{20,}/g;
 
 /**
  * Removes the bot token and other configured secrets from text before it is logged or shown: telegraf and

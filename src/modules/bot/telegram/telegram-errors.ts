@@ -32,7 +32,7 @@ interface TelegramErrorShape {
 
 function isTelegramError(err: unknown): err is TelegramErrorShape {
   if (typeof err !== 'object' || err === null || !('response' in err)) return false;
-  const response = (err as { response: unknown }).response;
+  const response = err.response;
   return (
     typeof response === 'object' &&
     response !== null &&
@@ -86,4 +86,12 @@ export function classifyTelegramError(
     undefined,
     refused,
   );
+}
+
+/** A file the bot was asked to read is over the size it accepts (declared, or found while downloading). */
+export class FileTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`file is larger than ${limit} bytes`);
+    this.name = 'FileTooLargeError';
+  }
 }

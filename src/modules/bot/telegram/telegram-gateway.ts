@@ -7,7 +7,7 @@ import { sleep } from '../../../common/sleep.util';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import { SendBudget } from './send-budget';
 import { SecretScrubber } from './secret-scrubber';
-import { classifyTelegramError, TelegramCallError } from './telegram-errors';
+import { classifyTelegramError, FileTooLargeError, TelegramCallError } from './telegram-errors';
 
 export type BudgetClass = 'none' | 'mandatory' | 'droppable';
 
@@ -30,6 +30,7 @@ const DEFAULT_DEADLINE_MS = 30_000;
 const CALL_TIMEOUT_MS = 15_000;
 const UPLOAD_TIMEOUT_MS = 60_000;
 const MAX_TRANSIENT_RETRIES = 2;
+const MAX_ROUNDS = 100;
 /** Calls that are safe to repeat after an unclear failure (an edit to the same content is a no-op). */
 const IDEMPOTENT_METHODS = new Set(['getMe', 'getFile', 'editMessageText', 'editMessageReplyMarkup', 'setWebhook']);
 
@@ -103,7 +104,7 @@ export class TelegramGateway {
         chat_id: chatId,
         photo: { source: bytes, filename },
         caption,
-        ...replyParameters(extra.replyTo),
+        ...uploadReplyParameters(extra.replyTo),
         ...(extra.keyboard ? { reply_markup: extra.keyboard } : {}),
       },
       options,
@@ -125,7 +126,7 @@ export class TelegramGateway {
         chat_id: chatId,
         document: { source: bytes, filename },
         caption,
-        ...replyParameters(extra.replyTo),
+        ...uploadReplyParameters(extra.replyTo),
         ...(extra.keyboard ? { reply_markup: extra.keyboard } : {}),
       },
       options,
@@ -176,7 +177,7 @@ export class TelegramGateway {
       const declared = Number(response.headers.get('content-length') ?? NaN);
       if (declared > maxBytes) {
         await response.body.cancel();
-        throw new TelegramCallError('bad-request', 'download', `download: file is larger than ${maxBytes} bytes`);
+        throw new FileTooLargeError(maxBytes);
       }
       const chunks: Buffer[] = [];
       let size = 0;
@@ -184,13 +185,13 @@ export class TelegramGateway {
         size += chunk.length;
         if (size > maxBytes) {
           await response.body.cancel().catch(() => undefined);
-          throw new TelegramCallError('bad-request', 'download', `download: file is larger than ${maxBytes} bytes`);
+          throw new FileTooLargeError(maxBytes);
         }
         chunks.push(Buffer.from(chunk));
       }
       return Buffer.concat(chunks);
     } catch (err) {
-      if (err instanceof TelegramCallError) throw err;
+      if (err instanceof TelegramCallError || err instanceof FileTooLargeError) throw err;
       throw classifyTelegramError(err, 'download', (t) => this.scrubber.scrub(t));
     }
   }
@@ -203,7 +204,9 @@ export class TelegramGateway {
   ): Promise<ReturnType<BotApiMethods[M]>> {
     const deadline = Date.now() + (options.deadlineMs ?? DEFAULT_DEADLINE_MS);
     const request = { droppable: options.budget === 'droppable', editChatId: options.editChatId };
-    for (let attempt = 0; ; attempt++) {
+    let transientRetries = 0;
+    // Bounded by the deadline (every round waits for the budget or a pause); the cap is a second fence.
+    for (let attempt = 0; attempt < MAX_ROUNDS; attempt++) {
       if (options.budget !== 'none' && !(await this.budget.acquire(request, deadline, options.signal))) {
         throw new TelegramCallError('rate-limited', method, `${method}: no send budget before the deadline`);
       }
@@ -220,11 +223,13 @@ export class TelegramGateway {
           continue; // the next acquire waits out the shared pause
         }
         const retriable = err.kind === 'transient' && (err.definite || IDEMPOTENT_METHODS.has(method));
-        if (!retriable || attempt >= MAX_TRANSIENT_RETRIES || options.budget === 'droppable') throw err;
-        if (Date.now() + 500 * (attempt + 1) > deadline) throw err;
-        await sleep(500 * (attempt + 1), options.signal);
+        if (!retriable || transientRetries >= MAX_TRANSIENT_RETRIES || options.budget === 'droppable') throw err;
+        const backoffMs = 500 * ++transientRetries;
+        if (Date.now() + backoffMs > deadline) throw err;
+        await sleep(backoffMs, options.signal);
       }
     }
+    throw new TelegramCallError('rate-limited', method, `${method}: gave up after ${MAX_ROUNDS} rounds`);
   }
 
   /** The configured API root, for logs (never the token). */
@@ -235,4 +240,14 @@ export class TelegramGateway {
 
 function replyParameters(replyTo: number | undefined): object {
   return replyTo ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {};
+}
+
+/**
+ * For multipart uploads: telegraf 4.16 JSON-encodes only a few object fields of a form (reply_markup among
+ * them) and silently drops reply_parameters, so it travels as the JSON string Telegram parses anyway.
+ */
+function uploadReplyParameters(replyTo: number | undefined): object {
+  return replyTo
+    ? { reply_parameters: JSON.stringify({ message_id: replyTo, allow_sending_without_reply: true }) }
+    : {};
 }

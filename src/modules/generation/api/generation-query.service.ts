@@ -62,7 +62,11 @@ export class GenerationQueryService {
       finishedAt: view.finishedAt,
     };
     if (view.cancelRequested) out.cancelRequested = true;
-    if (view.status === 'queued') Object.assign(out, await this.queue.positionOf(view.id));
+    if (view.status === 'queued') {
+      // Taken by a worker and waiting in ComfyUI's own queue (pipeline depth): next in line, position 0.
+      const { position, etaSeconds } = await this.queue.positionOf(view.id);
+      Object.assign(out, { position: position ?? 0, etaSeconds });
+    }
     if (view.status === 'running') out.progress = await this.lastProgress(view.id);
     if (view.status === 'succeeded') out.progress = { value: 1, max: 1, percent: 100 };
     if (view.error && view.status !== 'succeeded') out.error = view.error;

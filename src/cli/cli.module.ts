@@ -1,0 +1,65 @@
+import { Injectable, Module, type DynamicModule } from '@nestjs/common';
+import { CommandRunner, InjectCommander } from 'nest-commander';
+import type { AppConfig } from '../config/app-config';
+import { ConfigModule } from '../config/config.module';
+import { JobViewRepository } from '../modules/generation/projection/job-view.repository';
+import { StreamStatsReader } from '../modules/metrics/stream-stats.reader';
+import { StreamsModule } from '../streams/streams.module';
+import { CliOutput, type CliIo } from './cli-io';
+import { DlqListCommand } from './commands/dlq-list.command';
+import { DlqRedriveCommand } from './commands/dlq-redrive.command';
+import { DlqCommand } from './commands/dlq.command';
+import { JobCommand } from './commands/job.command';
+import { ProjectionsRebuildCommand } from './commands/projections-rebuild.command';
+import { ProjectionsCommand } from './commands/projections.command';
+import { ReplayCommand } from './commands/replay.command';
+import { StatsCommand } from './commands/stats.command';
+import { TailCommand } from './commands/tail.command';
+import { DlqService } from './services/dlq.service';
+import { JobEventsScanner } from './services/job-events.scanner';
+import { JobInspector } from './services/job-inspector.service';
+import { ProjectionRebuildService } from './services/projection-rebuild.service';
+import { ReplayService } from './services/replay.service';
+
+/** commander's Command, as nest-commander types it (its own commander version, not the top-level one). */
+export type CommanderCommand = Parameters<CommandRunner['setCommand']>[0];
+
+/** Hands the root commander to runCli, which sets output, exit and argument rules on the whole tree. */
+@Injectable()
+export class CommanderRoot {
+  constructor(@InjectCommander() readonly command: CommanderCommand) {}
+}
+
+/**
+ * The operator CLI: the app's own config, Redis connection, key names and publisher (StreamsModule), the
+ * projection's reader and reducer, and the metrics module's stream reader. No roles start: nothing consumes.
+ */
+@Module({})
+export class CliModule {
+  static forRoot(config: AppConfig, io: CliIo): DynamicModule {
+    return {
+      module: CliModule,
+      imports: [ConfigModule.forRoot(config), StreamsModule],
+      providers: [
+        { provide: CliOutput, useValue: new CliOutput(io) },
+        CommanderRoot,
+        JobViewRepository,
+        StreamStatsReader,
+        JobEventsScanner,
+        DlqService,
+        JobInspector,
+        ReplayService,
+        ProjectionRebuildService,
+        JobCommand,
+        TailCommand,
+        StatsCommand,
+        DlqCommand,
+        DlqListCommand,
+        DlqRedriveCommand,
+        ReplayCommand,
+        ProjectionsCommand,
+        ProjectionsRebuildCommand,
+      ],
+    };
+  }
+}

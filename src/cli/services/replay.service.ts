@@ -1,0 +1,162 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { APP_CONFIG, type AppConfig } from '../../config/app-config';
+import { decodeEntry } from '../../streams/envelope.codec';
+import type { AnyJobEnvelope, BlobRef } from '../../streams/job-event.types';
+import { REDIS } from '../../streams/redis.provider';
+import { StreamKeys } from '../../streams/stream-keys';
+import { compareStreamIds, parseEntries } from '../../streams/stream-reply.parser';
+import { CliFailure } from '../cli.errors';
+
+const PAGE = 1_000;
+/** Extra entry field naming the original `<prefix><stream>|<id>`; consumers read only the envelope field. */
+export const REPLAY_OF_FIELD = 'replayOf';
+
+/** The streams a replay reads, as StreamKeys getters: the same getter names the target stream in the sandbox. */
+const REPLAYED = ['requestsPriority', 'requests', 'events'] as const;
+type ReplayedStream = (typeof REPLAYED)[number];
+
+export interface ReplayWindow {
+  /** Inclusive XRANGE bounds (stream ids). */
+  from: string;
+  to: string;
+  types?: ReadonlySet<string>;
+  /** More matching entries than this and the replay refuses: a partial window is worse than none. */
+  limit: number;
+}
+
+export interface ReplayItem {
+  source: ReplayedStream;
+  /** Stream name without the prefix. */
+  stream: string;
+  id: string;
+  fields: string[];
+  type: string;
+  jobId: string;
+  occurredAt: string;
+  envelope: AnyJobEnvelope;
+}
+
+export interface ReplayPlan {
+  items: ReplayItem[];
+  /** Entries in the window that were not taken: another type, or unreadable. */
+  skipped: { otherType: number; malformed: number };
+}
+
+export interface ReplayResult {
+  target: string;
+  appended: number;
+  byStream: Record<string, number>;
+  blobs: { copied: number; missing: number; shared: boolean };
+}
+
+/**
+ * Copies a window of the request and event streams, in id order, into another key prefix (a sandbox where a local
+ * pipeline re-runs them) or, deliberately, back into the live one. Entries are appended unchanged (same event and
+ * job ids) with a `replayOf` field naming the original entry; blobs the events refer to are copied along when they
+ * live in Redis under the prefix (a shared BLOB_DIR needs nothing).
+ */
+@Injectable()
+export class ReplayService {
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly keys: StreamKeys,
+  ) {}
+
+  async plan(window: ReplayWindow): Promise<ReplayPlan> {
+    const items: ReplayItem[] = [];
+    const skipped = { otherType: 0, malformed: 0 };
+    for (const source of REPLAYED) {
+      const key = this.keys[source];
+      let start = window.from;
+      for (;;) {
+        const entries = parseEntries(await this.redis.xrange(key, start, window.to, 'COUNT', PAGE));
+        for (const entry of entries) {
+          const decoded = entry.fields ? decodeEntry(entry.fields) : undefined;
+          if (!decoded?.ok) {
+            skipped.malformed++;
+            continue;
+          }
+          if (window.types && !window.types.has(decoded.envelope.type)) {
+            skipped.otherType++;
+            continue;
+          }
+          if (items.length >= window.limit) {
+            throw new CliFailure(
+              `the window holds more than ${window.limit} entries to replay; narrow --from/--to/--type or raise --limit`,
+            );
+          }
+          const envelope = decoded.envelope;
+          items.push({
+            source,
+            stream: key.slice(this.keys.prefix.length),
+            id: entry.id,
+            fields: entry.fields!,
+            type: envelope.type,
+            jobId: envelope.jobId,
+            occurredAt: envelope.occurredAt,
+            envelope,
+          });
+        }
+        if (entries.length < PAGE) break;
+        start = `(${entries[entries.length - 1].id}`;
+      }
+    }
+    items.sort((a, b) => compareStreamIds(a.id, b.id));
+    return { items, skipped };
+  }
+
+  async apply(plan: ReplayPlan, targetPrefix: string): Promise<ReplayResult> {
+    const target = new StreamKeys(targetPrefix);
+    const byStream: Record<string, number> = {};
+    for (let i = 0; i < plan.items.length; i += PAGE) {
+      const pipeline = this.redis.pipeline();
+      for (const item of plan.items.slice(i, i + PAGE)) {
+        // The entry as it was (a replay of a replay names the first original), plus where it came from.
+        const fields = withoutField(item.fields, REPLAY_OF_FIELD);
+        const origin = fieldValue(item.fields, REPLAY_OF_FIELD) ?? `${this.keys.prefix}${item.stream}|${item.id}`;
+        pipeline.xadd(target[item.source], '*', ...fields, REPLAY_OF_FIELD, origin);
+        byStream[item.stream] = (byStream[item.stream] ?? 0) + 1;
+      }
+      const results = (await pipeline.exec()) ?? [];
+      const failed = results.find(([err]) => err);
+      if (failed?.[0]) throw failed[0];
+    }
+    const blobs = await this.copyBlobs(plan, target);
+    return { target: targetPrefix, appended: plan.items.length, byStream, blobs };
+  }
+
+  private async copyBlobs(plan: ReplayPlan, target: StreamKeys): Promise<ReplayResult['blobs']> {
+    if (this.config.blobDir) return { copied: 0, missing: 0, shared: true };
+    if (target.prefix === this.keys.prefix) return { copied: 0, missing: 0, shared: true };
+    const hashes = [...new Set(plan.items.flatMap((item) => blobRefs(item.envelope).map((b) => b.hash)))];
+    let copied = 0;
+    let missing = 0;
+    for (const hash of hashes) {
+      const result = (await this.redis.call('COPY', this.keys.blob(hash), target.blob(hash))) as number;
+      if (result === 1) copied++;
+      else if ((await this.redis.exists(target.blob(hash))) === 0) missing++;
+    }
+    return { copied, missing, shared: false };
+  }
+}
+
+function withoutField(fields: readonly string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] !== name) out.push(fields[i], fields[i + 1]);
+  return out;
+}
+
+function fieldValue(fields: readonly string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
+function blobRefs(envelope: AnyJobEnvelope): BlobRef[] {
+  if (envelope.type === 'job.completed') return envelope.payload.outputs;
+  if (envelope.type !== 'job.requested') return [];
+  return Object.values(envelope.payload.inputs).flatMap((v) =>
+    typeof v === 'object' && v !== null && 'blob' in v ? [v.blob] : [],
+  );
+}

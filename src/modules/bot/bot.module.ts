@@ -1,0 +1,158 @@
+import {
+  Inject,
+  Module,
+  RequestMethod,
+  type DynamicModule,
+  type MiddlewareConsumer,
+  type NestModule,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { HealthIndicatorService, TerminusModule } from '@nestjs/terminus';
+import type Redis from 'ioredis';
+import { TelegrafModule } from 'nestjs-telegraf';
+import type { Logger } from '../../common/logger';
+import { ROOT_LOGGER } from '../../common/root-logger';
+import { APP_CONFIG, type AppConfig } from '../../config/app-config';
+import { REDIS } from '../../streams/redis.provider';
+import { StreamKeys } from '../../streams/stream-keys';
+import { WorkflowCatalog } from '../../workflows';
+import { GenerationCoreModule } from '../generation/generation-core.module';
+import { HealthContributors } from '../health/health-contributors';
+import { AdminCommands } from './admin/admin-commands.service';
+import { DlqRedrive } from './admin/dlq-redrive.service';
+import { BotKeys } from './bot-keys';
+import { BotEventsController } from './delivery/bot-events.controller';
+import { ChatUnreachableHandler } from './delivery/chat-unreachable.handler';
+import { DeliveryLedger } from './delivery/delivery-ledger';
+import { JobFinisher } from './delivery/job-finisher.service';
+import { ResultDelivery } from './delivery/result-delivery.service';
+import { BotLauncher } from './launch/bot-launcher.service';
+import { TelegramWebhookMiddleware } from './launch/telegram-webhook.middleware';
+import { TelegramHealthIndicator } from './launch/telegram.health';
+import { UserSettingsStore } from './settings/user-settings.store';
+import { BotJobStore } from './status/bot-job.store';
+import { JobStateReader } from './status/job-state.reader';
+import { StatusMessenger } from './status/status-messenger.service';
+import { StatusRefresher } from './status/status-refresher.service';
+import { ChatBlocklist } from './telegram/chat-blocklist';
+import { SecretScrubber } from './telegram/secret-scrubber';
+import { SendBudget } from './telegram/send-budget';
+import { TelegramGateway } from './telegram/telegram-gateway';
+import { BotUpdate } from './updates/bot.update';
+import { CallbackSigner } from './updates/callback-data';
+import { JobButtons } from './updates/job-buttons.service';
+import { PhotoDownloader } from './updates/photo-download.service';
+import { PromptIntake, TEXT_WORKFLOW } from './updates/prompt-intake.service';
+import { ReplySender } from './updates/reply-sender.service';
+import { UserCommands } from './updates/user-commands.service';
+
+/** Telegram handlers can take a while (a photo download); the job itself is never awaited in one. */
+const HANDLER_TIMEOUT_MS = 60_000;
+const WEBHOOK_PATH = /^\/[A-Za-z0-9/_.-]*$/;
+
+/** Mounted for the `bot` role without TELEGRAM_BOT_TOKEN: says so once and does nothing else. */
+@Module({
+  providers: [
+    {
+      provide: 'BOT_DISABLED_NOTICE',
+      inject: [ROOT_LOGGER],
+      useFactory: (log: Logger) => {
+        log.warn({}, 'TELEGRAM_BOT_TOKEN is not set: the bot role is off');
+        return true;
+      },
+    },
+  ],
+})
+export class BotDisabledModule {}
+
+/**
+ * The `bot` role: nestjs-telegraf for updates (polling, or the webhook route on the Nest HTTP server), the
+ * `bot` consumer group for final events (status message, result delivery through the ledger), the status
+ * refresher for queue position and progress, and the Redis-shared send budget every Bot API call goes through.
+ */
+@Module({})
+export class BotModule implements NestModule, OnModuleInit {
+  static forRoot(config: AppConfig): DynamicModule {
+    const token = config.telegram.botToken;
+    if (!token) return { module: BotDisabledModule };
+    return {
+      module: BotModule,
+      imports: [
+        TelegrafModule.forRoot({
+          token,
+          launchOptions: false,
+          include: [BotModule],
+          options: {
+            handlerTimeout: HANDLER_TIMEOUT_MS,
+            // Every call over HTTP, never folded into the webhook response, whose errors nobody would see.
+            telegram: { webhookReply: false, ...(config.telegram.apiRoot ? { apiRoot: config.telegram.apiRoot } : {}) },
+          },
+        }),
+        GenerationCoreModule,
+        TerminusModule,
+      ],
+      controllers: [BotEventsController],
+      providers: [
+        { provide: BotKeys, inject: [StreamKeys], useFactory: (keys: StreamKeys) => new BotKeys(keys) },
+        {
+          provide: SecretScrubber,
+          useFactory: () => new SecretScrubber([token, config.telegram.webhookSecret]),
+        },
+        { provide: CallbackSigner, useFactory: () => new CallbackSigner(token) },
+        {
+          provide: SendBudget,
+          inject: [REDIS, BotKeys],
+          useFactory: (redis: Redis, keys: BotKeys) =>
+            new SendBudget(redis, keys, { perSecond: config.telegram.maxSendsPerSecond }),
+        },
+        TelegramGateway,
+        ChatBlocklist,
+        UserSettingsStore,
+        BotJobStore,
+        JobStateReader,
+        StatusMessenger,
+        StatusRefresher,
+        DeliveryLedger,
+        ChatUnreachableHandler,
+        ResultDelivery,
+        JobFinisher,
+        ReplySender,
+        PhotoDownloader,
+        PromptIntake,
+        JobButtons,
+        UserCommands,
+        DlqRedrive,
+        AdminCommands,
+        BotUpdate,
+        BotLauncher,
+      ],
+    };
+  }
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly catalog: WorkflowCatalog,
+    private readonly launcher: BotLauncher,
+    private readonly contributors: HealthContributors,
+    private readonly health: HealthIndicatorService,
+  ) {}
+
+  onModuleInit(): void {
+    // Fail at start-up, not at the first message: text prompts need this workflow.
+    if (!this.catalog.get(TEXT_WORKFLOW)) {
+      throw new Error(`the bot needs the "${TEXT_WORKFLOW}" workflow, and WORKFLOWS_DIR has none`);
+    }
+    const indicator = new TelegramHealthIndicator(this.launcher.state, this.health);
+    this.contributors.register({ key: 'telegram', check: () => indicator.check() });
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    const url = this.config.telegram.webhookUrl;
+    if (!url) return;
+    const path = new URL(url).pathname;
+    if (!WEBHOOK_PATH.test(path)) {
+      throw new Error(`TELEGRAM_WEBHOOK_URL path must be letters, digits and /_.- only (got "${path}")`);
+    }
+    consumer.apply(TelegramWebhookMiddleware).forRoutes({ path, method: RequestMethod.POST });
+  }
+}

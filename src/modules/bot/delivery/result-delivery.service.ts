@@ -1,0 +1,202 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { BLOB_STORE, type BlobStore } from '../../../blobs/blob-store';
+import type { Logger } from '../../../common/logger';
+import { ROOT_LOGGER } from '../../../common/root-logger';
+import { sleep } from '../../../common/sleep.util';
+import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
+import type { BlobRef } from '../../../streams/job-event.types';
+import { REDIS } from '../../../streams/redis.provider';
+import { RetryLaterError } from '../../../streams/stream-errors';
+import { StreamPublisher } from '../../../streams/stream.publisher';
+import type { StreamContext } from '../../../streams/stream.context';
+import { BotKeys } from '../bot-keys';
+import { texts } from '../i18n';
+import type { BotJobRecord } from '../status/bot-job.store';
+import { ChatBlocklist } from '../telegram/chat-blocklist';
+import { TelegramCallError } from '../telegram/telegram-errors';
+import { TelegramGateway } from '../telegram/telegram-gateway';
+import { CallbackSigner } from '../updates/callback-data';
+import { ChatUnreachableHandler } from './chat-unreachable.handler';
+import { DeliveryLedger } from './delivery-ledger';
+import { fitsAsPhoto } from './image-dimensions.util';
+
+const SEND_DEADLINE_MS = 60_000;
+const CAPTION_LIMIT = 1024;
+const EXTENSIONS: Readonly<Record<string, string>> = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' };
+
+/**
+ * Sends a finished job's images to its chat exactly once per image as far as the bot can know, then publishes
+ * `job.delivered`. The ledger entry of an image is written "sending" before the Bot API call and "sent" (with the
+ * message id) right after it; the stream entry is acked only after that. So:
+ * - killed after the ledger says "sent", before the ack → the redelivered event finds "sent" and sends nothing;
+ * - killed during the call itself (the only window left: between Telegram accepting the upload and our HSET, a
+ *   few ms) → the redelivery finds "sending" with no message id. Telegram can't be asked whether the photo
+ *   arrived, so we choose to send it again: a rare duplicate picture beats a user who waits forever for one that
+ *   never came. The choice is logged as a warning when it happens.
+ */
+@Injectable()
+export class ResultDelivery {
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(ROOT_LOGGER) private readonly log: Logger,
+    @Inject(BLOB_STORE) private readonly blobs: BlobStore,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly keys: BotKeys,
+    private readonly ledger: DeliveryLedger,
+    private readonly gateway: TelegramGateway,
+    private readonly signer: CallbackSigner,
+    private readonly publisher: StreamPublisher,
+    private readonly unreachable: ChatUnreachableHandler,
+    private readonly blocklist: ChatBlocklist,
+  ) {}
+
+  async deliver(
+    record: BotJobRecord,
+    outputs: readonly BlobRef[],
+    correlationId: string,
+    ctx: StreamContext,
+  ): Promise<void> {
+    const holder = `${ctx.entry.stream}|${ctx.entry.id}`;
+    if (!(await this.ledger.lock(record.jobId, holder))) {
+      throw new RetryLaterError(`job ${record.jobId} is being delivered by another event`);
+    }
+    try {
+      const sent = await this.sendAll(record, outputs, ctx.signal);
+      if (sent === undefined) return;
+      await this.testPauseBeforeAck(record.jobId, ctx);
+      const entry = await this.ledger.get(record.jobId);
+      if (!entry.announced) {
+        await this.publisher.publish(
+          'job.delivered',
+          { jobId: record.jobId, correlationId, actor: ctx.entry.consumer },
+          { chatId: record.chatId, messageId: sent },
+        );
+        // A crash between these two lines publishes job.delivered twice: harmless, the projection is idempotent.
+        await this.ledger.markAnnounced(record.jobId);
+      }
+    } finally {
+      await this.ledger.unlock(record.jobId, holder).catch(() => undefined);
+    }
+  }
+
+  /** Returns the first result message id, or undefined when the job turned out undeliverable. */
+  private async sendAll(
+    record: BotJobRecord,
+    outputs: readonly BlobRef[],
+    signal: AbortSignal,
+  ): Promise<number | undefined> {
+    const entry = await this.ledger.get(record.jobId);
+    if (entry.undeliverable) return undefined;
+    if (await this.blocklist.isBlocked(record.chatId)) {
+      await this.ledger.markUndeliverable(record.jobId, 'chat blocked the bot');
+      return undefined;
+    }
+    let first: number | undefined;
+    for (const [index, ref] of outputs.entries()) {
+      const done = entry.outputs.get(index);
+      if (done?.state === 'sent' && done.messageId !== undefined) {
+        first ??= done.messageId;
+        continue;
+      }
+      if (done?.state === 'sending') {
+        this.log.warn(
+          { jobId: record.jobId, index },
+          'a previous delivery died inside the Bot API call; sending again (the chat may get this image twice)',
+        );
+      }
+      const messageId = await this.sendOne(record, ref, index, index === outputs.length - 1, signal);
+      if (messageId === undefined) return undefined;
+      first ??= messageId;
+    }
+    return first;
+  }
+
+  private async sendOne(
+    record: BotJobRecord,
+    ref: BlobRef,
+    index: number,
+    last: boolean,
+    signal: AbortSignal,
+  ): Promise<number | undefined> {
+    const bytes = await this.blobs.get(ref.hash);
+    if (!bytes) {
+      await this.gateway
+        .sendMessage(
+          record.chatId,
+          texts(record.lang).resultExpired,
+          { replyTo: record.replyTo },
+          { budget: 'mandatory' },
+        )
+        .catch(() => undefined);
+      await this.ledger.markUndeliverable(record.jobId, 'result blob expired');
+      return undefined;
+    }
+    if (signal.aborted) throw new RetryLaterError('shutting down before sending');
+    await this.ledger.markSending(record.jobId, index);
+    try {
+      const messageId = await this.upload(record, bytes, ref, index, last, signal);
+      await this.ledger.markSent(record.jobId, index, messageId);
+      return messageId;
+    } catch (err) {
+      if (!(err instanceof TelegramCallError)) throw err;
+      if (err.definite) await this.ledger.markFailed(record.jobId, index);
+      if (err.kind === 'unreachable') {
+        await this.ledger.markUndeliverable(record.jobId, err.message);
+        await this.unreachable.handle(record.chatId);
+        this.log.info({ jobId: record.jobId, chatId: record.chatId }, 'result undeliverable: chat blocked the bot');
+        return undefined;
+      }
+      if (err.kind === 'bad-request' || err.kind === 'unauthorized') {
+        await this.ledger.markUndeliverable(record.jobId, err.message);
+        this.log.warn({ jobId: record.jobId, err: err.message }, 'result undeliverable: Telegram refused it');
+        return undefined;
+      }
+      throw new RetryLaterError(err.message, { cause: err });
+    }
+  }
+
+  /** As a photo when Telegram's photo limits allow, else (or when it refuses the photo) as a document. */
+  private async upload(
+    record: BotJobRecord,
+    bytes: Buffer,
+    ref: BlobRef,
+    index: number,
+    last: boolean,
+    signal: AbortSignal,
+  ): Promise<number> {
+    const t = texts(record.lang);
+    const caption = t.resultCaption(record.prompt).slice(0, CAPTION_LIMIT);
+    const keyboard = last
+      ? {
+          inline_keyboard: [
+            [{ text: t.buttonRegenerate, callback_data: this.signer.sign('regenerate', record.jobId, record.userId) }],
+          ],
+        }
+      : undefined;
+    const filename = `${record.jobId.slice(0, 8)}-${index + 1}.${EXTENSIONS[ref.type] ?? 'png'}`;
+    const extra = { replyTo: record.replyTo, keyboard };
+    const options = { budget: 'mandatory' as const, deadlineMs: SEND_DEADLINE_MS, signal };
+    if (fitsAsPhoto(bytes)) {
+      try {
+        return (await this.gateway.sendPhoto(record.chatId, bytes, filename, caption, extra, options)).message_id;
+      } catch (err) {
+        // Telegram judged the photo differently (dimensions, processing): the same bytes go as a file.
+        if (!(err instanceof TelegramCallError) || err.kind !== 'bad-request') throw err;
+        this.log.info({ jobId: record.jobId, err: err.message }, 'photo refused; sending as a document');
+      }
+    }
+    return (await this.gateway.sendDocument(record.chatId, bytes, filename, caption, extra, options)).message_id;
+  }
+
+  /**
+   * TELEGRAM_TEST_PAUSE_BEFORE_ACK=1 (tests only): the results are sent and recorded, the entry is not acked.
+   * Marks the moment in Redis and holds the entry until the process dies — the e2e test kills it with -9.
+   */
+  private async testPauseBeforeAck(jobId: string, ctx: StreamContext): Promise<void> {
+    if (!this.config.telegram.testPauseBeforeAck) return;
+    await this.redis.set(this.keys.testPaused(jobId), ctx.entry.consumer, 'EX', 600);
+    await sleep(3_600_000, ctx.signal);
+    throw new RetryLaterError('test pause before ack ended by shutdown');
+  }
+}

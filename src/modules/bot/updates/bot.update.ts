@@ -1,0 +1,208 @@
+import { Inject } from '@nestjs/common';
+import { Command, Ctx, Help, On, Start, Update } from 'nestjs-telegraf';
+import type { Context } from 'telegraf';
+import type { Logger } from '../../../common/logger';
+import { ROOT_LOGGER } from '../../../common/root-logger';
+import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
+import { AdminCommands } from '../admin/admin-commands.service';
+import { ChatUnreachableHandler } from '../delivery/chat-unreachable.handler';
+import { pickLang, texts } from '../i18n';
+import { UserSettingsStore } from '../settings/user-settings.store';
+import { ChatBlocklist } from '../telegram/chat-blocklist';
+import { SecretScrubber } from '../telegram/secret-scrubber';
+import type { Inbound } from './inbound';
+import { JobButtons } from './job-buttons.service';
+import { PromptIntake } from './prompt-intake.service';
+import { ReplySender } from './reply-sender.service';
+import { UserCommands } from './user-commands.service';
+
+/**
+ * Maps Telegram updates to the services. Order matters (nestjs-telegraf registers in method order): commands
+ * first, then plain text (where an unknown /command ends up), photos, files, buttons, and last every other
+ * message kind. Handlers only touch Redis and return; replies go out in the background (see ReplySender).
+ */
+@Update()
+export class BotUpdate {
+  private readonly admins: ReadonlySet<number>;
+
+  constructor(
+    @Inject(ROOT_LOGGER) private readonly log: Logger,
+    @Inject(APP_CONFIG) config: AppConfig,
+    private readonly scrubber: SecretScrubber,
+    private readonly settings: UserSettingsStore,
+    private readonly blocklist: ChatBlocklist,
+    private readonly unreachable: ChatUnreachableHandler,
+    private readonly intake: PromptIntake,
+    private readonly commands: UserCommands,
+    private readonly admin: AdminCommands,
+    private readonly buttons: JobButtons,
+    private readonly replies: ReplySender,
+  ) {
+    this.admins = new Set(config.telegram.adminIds);
+  }
+
+  @Start()
+  start(@Ctx() ctx: Context): Promise<void> {
+    return this.handle(ctx, (from) => this.commands.help(from));
+  }
+
+  @Help()
+  help(@Ctx() ctx: Context): Promise<void> {
+    return this.handle(ctx, (from) => this.commands.help(from));
+  }
+
+  @Command('status')
+  status(@Ctx() ctx: Context): Promise<void> {
+    return this.handle(ctx, (from) => this.commands.status(from));
+  }
+
+  @Command('cancel')
+  cancel(@Ctx() ctx: Context): Promise<void> {
+    return this.handle(ctx, (from) => this.commands.cancelAll(from));
+  }
+
+  @Command('settings')
+  settingsCommand(@Ctx() ctx: Context): Promise<void> {
+    return this.handle(ctx, (from) => this.commands.settingsCommand(from, commandArgs(ctx)));
+  }
+
+  @Command('stats')
+  stats(@Ctx() ctx: Context): Promise<void> {
+    return this.handle(ctx, (from) => this.admin.run(from, 'stats', []));
+  }
+
+  @Command('dlq')
+  dlq(@Ctx() ctx: Context): Promise<void> {
+    return this.handle(ctx, (from) => this.admin.run(from, 'dlq', []));
+  }
+
+  @Command('redrive')
+  redrive(@Ctx() ctx: Context): Promise<void> {
+    return this.handle(ctx, (from) => this.admin.run(from, 'redrive', commandArgs(ctx)));
+  }
+
+  @Command('drain')
+  drain(@Ctx() ctx: Context): Promise<void> {
+    return this.handle(ctx, (from) => this.admin.run(from, 'drain', commandArgs(ctx)));
+  }
+
+  @On('text')
+  text(@Ctx() ctx: Context): Promise<void> {
+    return this.handle(ctx, async (from) => {
+      const text = ctx.message && 'text' in ctx.message ? ctx.message.text : '';
+      if (text.startsWith('/')) {
+        const [command = text, addressee] = (text.split(/\s/)[0] ?? text).split('@');
+        // In a group, "/cmd@other_bot" is for another bot: not ours to refuse.
+        if (addressee && addressee.toLowerCase() !== ctx.botInfo.username.toLowerCase()) return;
+        this.replies.reply(from, texts(from.lang).unknownCommand(command));
+        return;
+      }
+      await this.intake.text(from, text);
+    });
+  }
+
+  @On('photo')
+  photo(@Ctx() ctx: Context): Promise<void> {
+    return this.handle(ctx, async (from) => {
+      const message = ctx.message;
+      if (!message || !('photo' in message)) return;
+      // Sizes come smallest first; take the largest by area.
+      const largest = [...message.photo].sort((a, b) => b.width * b.height - a.width * a.height)[0];
+      if (!largest) return;
+      await this.intake.photo(from, { fileId: largest.file_id, fileSize: largest.file_size, caption: message.caption });
+    });
+  }
+
+  @On('document')
+  document(@Ctx() ctx: Context): Promise<void> {
+    return this.handle(ctx, async (from) => {
+      const message = ctx.message;
+      if (!message || !('document' in message)) return;
+      const { document } = message;
+      // The declared type only filters obvious non-images; the bytes decide (PhotoDownloader sniffs them).
+      if (document.mime_type && !document.mime_type.startsWith('image/')) {
+        this.replies.reply(from, texts(from.lang).notAnImage);
+        return;
+      }
+      await this.intake.photo(from, {
+        fileId: document.file_id,
+        fileSize: document.file_size,
+        caption: message.caption,
+      });
+    });
+  }
+
+  @On('callback_query')
+  callback(@Ctx() ctx: Context): Promise<void> {
+    return this.handle(ctx, async (from) => {
+      const query = ctx.callbackQuery;
+      if (!query) return;
+      const data = 'data' in query ? query.data : '';
+      if (data.startsWith('s:')) {
+        const messageId = query.message && 'text' in query.message ? query.message.message_id : undefined;
+        await this.commands.settingsButton(from, query.id, data, messageId);
+        return;
+      }
+      await this.buttons.press(from, query.id, data);
+    });
+  }
+
+  /** Telegram tells the bot when a user blocks (kicked) or unblocks (member) it: stop or resume that chat. */
+  @On('my_chat_member')
+  async membership(@Ctx() ctx: Context): Promise<void> {
+    const change = ctx.myChatMember;
+    if (!change) return;
+    const status = change.new_chat_member.status;
+    try {
+      if (status === 'kicked' || status === 'left') await this.unreachable.handle(change.chat.id);
+      else await this.blocklist.clear(change.chat.id);
+    } catch (err) {
+      this.log.warn({ chatId: change.chat.id, err: this.scrubber.scrub(String(err)) }, 'membership update failed');
+    }
+  }
+
+  @On('message')
+  other(@Ctx() ctx: Context): Promise<void> {
+    return this.handle(ctx, (from) => this.replies.reply(from, texts(from.lang).unsupportedMessage));
+  }
+
+  /** Builds the Inbound, and turns any unexpected failure into a log line (scrubbed) and an apology. */
+  private async handle(ctx: Context, work: (from: Inbound) => void | Promise<void>): Promise<void> {
+    const from = await this.inbound(ctx);
+    if (!from) return;
+    try {
+      await this.blocklist.clear(from.chatId);
+      await work(from);
+    } catch (err) {
+      const message = this.scrubber.scrub(err instanceof Error ? err.message : String(err));
+      this.log.error({ updateId: from.updateId, chatId: from.chatId, err: message }, 'update handling failed');
+      if (ctx.callbackQuery) return; // JobButtons answers presses itself
+      this.replies.reply(from, texts(from.lang).internalError);
+    }
+  }
+
+  private async inbound(ctx: Context): Promise<Inbound | undefined> {
+    const user = ctx.from;
+    const chat = ctx.chat ?? (ctx.callbackQuery?.message ? ctx.callbackQuery.message.chat : undefined);
+    if (!user || !chat) return undefined;
+    const chosen = await this.settings.get(user.id);
+    const message = ctx.callbackQuery ? ctx.callbackQuery.message : ctx.message;
+    return {
+      updateId: ctx.update.update_id,
+      chatId: chat.id,
+      userId: user.id,
+      messageId: ctx.callbackQuery ? undefined : message?.message_id,
+      languageCode: user.language_code,
+      lang: pickLang(chosen.lang, user.language_code),
+      isAdmin: this.admins.has(user.id),
+    };
+  }
+}
+
+function commandArgs(ctx: Context): string[] {
+  const text = ctx.message && 'text' in ctx.message ? ctx.message.text : '';
+  return text
+    .split(/\s+/)
+    .slice(1)
+    .filter((a) => a.length > 0);
+}

@@ -1,0 +1,78 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type Redis from 'ioredis';
+import type { Logger } from '../../../common/logger';
+import { ROOT_LOGGER } from '../../../common/root-logger';
+import { REDIS } from '../../../streams/redis.provider';
+import { errorMessage } from '../../../streams/stream-errors';
+import { StreamKeys } from '../../../streams/stream-keys';
+import { JobFinishedError, JobNotFoundError } from '../../generation/commands/generation.errors';
+import { GenerationService } from '../../generation/commands/generation.service';
+import { JobViewRepository } from '../../generation/projection/job-view.repository';
+import { texts } from '../i18n';
+import { BotJobStore } from '../status/bot-job.store';
+import { StatusRefresher } from '../status/status-refresher.service';
+import { TelegramGateway } from '../telegram/telegram-gateway';
+import { CallbackSigner } from './callback-data';
+import type { Inbound } from './inbound';
+import { PromptIntake } from './prompt-intake.service';
+
+/**
+ * Cancel and Regenerate presses. The button's data must carry a valid signature for the presser (see
+ * CallbackSigner), and the job must belong to them; every press is answered exactly once, whatever happens.
+ */
+@Injectable()
+export class JobButtons {
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(ROOT_LOGGER) private readonly log: Logger,
+    private readonly streamKeys: StreamKeys,
+    private readonly signer: CallbackSigner,
+    private readonly gateway: TelegramGateway,
+    private readonly generations: GenerationService,
+    private readonly views: JobViewRepository,
+    private readonly store: BotJobStore,
+    private readonly refresher: StatusRefresher,
+    private readonly intake: PromptIntake,
+  ) {}
+
+  async press(from: Inbound, callbackQueryId: string, data: string): Promise<void> {
+    let answer: { text: string; alert: boolean } = { text: '', alert: false };
+    try {
+      answer = await this.decide(from, data);
+    } catch (err) {
+      this.log.warn({ chatId: from.chatId, err: errorMessage(err) }, 'button press failed');
+      answer = { text: texts(from.lang).internalError, alert: true };
+    } finally {
+      await this.gateway.answerCallback(callbackQueryId, answer.text, answer.alert);
+    }
+  }
+
+  private async decide(from: Inbound, data: string): Promise<{ text: string; alert: boolean }> {
+    const t = texts(from.lang);
+    const parsed = this.signer.verify(data, from.userId);
+    if (!parsed.ok) {
+      this.log.info({ userId: from.userId, reason: parsed.reason }, 'refused a job button press');
+      return { text: parsed.reason === 'forged' ? t.notYourJob : t.buttonExpired, alert: true };
+    }
+    // Defence in depth: the job itself must be this user's too.
+    const view = await this.views.get(parsed.jobId);
+    const owner = view?.userId ?? (await this.redis.hget(this.streamKeys.record(parsed.jobId), 'userId'));
+    if (owner && owner !== `tg:${from.userId}`) return { text: t.notYourJob, alert: true };
+    if (parsed.action === 'regenerate') {
+      const original = await this.store.get(parsed.jobId);
+      if (!original) return { text: t.buttonExpired, alert: true };
+      // The new job answers the same user message as the original.
+      return { text: await this.intake.regenerate({ ...from, messageId: original.replyTo }, original), alert: false };
+    }
+    try {
+      const result = await this.generations.cancel(parsed.jobId, `tg:${from.userId}`);
+      await this.store.markCancelRequested(parsed.jobId);
+      this.refresher.kick(parsed.jobId);
+      return { text: result.status === 'cancelled' ? t.cancelAnswer : t.cancellingAnswer, alert: false };
+    } catch (err) {
+      if (err instanceof JobFinishedError) return { text: t.alreadyFinished, alert: false };
+      if (err instanceof JobNotFoundError) return { text: t.buttonExpired, alert: true };
+      throw err;
+    }
+  }
+}

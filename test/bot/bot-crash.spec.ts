@@ -1,0 +1,94 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import type { TestApp } from '../support/app-harness';
+import { startTestApp } from '../support/app-harness';
+import { FakeTelegram } from '../support/fake-telegram/fake-telegram.server';
+import { expectEventually, pollUntil } from '../support/poll-until';
+import { TEST_REDIS_URL, uniquePrefix } from '../support/test-redis';
+import {
+  botGroupPending,
+  repliesTo,
+  startBotApp,
+  streamEvents,
+  waitForPolling,
+  waitForResults,
+} from './support/bot-harness';
+
+const MAIN = join(__dirname, '../../src/main.ts');
+
+/**
+ * The crash window of the issue, made deterministic with TELEGRAM_TEST_PAUSE_BEFORE_ACK=1: the bot process sends
+ * the picture, records it in the delivery ledger, and then holds the `job.completed` entry unacknowledged until
+ * it is killed with -9. Another bot process then claims the entry and must not send the picture again.
+ */
+describe('bot: killed after sendPhoto, before the ack', () => {
+  let fake: FakeTelegram;
+  const apps: TestApp[] = [];
+  let child: ChildProcess | undefined;
+
+  beforeEach(async () => {
+    fake = new FakeTelegram();
+    await fake.start();
+  });
+
+  afterEach(async () => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    child = undefined;
+    for (const app of apps.splice(0).reverse()) await app.stop();
+    await fake.stop();
+  });
+
+  it('leaves exactly one picture in the chat after the restart, and announces the delivery once', async () => {
+    const prefix = uniquePrefix('botcrash');
+    apps.push(await startTestApp({ ROLE: 'api,gpu,projector', USER_MAX_ACTIVE: '5' }, prefix));
+    let stderr = '';
+    child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', MAIN], {
+      env: {
+        ...process.env,
+        REDIS_URL: TEST_REDIS_URL,
+        STREAM_PREFIX: prefix,
+        ROLE: 'bot',
+        PORT: '0',
+        INSTANCE_NAME: 'doomed',
+        CLAIM_IDLE_MS: '1000',
+        LOG_LEVEL: 'warn',
+        TELEGRAM_BOT_TOKEN: fake.token,
+        TELEGRAM_API_ROOT: fake.url,
+        TELEGRAM_TEST_PAUSE_BEFORE_ACK: '1',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    await waitForPolling(fake).catch((err: unknown) => {
+      throw new Error(`bot child did not start: ${String(err)}\n${stderr}`);
+    });
+
+    const frank = fake.user(3001);
+    const sent = fake.sendText(frank, 'a ship in a bottle');
+    await waitForResults(fake, frank.id);
+    const held = await pollUntil(
+      () => apps[0]!.redis.keys(`${prefix}bot:test:paused:*`),
+      (keys) => keys.length === 1,
+      { timeoutMs: 15_000, description: 'the bot holding the delivered entry' },
+    );
+    expect(await botGroupPending(apps[0]!)).toBeGreaterThanOrEqual(1);
+
+    const exited = new Promise((resolve) => child!.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+
+    // A new bot process (new consumer name) claims the dead one's entry after CLAIM_IDLE_MS.
+    const since = Date.now();
+    apps.push(await startBotApp(fake, { ROLE: 'bot', INSTANCE_NAME: 'survivor' }, prefix));
+    await waitForPolling(fake, since);
+    await expectEventually(async () => expect(await botGroupPending(apps[0]!)).toBe(0), { timeoutMs: 20_000 });
+
+    expect(fake.photos(frank.id)).toHaveLength(1);
+    expect(fake.methodCalls('sendPhoto').filter((c) => c.chatId === frank.id)).toHaveLength(1);
+    expect(repliesTo(fake, frank.id, sent.messageId)).toHaveLength(1);
+    const delivered = (await streamEvents(apps[0]!, 'jobs:events')).filter((e) => e.type === 'job.delivered');
+    expect(delivered).toHaveLength(1);
+    expect(delivered[0]!.jobId).toBe(held[0]!.split(':').pop());
+    expect(delivered[0]!.payload).toEqual({ chatId: frank.id, messageId: fake.photos(frank.id)[0]!.messageId });
+  });
+});

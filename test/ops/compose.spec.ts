@@ -1,0 +1,145 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { ENV_VARIABLES } from '../../src/config/app-config.dto';
+
+const ROOT = join(__dirname, '..', '..');
+const APP_SERVICES = ['api', 'gpu', 'bot', 'projector'] as const;
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  command?: string[] | string;
+  environment?: Record<string, string> | string[];
+  profiles?: string[];
+  ports?: string[];
+  volumes?: string[];
+  container_name?: string;
+  healthcheck?: { test?: string[] };
+  depends_on?: Record<string, { condition?: string }> | string[];
+  deploy?: { resources?: { reservations?: { devices?: { capabilities?: string[]; driver?: string }[] } } };
+  networks?: Record<string, { aliases?: string[] }>;
+}
+
+const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<string, Service>;
+  volumes: Record<string, unknown>;
+};
+const services = compose.services;
+const envNames = (s: Service) =>
+  Array.isArray(s.environment) ? s.environment.map((e) => e.split('=')[0]!) : Object.keys(s.environment ?? {});
+
+describe('docker-compose.yml', () => {
+  it('has every role as a service of the one image, none behind a profile', () => {
+    for (const name of APP_SERVICES) {
+      const s = services[name]!;
+      expect(s).toBeDefined();
+      expect(s.image).toMatch(/comfy-relay/);
+      expect(s.build).toBe('.');
+      expect(s.profiles).toBeUndefined();
+      expect(s.environment).toMatchObject({ ROLE: name, REDIS_URL: 'redis://redis:6379' });
+      expect(s.depends_on).toEqual({ redis: { condition: 'service_healthy' } });
+      expect(s.healthcheck?.test?.join(' ')).toContain('/health/live');
+    }
+  });
+
+  it('passes only environment variables the config schema knows', () => {
+    const known = new Set<string>(ENV_VARIABLES);
+    for (const name of [...APP_SERVICES, 'comfyui-sim']) {
+      const unknown = envNames(services[name]!).filter((v) => !known.has(v));
+      expect({ service: name, unknown }).toEqual({ service: name, unknown: [] });
+    }
+  });
+
+  it('lets the gpu workers scale: no fixed container name or host port', () => {
+    const gpu = services.gpu!;
+    expect(gpu.container_name).toBeUndefined();
+    expect(gpu.ports).toBeUndefined();
+    expect((gpu.environment as Record<string, string>).COMFYUI_URLS).toContain('http://comfyui:8188');
+  });
+
+  it('runs Redis with AOF, noeviction, a volume and a healthcheck', () => {
+    const redis = services.redis!;
+    const command = (redis.command as string[]).join(' ');
+    expect(command).toMatch(/--appendonly yes/);
+    expect(command).toMatch(/--appendfsync (everysec|always)/);
+    expect(command).toMatch(/--maxmemory-policy noeviction/);
+    expect(redis.volumes).toContain('redis-data:/data');
+    expect(redis.healthcheck?.test).toEqual(['CMD', 'redis-cli', 'ping']);
+    expect(compose.volumes).toHaveProperty('redis-data');
+  });
+
+  it('reserves a GPU for ComfyUI (profile comfyui) and documents image and models volume', () => {
+    const comfyui = services.comfyui!;
+    expect(comfyui.profiles).toEqual(['comfyui']);
+    expect(comfyui.image).toContain('COMFYUI_IMAGE');
+    expect(comfyui.deploy?.resources?.reservations?.devices?.[0]).toMatchObject({
+      driver: 'nvidia',
+      capabilities: ['gpu'],
+    });
+    expect(comfyui.volumes?.some((v) => v.includes('COMFYUI_MODELS_DIR') && v.endsWith(':ro'))).toBe(true);
+  });
+
+  it('runs the ComfyUI simulator instead (profile sim), answering as comfyui', () => {
+    const sim = services['comfyui-sim']!;
+    expect(sim.profiles).toEqual(['sim']);
+    const command = sim.command as string[];
+    expect(command.slice(0, 2)).toEqual(['node', 'dist/tools/comfyui-sim/main.js']);
+    for (const flag of ['--port', '--count', '--step-ms']) expect(command).toContain(flag);
+    expect(sim.networks?.default?.aliases).toEqual(['comfyui']);
+    expect(existsSync(join(ROOT, 'src/tools/comfyui-sim/main.ts'))).toBe(true);
+  });
+
+  it('provisions Prometheus and Grafana (profile monitoring) from files that exist', () => {
+    for (const name of ['prometheus', 'grafana']) {
+      const s = services[name]!;
+      expect(s.profiles).toEqual(['monitoring']);
+      for (const volume of s.volumes ?? []) {
+        const host = volume.split(':')[0]!;
+        if (host.startsWith('./'))
+          expect({ volume, exists: existsSync(join(ROOT, host)) }).toEqual({ volume, exists: true });
+      }
+    }
+    const prometheus = parse(readFileSync(join(ROOT, 'deploy/prometheus/prometheus.yml'), 'utf8'));
+    expect(prometheus.rule_files).toEqual(['/etc/prometheus/alerts.yml']);
+    expect(prometheus.scrape_configs[0].dns_sd_configs[0].names).toEqual([...APP_SERVICES]);
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  const instructions = dockerfile
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  const stages = instructions.filter((l) => /^FROM\s/i.test(l));
+  const last = instructions.slice(instructions.lastIndexOf(stages[stages.length - 1]!));
+
+  it('is multi-stage: builds with npm run build, ships only the build output', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    expect(instructions.some((l) => /^RUN .*npm ci/.test(l))).toBe(true);
+    expect(instructions.some((l) => /^RUN .*npm run build/.test(l))).toBe(true);
+    expect(last.filter((l) => /^COPY --from=/.test(l)).length).toBeGreaterThan(0);
+    expect(last.some((l) => /^COPY .*\bsrc\b/.test(l) && !l.includes('--from'))).toBe(false);
+  });
+
+  it('runs as a non-root user: node dist/main', () => {
+    const user = last.filter((l) => /^USER\s/.test(l)).pop();
+    expect(user).toBeDefined();
+    expect(user!.split(/\s+/)[1]).not.toMatch(/^(root|0)(:|$)/);
+    expect(last[last.length - 1]).toBe('CMD ["node", "dist/main"]');
+  });
+
+  it('keeps secrets and local state out of the build context', () => {
+    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
+    for (const entry of ['node_modules', 'dist', '.env', '.git']) expect(ignored).toContain(entry);
+  });
+
+  it('builds what compose and the CLI start (tsconfig.build.json covers src/)', () => {
+    const build = JSON.parse(readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8'));
+    expect(build.include).toEqual(['src/**/*.ts']);
+    expect(existsSync(join(ROOT, 'src/main.ts'))).toBe(true);
+    expect(existsSync(join(ROOT, 'src/cli/main.ts'))).toBe(true);
+  });
+});
