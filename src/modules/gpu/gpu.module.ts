@@ -8,6 +8,7 @@ import { APP_CONFIG, type AppConfig } from '../../config/app-config';
 import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
 import { HealthContributors } from '../health/health-contributors';
+import { MetricsService } from '../metrics/metrics.service';
 import { COMFYUI_ENDPOINTS, resolveComfyUiEndpoints, type ComfyUiEndpoints } from './embedded/embedded-simulators';
 import { ComfyUiPoolHealthIndicator } from './pool/comfyui-pool.health';
 import { InstancePool } from './pool/instance-pool';
@@ -32,13 +33,14 @@ import { JobRunnerController } from './runner/job-runner.controller';
     },
     {
       provide: InstancePool,
-      inject: [COMFYUI_ENDPOINTS, REDIS, StreamKeys, APP_CONFIG, ROOT_LOGGER],
+      inject: [COMFYUI_ENDPOINTS, REDIS, StreamKeys, APP_CONFIG, ROOT_LOGGER, MetricsService],
       useFactory: async (
         endpoints: ComfyUiEndpoints,
         redis: Redis,
         keys: StreamKeys,
         config: AppConfig,
         log: Logger,
+        metrics: MetricsService,
       ) => {
         const pool = new InstancePool({
           urls: endpoints.urls,
@@ -47,6 +49,7 @@ import { JobRunnerController } from './runner/job-runner.controller';
           clientIdBase: `comfy-relay-${config.instanceName}-${process.pid}-${Date.now().toString(36)}`,
           leaseTtlMs: Math.max(5_000, config.claimIdleMs),
           logger: log,
+          onHealth: (id, up) => metrics.comfyuiUp(id, up),
         });
         await pool.start();
         return pool;

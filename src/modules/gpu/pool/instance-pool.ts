@@ -17,6 +17,8 @@ export interface InstancePoolOptions {
   leaseTtlMs?: number;
   probeIntervalMs?: number;
   logger?: Logger;
+  /** Told after every probe and quarantine (metrics). */
+  onHealth?: (instanceId: string, up: boolean) => void;
 }
 
 export interface PlacedLease {
@@ -104,6 +106,7 @@ export class InstancePool {
   reportFailure(instance: ComfyUiInstance, reason: string): void {
     if (instance.state === 'quarantined') return;
     instance.quarantine(reason);
+    this.options.onHealth?.(instance.id, false);
     this.log.warn({ instance: instance.url, reason }, 'ComfyUI instance quarantined');
   }
 
@@ -151,12 +154,14 @@ export class InstancePool {
     try {
       const stats = await instance.client.systemStats(AbortSignal.timeout(PROBE_TIMEOUT_MS));
       instance.markUp(stats.comfyuiVersion);
+      this.options.onHealth?.(instance.id, true);
       if (!wasUsable) this.log.info({ instance: instance.url, version: stats.comfyuiVersion }, 'ComfyUI instance up');
     } catch (err) {
       if (wasUsable || instance.state === 'unknown') {
         this.log.warn({ instance: instance.url, err: errorMessage(err) }, 'ComfyUI instance probe failed');
       }
       instance.quarantine(errorMessage(err));
+      this.options.onHealth?.(instance.id, false);
     }
   }
 }

@@ -23,6 +23,8 @@ export interface ComfyUiExecutorOptions {
   jobTimeoutMs: number;
   noProgressTimeoutMs: number;
   maxOutputBytes?: number;
+  /** Told how many of this process's prompts are executing on an instance whenever that changes (metrics). */
+  onRunning?: (instanceId: string, running: number) => void;
 }
 
 const EXTENSION: Record<string, string> = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' };
@@ -37,6 +39,7 @@ const EXTENSION: Record<string, string> = { 'image/png': 'png', 'image/jpeg': 'j
 export class ComfyUiExecutor implements GenerationExecutor {
   readonly name = 'comfyui';
   private readonly log: Logger;
+  private readonly running = new Map<string, number>();
 
   constructor(
     private readonly pool: InstancePool,
@@ -168,6 +171,7 @@ export class ComfyUiExecutor implements GenerationExecutor {
     const stop = AbortSignal.any([hooks.signal, watchdog.signal]);
     if (alreadyRunning) watchdog.running();
     let started = alreadyRunning;
+    if (started) this.countRunning(instance, 1);
     try {
       return await instance.client.watch(promptId, {
         signal: stop,
@@ -176,6 +180,7 @@ export class ComfyUiExecutor implements GenerationExecutor {
             watchdog.running();
             if (!started) {
               started = true;
+              this.countRunning(instance, 1);
               void hooks.onStarted().catch(() => undefined);
             }
           }
@@ -198,7 +203,14 @@ export class ComfyUiExecutor implements GenerationExecutor {
       throw toExecutionError(err);
     } finally {
       watchdog.dispose();
+      if (started) this.countRunning(instance, -1);
     }
+  }
+
+  private countRunning(instance: ComfyUiInstance, delta: number): void {
+    const running = Math.max(0, (this.running.get(instance.id) ?? 0) + delta);
+    this.running.set(instance.id, running);
+    this.options.onRunning?.(instance.id, running);
   }
 
   private async collect(
