@@ -35,4 +35,4 @@ EXPOSE 3000
 # Liveness only (the process answers); readiness with dependencies is /health/ready.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "dist/main"]
+CMD ["node", "--max-semi-space-size=2", "dist/main"]

@@ -6,11 +6,7 @@ import { ROOT_LOGGER } from './common/root-logger';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { HttpErrorFilter } from './http/http-error.filter';
-import { BotModule } from './modules/bot/bot.module';
 import { WorkflowCatalogModule } from './modules/catalog/workflow-catalog.module';
-import { GenerationApiModule } from './modules/generation/generation-api.module';
-import { ProjectorModule } from './modules/generation/projector.module';
-import { GpuModule } from './modules/gpu/gpu.module';
 import { HealthModule } from './modules/health/health.module';
 import { MetricsModule } from './modules/metrics/metrics.module';
 import { StreamsModule } from './streams/streams.module';
@@ -20,12 +16,20 @@ const QUIET_PATHS = ['/health', '/metrics'];
 /** Mounts the shared infrastructure plus exactly the modules of the configured roles. */
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig, logger: PinoLogger): DynamicModule {
+  /**
+   * Role modules are loaded only when the role runs: a gpu replica does not pay for telegraf, nor a bot replica
+   * for the ComfyUI client and simulator (resident memory is per process, and processes are what we scale).
+   */
+  static async forRoot(config: AppConfig, logger: PinoLogger): Promise<DynamicModule> {
     const roleModules: (Type | DynamicModule)[] = [];
-    if (config.roles.has('api')) roleModules.push(GenerationApiModule);
-    if (config.roles.has('projector')) roleModules.push(ProjectorModule);
-    if (config.roles.has('gpu')) roleModules.push(GpuModule);
-    if (config.roles.has('bot')) roleModules.push(BotModule.forRoot(config));
+    if (config.roles.has('api')) {
+      roleModules.push((await import('./modules/generation/generation-api.module')).GenerationApiModule);
+    }
+    if (config.roles.has('projector')) {
+      roleModules.push((await import('./modules/generation/projector.module')).ProjectorModule);
+    }
+    if (config.roles.has('gpu')) roleModules.push((await import('./modules/gpu/gpu.module')).GpuModule);
+    if (config.roles.has('bot')) roleModules.push((await import('./modules/bot/bot.module')).BotModule.forRoot(config));
     return {
       module: AppModule,
       imports: [

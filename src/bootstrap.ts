@@ -32,7 +32,7 @@ export async function startApp(
     host = '0.0.0.0',
   }: { logger?: PinoLogger; host?: string } = {},
 ): Promise<RunningApp> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, logger), {
+  const app = await NestFactory.create<NestExpressApplication>(await AppModule.forRoot(config, logger), {
     bodyParser: false,
     bufferLogs: true,
     // Idle keep-alive sockets must not hold up a drain.

@@ -92,8 +92,8 @@ export class ChaosRun {
     log(`redis-server (AOF, appendfsync always) on ${this.redisServer.url}`);
 
     for (let i = 1; i <= SIMULATORS; i++) {
-      // Four sampler steps of 5 ms: a job is ~50 ms of "GPU"; the chaos is in everything around it.
-      const sim = new WatchedSimulator(`comfyui-${i}`, { stepMs: 5, samplerSteps: 4, previewMaxSize: 16 });
+      // 20-25 sampler steps of 8 ms: ~0.2 s of "GPU" per job, so kills land on prompts in every phase.
+      const sim = new WatchedSimulator(`comfyui-${i}`, { stepMs: 8, previewMaxSize: 16 });
       await sim.start();
       this.sims.push(sim);
     }

@@ -130,14 +130,19 @@ export interface ChaosReport {
   redisRestarts: number;
   secretsInLogs: string[];
   drained: boolean;
+  /** Succeeded jobs: time on the worker (claim → completed) and from submit to the final event. */
+  jobSeconds: { runP50: number; runP95: number; endToEndP50: number; endToEndP95: number; endToEndMax: number };
   timings: { loadSeconds: number; drainSeconds: number; totalSeconds: number };
   violations: string[];
+  details: string[];
 }
 
 /** Reads everything back from Redis, the fake Bot API and the simulators, and checks the books. */
 export async function verify(input: VerifyInput): Promise<ChaosReport> {
   const { redis, keys, fake } = input;
   const violations: string[] = [];
+  /** Evidence for the violations that are counted rather than listed one by one. */
+  const details: string[] = [];
 
   // ---- what the streams say ---------------------------------------------------------------------------------
   const requests = new Map<string, { entryId: string; envelope: JobEnvelope<'job.requested'> }>();
@@ -250,8 +255,17 @@ export async function verify(input: VerifyInput): Promise<ChaosReport> {
     const statuses = fake
       .botMessages(outcome.chatId)
       .filter((m) => m.kind === 'text' && m.replyTo === outcome.update.messageId);
-    if (statuses.length === 0) tg.statusMessagesMissing++;
-    if (statuses.length > 1) tg.duplicateStatusMessages++;
+    // A job that succeeded before its status message was due may have none: the picture is the answer. A failure
+    // or a cancellation must always be said.
+    const allSucceeded = jobs.every((j) => views.get(j)?.status === 'succeeded');
+    if (statuses.length === 0 && !allSucceeded) {
+      tg.statusMessagesMissing++;
+      details.push(`${label}: no status message (jobs ${jobs.join(', ')}, ${jobs.map((j) => views.get(j)?.status).join(',')})`);
+    }
+    if (statuses.length > 1) {
+      tg.duplicateStatusMessages++;
+      details.push(`${label}: ${statuses.length} status messages`);
+    }
     if (statuses.length > 0 && !statuses.some((m) => FINAL_STATUS_TEXT.test(m.text ?? ''))) {
       tg.statusMessagesNotFinal++;
       violations.push(`${label}: its status message still says "${(statuses[0]!.text ?? '').slice(0, 60)}"`);
@@ -350,6 +364,12 @@ export async function verify(input: VerifyInput): Promise<ChaosReport> {
   if (secretsInLogs.length > 0) violations.push(`${secretsInLogs.length} secret(s) found in process logs`);
   if (duplicateChatDeliveries > 0) violations.push(`${duplicateChatDeliveries} duplicate chat deliveries`);
 
+  const succeededViews = loadJobs.map((id) => views.get(id)).filter((v) => v?.status === 'succeeded') as JobView[];
+  const endToEnd = succeededViews
+    .map((v) => Date.parse(v.finishedAt ?? '') - Date.parse(v.createdAt ?? ''))
+    .filter((n) => Number.isFinite(n));
+  const runs = succeededViews.map((v) => v.runMs ?? NaN).filter((n) => Number.isFinite(n));
+
   const { planned, ...faultRest } = input.faults;
   return {
     mode: input.options.mode,
@@ -396,13 +416,27 @@ export async function verify(input: VerifyInput): Promise<ChaosReport> {
     redisRestarts: input.redisRestarts,
     secretsInLogs,
     drained: input.drained,
+    jobSeconds: {
+      runP50: round1(percentile(runs, 0.5) / 1000),
+      runP95: round1(percentile(runs, 0.95) / 1000),
+      endToEndP50: round1(percentile(endToEnd, 0.5) / 1000),
+      endToEndP95: round1(percentile(endToEnd, 0.95) / 1000),
+      endToEndMax: round1(percentile(endToEnd, 1) / 1000),
+    },
     timings: {
       loadSeconds: round1(input.loadMs / 1000),
       drainSeconds: round1(input.drainMs / 1000),
       totalSeconds: round1(input.totalMs / 1000),
     },
     violations,
+    details: details.slice(0, 50),
   };
+}
+
+function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
 }
 
 function round1(n: number): number {

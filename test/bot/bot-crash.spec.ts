@@ -1,10 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import type { TestApp } from '../support/app-harness';
 import { startTestApp } from '../support/app-harness';
 import { FakeTelegram } from '../support/fake-telegram/fake-telegram.server';
 import { expectEventually, pollUntil } from '../support/poll-until';
-import { TEST_REDIS_URL, uniquePrefix } from '../support/test-redis';
+import { uniquePrefix } from '../support/test-redis';
+import { spawnApp, type ChildApp } from './support/app-child';
 import {
   botGroupPending,
   repliesTo,
@@ -14,8 +13,6 @@ import {
   waitForResults,
 } from './support/bot-harness';
 
-const MAIN = join(__dirname, '../../src/main.ts');
-
 /**
  * The crash window of the issue, made deterministic with TELEGRAM_TEST_PAUSE_BEFORE_ACK=1: the bot process sends
  * the picture, records it in the delivery ledger, and then holds the `job.completed` entry unacknowledged until
@@ -24,7 +21,7 @@ const MAIN = join(__dirname, '../../src/main.ts');
 describe('bot: killed after sendPhoto, before the ack', () => {
   let fake: FakeTelegram;
   const apps: TestApp[] = [];
-  let child: ChildProcess | undefined;
+  let child: ChildApp | undefined;
 
   beforeEach(async () => {
     fake = new FakeTelegram();
@@ -32,7 +29,8 @@ describe('bot: killed after sendPhoto, before the ack', () => {
   });
 
   afterEach(async () => {
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (child?.child.exitCode === null && child.child.signalCode === null) child.child.kill('SIGKILL');
+    await child?.exited;
     child = undefined;
     for (const app of apps.splice(0).reverse()) await app.stop();
     await fake.stop();
@@ -41,26 +39,16 @@ describe('bot: killed after sendPhoto, before the ack', () => {
   it('leaves exactly one picture in the chat after the restart, and announces the delivery once', async () => {
     const prefix = uniquePrefix('botcrash');
     apps.push(await startTestApp({ ROLE: 'api,gpu,projector', USER_MAX_ACTIVE: '5' }, prefix));
-    let stderr = '';
-    child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', MAIN], {
-      env: {
-        ...process.env,
-        REDIS_URL: TEST_REDIS_URL,
-        STREAM_PREFIX: prefix,
-        ROLE: 'bot',
-        PORT: '0',
-        INSTANCE_NAME: 'doomed',
-        CLAIM_IDLE_MS: '1000',
-        LOG_LEVEL: 'warn',
-        TELEGRAM_BOT_TOKEN: fake.token,
-        TELEGRAM_API_ROOT: fake.url,
-        TELEGRAM_TEST_PAUSE_BEFORE_ACK: '1',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
+    child = spawnApp({
+      STREAM_PREFIX: prefix,
+      ROLE: 'bot',
+      INSTANCE_NAME: 'doomed',
+      TELEGRAM_BOT_TOKEN: fake.token,
+      TELEGRAM_API_ROOT: fake.url,
+      TELEGRAM_TEST_PAUSE_BEFORE_ACK: '1',
     });
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    await waitForPolling(fake).catch((err: unknown) => {
-      throw new Error(`bot child did not start: ${String(err)}\n${stderr}`);
+    await waitForPolling(fake, 0, 30_000).catch((err: unknown) => {
+      throw new Error(`bot child did not start: ${String(err)}\n${child!.output()}`);
     });
 
     const frank = fake.user(3001);
@@ -73,9 +61,8 @@ describe('bot: killed after sendPhoto, before the ack', () => {
     );
     expect(await botGroupPending(apps[0]!)).toBeGreaterThanOrEqual(1);
 
-    const exited = new Promise((resolve) => child!.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
+    child.child.kill('SIGKILL');
+    await child.exited;
 
     // A new bot process (new consumer name) claims the dead one's entry after CLAIM_IDLE_MS.
     const since = Date.now();

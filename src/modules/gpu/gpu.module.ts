@@ -47,7 +47,8 @@ import { JobRunnerController } from './runner/job-runner.controller';
           redis,
           leaseKey: (id) => `${keys.prefix}gpu:leases:${id}`,
           clientIdBase: `comfy-relay-${config.instanceName}-${process.pid}-${Date.now().toString(36)}`,
-          leaseTtlMs: Math.max(5_000, config.claimIdleMs),
+          // A dead worker's slots free up on the same clock as its stream entries.
+          leaseTtlMs: Math.max(1_000, config.claimIdleMs),
           logger: log,
           onHealth: (id, up) => metrics.comfyuiUp(id, up),
         });
