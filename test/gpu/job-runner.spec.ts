@@ -258,6 +258,11 @@ describe('gpu role on the ComfyUI simulator', () => {
       (r) => r !== null,
       { timeoutMs: 60_000 },
     );
+    // Kill it only once its job.accepted is out, so the test counts a re-attach, not a first placement.
+    await pollUntil(
+      async () => (await events(api, id)).filter((e) => e.type === 'job.accepted').length,
+      (n) => n === 1,
+    );
     sim!.releaseSteps(1);
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
