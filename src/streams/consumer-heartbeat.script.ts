@@ -1,4 +1,5 @@
 import type Redis from 'ioredis';
+import { LuaScript } from '../common/lua-script';
 
 /**
  * Refreshes the idle time of entries this consumer still owns (XCLAIM … JUSTID, which does not bump the
@@ -20,25 +21,14 @@ end
 return lost
 `;
 
-export class ConsumerHeartbeat {
-  private sha?: string;
+const HEARTBEAT = new LuaScript(HEARTBEAT_LUA);
 
+export class ConsumerHeartbeat {
   constructor(private readonly redis: Redis) {}
 
   /** Returns the ids no longer owned by `consumer`. */
   async beat(stream: string, group: string, consumer: string, ids: readonly string[]): Promise<string[]> {
     if (ids.length === 0) return [];
-    const args = [group, consumer, ...ids];
-    try {
-      this.sha ??= (await this.redis.script('LOAD', HEARTBEAT_LUA)) as string;
-      return (await this.redis.evalsha(this.sha, 1, stream, ...args)) as string[];
-    } catch (err) {
-      // After a Redis restart the script cache is empty: load it again once.
-      if (err instanceof Error && err.message.includes('NOSCRIPT')) {
-        this.sha = undefined;
-        return (await this.redis.eval(HEARTBEAT_LUA, 1, stream, ...args)) as string[];
-      }
-      throw err;
-    }
+    return (await HEARTBEAT.run(this.redis, [stream], [group, consumer, ...ids])) as string[];
   }
 }

@@ -1,9 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { LuaScript } from '../common/lua-script';
 import type Redis from 'ioredis';
 
 const MAX_SLOTS = 256;
-const RELEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-const RENEW_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+const RELEASE = new LuaScript(
+  `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
+);
+const RENEW = new LuaScript(
+  `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`,
+);
 
 /**
  * Stable, unique consumer names `<base>-<n>`: the lowest free slot, held by a lease. A restarted process usually
@@ -39,13 +44,13 @@ export class ConsumerNameLease {
 
   private async renew(): Promise<void> {
     if (!this.key) return;
-    const ok = await this.redis.eval(RENEW_LUA, 1, this.key, this.token, String(this.ttlMs)).catch(() => 1);
+    const ok = await RENEW.run(this.redis, [this.key], [this.token, String(this.ttlMs)]).catch(() => 1);
     if (ok === 0) await this.redis.set(this.key, this.token, 'PX', this.ttlMs, 'NX').catch(() => null);
   }
 
   async release(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    if (this.key) await this.redis.eval(RELEASE_LUA, 1, this.key, this.token).catch(() => 0);
+    if (this.key) await RELEASE.run(this.redis, [this.key], [this.token]).catch(() => 0);
     this.key = undefined;
   }
 }

@@ -1,4 +1,5 @@
 import type Redis from 'ioredis';
+import { LuaScript } from '../../../common/lua-script';
 import type { StreamKeys } from '../../../streams/stream-keys';
 
 /**
@@ -6,7 +7,7 @@ import type { StreamKeys } from '../../../streams/stream-keys';
  * the accepted-job record (read-your-writes) — all or nothing. The ticket goes into the envelope by replacing a
  * placeholder, because the ticket only exists inside the script and re-encoding JSON with cjson would change it.
  */
-const SUBMIT_LUA = `
+const SUBMIT = new LuaScript(`
 local existing = redis.call('GET', KEYS[1])
 if existing then return {'duplicate', existing} end
 local active = redis.call('SCARD', KEYS[2])
@@ -23,7 +24,7 @@ redis.call('HSET', KEYS[5], 'id', ARGV[1], 'workflow', ARGV[6], 'userId', ARGV[7
 redis.call('EXPIRE', KEYS[5], ARGV[5])
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[10], 'EX', ARGV[4])
 return {'accepted', ARGV[1], tostring(ticket), entryId}
-`;
+`);
 
 export const TICKET_PLACEHOLDER = '__TICKET__';
 
@@ -48,25 +49,21 @@ export interface SubmitScriptArgs {
 }
 
 export async function runSubmitScript(redis: Redis, keys: StreamKeys, a: SubmitScriptArgs): Promise<SubmitOutcome> {
-  const reply = (await redis.eval(
-    SUBMIT_LUA,
-    6,
-    a.idempotencyKey,
-    keys.userActive(a.userId),
-    keys.ticketCounter,
-    keys.queue,
-    keys.record(a.jobId),
-    a.stream,
-    a.jobId,
-    String(a.maxActive),
-    a.envelopeJson,
-    String(a.idempotencyTtlSeconds),
-    String(a.recordTtlSeconds),
-    a.workflow,
-    a.userId,
-    a.createdAt,
-    a.priority ? '1' : '0',
-    a.fingerprint,
+  const reply = (await SUBMIT.run(
+    redis,
+    [a.idempotencyKey, keys.userActive(a.userId), keys.ticketCounter, keys.queue, keys.record(a.jobId), a.stream],
+    [
+      a.jobId,
+      String(a.maxActive),
+      a.envelopeJson,
+      String(a.idempotencyTtlSeconds),
+      String(a.recordTtlSeconds),
+      a.workflow,
+      a.userId,
+      a.createdAt,
+      a.priority ? '1' : '0',
+      a.fingerprint,
+    ],
   )) as string[];
   const [kind, first = '', second = '', third = ''] = reply;
   if (kind === 'accepted') return { kind, jobId: first, ticket: Number(second), entryId: third };

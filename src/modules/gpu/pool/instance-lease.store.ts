@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { LuaScript } from '../../../common/lua-script';
 import type Redis from 'ioredis';
 
 /**
@@ -7,7 +8,7 @@ import type Redis from 'ioredis';
  * a slot on the least-loaded candidate, atomically. A dead worker's leases expire after `ttlMs`; live holders
  * renew theirs.
  */
-const ACQUIRE_LUA = `
+const ACQUIRE = new LuaScript(`
 local now = tonumber(ARGV[1])
 local expiry = now + tonumber(ARGV[2])
 local depth = tonumber(ARGV[3])
@@ -23,7 +24,7 @@ if best == 0 then return 0 end
 redis.call('ZADD', KEYS[best], expiry, ARGV[4])
 redis.call('PEXPIRE', KEYS[best], tonumber(ARGV[2]) * 2)
 return best
-`;
+`);
 
 export interface InstanceLease {
   id: string;
@@ -46,16 +47,13 @@ export class InstanceLeaseStore {
     if (candidates.length === 0) return null;
     const id = randomUUID();
     const keys = candidates.map((c) => this.keyFor(c));
-    const index = (await this.redis.eval(
-      ACQUIRE_LUA,
-      keys.length,
-      ...keys,
+    const index = (await ACQUIRE.run(this.redis, keys, [
       String(Date.now()),
       String(this.ttlMs),
       String(this.depth),
       id,
       force ? '1' : '0',
-    )) as number;
+    ])) as number;
     if (index === 0) return null;
     return { instanceId: candidates[index - 1], lease: { id, key: keys[index - 1] } };
   }
