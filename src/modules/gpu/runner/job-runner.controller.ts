@@ -40,6 +40,9 @@ export class JobRunnerController {
     const { jobId, correlationId } = event;
     const meta = { jobId, correlationId, actor: ctx.entry.consumer };
     const attempt = ctx.deliveries;
+    // Listen for a cancel before looking at the flag: the API sets the flag before it sends the event, so a cancel
+    // is either seen here or heard by the registration — never missed in between.
+    const registration = this.cancels.register(jobId);
     const [, cancelledBy, status] = (await this.redis
       .multi()
       .zrem(this.keys.queue, jobId)
@@ -48,20 +51,20 @@ export class JobRunnerController {
       .exec()) as [unknown, [Error | null, string | null], [Error | null, string | null]];
     if (status[1] && TERMINAL_STATUSES.has(status[1] as JobStatus)) {
       // Redelivered after the job already ended (e.g. a worker died between completing and acking): done.
+      registration.release();
       return;
     }
     if (cancelledBy[1] !== null) {
+      registration.release();
       await this.publisher.publish('job.cancelled', meta, { by: cancelledBy[1], whileQueued: true });
       return;
     }
     const template = this.catalog.get(event.payload.workflow);
     if (!template) {
+      registration.release();
       await this.fail(meta, 'unknown_workflow', `Workflow "${event.payload.workflow}" is not installed here.`, false);
       return;
     }
-    const registration = this.cancels.register(jobId);
-    // A cancel that landed between the check above and registering: the flag is set before the event is sent.
-    if ((await this.redis.exists(this.keys.cancelFlag(jobId))) === 1) registration.controller.abort();
     // Deadlines are the executor's (they start when the prompt is placed, not while waiting for an instance).
     const signal = AbortSignal.any([registration.controller.signal, ctx.signal]);
     const startedAt = Date.now();
