@@ -47,3 +47,18 @@ export function compareStreamIds(a: string, b: string): number {
   const seq = BigInt(as) - BigInt(bs);
   return seq === 0n ? 0 : seq < 0n ? -1 : 1;
 }
+
+/** Causal rank of a job stream: a job's request precedes its events, which precede its progress ticks. */
+function streamRank(stream: string): number {
+  if (stream.endsWith('jobs:requests') || stream.endsWith('jobs:requests:priority')) return 0;
+  if (stream.endsWith('jobs:events')) return 1;
+  return 2;
+}
+
+/**
+ * Orders entries of several streams: by id (time), and for equal ids — two appends in the same millisecond on
+ * different streams — request before events before progress, which is the order they can have happened in.
+ */
+export function compareStreamEntries(a: { stream: string; id: string }, b: { stream: string; id: string }): number {
+  return compareStreamIds(a.id, b.id) || streamRank(a.stream) - streamRank(b.stream);
+}

@@ -9,7 +9,7 @@ import { decodeEntry, ENVELOPE_FIELD } from '../../streams/envelope.codec';
 import type { AnyJobEnvelope } from '../../streams/job-event.types';
 import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
-import { compareStreamIds } from '../../streams/stream-reply.parser';
+import { compareStreamEntries, compareStreamIds } from '../../streams/stream-reply.parser';
 import { DlqService, type DlqItem, type RedriveAudit } from './dlq.service';
 import { JobEventsScanner, type FoundEvent } from './job-events.scanner';
 
@@ -164,7 +164,7 @@ export class JobInspector {
       (e) => !seen.has(`${e.stream}|${e.id}`),
     );
     events.push(...scanned);
-    events.sort((a, b) => compareStreamIds(a.id, b.id));
+    events.sort(compareStreamEntries);
     const source =
       indexed.length > 0 ? (scanned.length > 0 ? 'index+scan' : 'index') : scanned.length > 0 ? 'scan' : 'none';
     return { events, source };

@@ -5,7 +5,7 @@ import { decodeEntry } from '../../streams/envelope.codec';
 import type { AnyJobEnvelope, BlobRef } from '../../streams/job-event.types';
 import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
-import { compareStreamIds, parseEntries } from '../../streams/stream-reply.parser';
+import { compareStreamEntries, parseEntries } from '../../streams/stream-reply.parser';
 import { CliFailure } from '../cli.errors';
 
 const PAGE = 1_000;
@@ -103,7 +103,7 @@ export class ReplayService {
         start = `(${entries[entries.length - 1].id}`;
       }
     }
-    items.sort((a, b) => compareStreamIds(a.id, b.id));
+    items.sort(compareStreamEntries);
     return { items, skipped };
   }
 

@@ -5,7 +5,7 @@ import type { AnyJobEnvelope } from '../../../streams/job-event.types';
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamTail, type TailedEvent } from '../../../streams/stream-tail';
-import { compareStreamIds } from '../../../streams/stream-reply.parser';
+import { compareStreamEntries } from '../../../streams/stream-reply.parser';
 import { isTerminal, type JobView } from '../projection/job-view';
 import { JobTimelineReader } from '../projection/job-timeline.reader';
 
@@ -89,7 +89,7 @@ function isFinal(envelope: AnyJobEnvelope): boolean {
 }
 
 function sortEvents(events: TailedEvent[]): TailedEvent[] {
-  return events.sort((a, b) => compareStreamIds(a.id, b.id));
+  return events.sort(compareStreamEntries);
 }
 
 function formatEvent({ id, envelope }: TailedEvent): string {

@@ -2,7 +2,7 @@ import type Redis from 'ioredis';
 import { decodeEntry } from '../../../streams/envelope.codec';
 import type { AnyJobEnvelope } from '../../../streams/job-event.types';
 import type { StreamKeys } from '../../../streams/stream-keys';
-import { compareStreamIds } from '../../../streams/stream-reply.parser';
+import { compareStreamEntries } from '../../../streams/stream-reply.parser';
 
 export interface TimelineStep {
   at: string;
@@ -40,7 +40,7 @@ export class JobTimelineReader {
       const decoded = entry ? decodeEntry(entry[1]) : undefined;
       if (decoded?.ok) found.push({ ...refs[i], envelope: decoded.envelope });
     });
-    found.sort((a, b) => compareStreamIds(a.id, b.id));
+    found.sort(compareStreamEntries);
     const start = found[0] ? Date.parse(found[0].envelope.occurredAt) : 0;
     let previous = start;
     return found.map(({ stream, id, envelope }) => {
