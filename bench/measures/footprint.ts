@@ -29,14 +29,15 @@ export async function measureFootprint(ctx: BenchContext): Promise<MeasureResult
       redisUrl: url,
       instancesPerProcess: 4,
       countCommands: true,
+      // As shipped: `npm run start:prod` and the Dockerfile start node with this flag.
+      gpuNodeOptions: SEMI_SPACE_FLAG,
     });
-    // The same run with a smaller V8 young generation: what the flag would change (not how we ship today).
+    // The same run with V8's default young generation, to show what the flag saves.
     tuned = await runPipeline(ctx, {
       processes: 1,
       jobs: pipelineJobs,
       redisUrl: url,
       instancesPerProcess: 4,
-      gpuNodeOptions: SEMI_SPACE_FLAG,
     });
     core = await runTransport(ctx, {
       kind: 'streams',
@@ -126,16 +127,16 @@ export async function measureFootprint(ctx: BenchContext): Promise<MeasureResult
       baseline: bullIdle,
       baselineName: 'BullMQ no-op worker',
     }),
-    result(6, 'worker RSS under load: gpu process', gpuLoad, 'MB', {
+    result(6, `worker RSS under load: gpu process (as shipped, ${SEMI_SPACE_FLAG})`, gpuLoad, 'MB', {
       baseline: bullLoad,
       baselineName: 'BullMQ no-op worker',
       target: '≤ 130 MB',
       pass: gpuLoad <= 130,
     }),
-    result(6, `worker RSS under load: gpu process with ${SEMI_SPACE_FLAG}`, Math.max(...tuned.rssLoadMb), 'MB', {
+    result(6, 'worker RSS under load: gpu process, default V8 flags', Math.max(...tuned.rssLoadMb), 'MB', {
       baseline: gpuLoad,
-      baselineName: 'gpu process, default V8 flags',
-      note: 'what-if: not how npm run start:prod starts today',
+      baselineName: `gpu process with ${SEMI_SPACE_FLAG}`,
+      note: 'what the flag saves',
     }),
     result(6, 'worker RSS under load: streams core no-op', Math.max(...core.rssLoadMb), 'MB', {
       baseline: bullLoad,
