@@ -45,9 +45,14 @@ export class RedisLease {
       if (Date.now() >= deadline || options.signal?.aborted || round > 10_000) return { ran: false };
       await sleep(Math.min(50 + round * 10, 250), options.signal);
     }
+    // Held as a short lease renewed while the task runs: a holder killed with -9 frees it within one TTL, not
+    // after the longest a task could take.
+    const renewal = setInterval(() => void lease.take(key, options.ttlMs).catch(() => false), options.ttlMs / 3);
+    renewal.unref();
     try {
       return { ran: true, value: await task() };
     } finally {
+      clearInterval(renewal);
       await lease.release(key).catch(() => undefined);
     }
   }

@@ -15,8 +15,8 @@ import type { LiveJobState } from './job-state.reader';
 import { digestOf, renderFinal, renderLive, type FinalOutcome, type RenderedStatus } from './status.renderer';
 import { RedisLease } from './redis-lease';
 
-/** Longer than any single edit can take (budget wait + one call), so a live holder never loses it. */
-const EDIT_LOCK_TTL_MS = 45_000;
+/** Renewed while held (see RedisLease.withMutex): short, so a replica killed mid-edit blocks nobody for long. */
+const EDIT_LOCK_TTL_MS = 3_000;
 const CREATE_DEADLINE_MS = 15_000;
 const FINAL_DEADLINE_MS = 15_000;
 /** Queue positions change often under load; one edit per job per few seconds is plenty. */
