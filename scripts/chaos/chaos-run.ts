@@ -159,7 +159,11 @@ export class ChaosRun {
     const notReady = [...this.procs.values()].filter((_, i) => !ready[i]).map((p) => p.name);
     if (notReady.length > 0) throw new Error(`not started within 120 s: ${notReady.join(', ')} (logs in ${this.tmp})`);
     log(`processes up: ${[...this.procs.values()].map((p) => `${p.name} (${p.lastReadyMs} ms)`).join(', ')}`);
-    const hooked = await waitFor(() => fake.webhookUrl, (u) => u === webhookUrl, this.deadline.within(30_000));
+    const hooked = await waitFor(
+      () => fake.webhookUrl,
+      (u) => u === webhookUrl,
+      this.deadline.within(30_000),
+    );
     if (!hooked.met) throw new Error('the bot never registered its webhook');
 
     const telegramUsers = this.o.mode === 'quick' ? 12 : 30;

@@ -93,7 +93,9 @@ async function main(): Promise<number> {
     }
     return report.violations.length === 0 ? 0 : 1;
   } catch (err) {
-    process.stderr.write(`chaos: the run could not complete: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `chaos: the run could not complete: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     return 1;
   } finally {
     await run.cleanup().catch(() => undefined);

@@ -65,10 +65,20 @@ export class PoisonInjector {
       });
     const dlq = (): PoisonExpectation => ({ kind: 'dlq' });
     return [
-      { label: 'truncated JSON', stream: 'requests', fields: () => [ENVELOPE_FIELD, '{"type":"job.requested","v":'], expect: dlq },
+      {
+        label: 'truncated JSON',
+        stream: 'requests',
+        fields: () => [ENVELOPE_FIELD, '{"type":"job.requested","v":'],
+        expect: dlq,
+      },
       { label: 'no envelope field', stream: 'requests', fields: () => ['payload', 'hello', 'x', '1'], expect: dlq },
       { label: 'envelope is an array', stream: 'requests', fields: () => [ENVELOPE_FIELD, '[1,2,3]'], expect: dlq },
-      { label: 'unknown type', stream: 'requests', fields: () => [ENVELOPE_FIELD, envelope({ type: 'job.exploded' })], expect: dlq },
+      {
+        label: 'unknown type',
+        stream: 'requests',
+        fields: () => [ENVELOPE_FIELD, envelope({ type: 'job.exploded' })],
+        expect: dlq,
+      },
       { label: 'wrong version', stream: 'requests', fields: () => [ENVELOPE_FIELD, envelope({ v: 2 })], expect: dlq },
       {
         label: 'missing payload fields',
@@ -123,7 +133,12 @@ export class PoisonInjector {
         ],
         expect: dlq,
       },
-      { label: 'event: binary garbage', stream: 'events', fields: () => [ENVELOPE_FIELD, randomBytes(256)], expect: dlq },
+      {
+        label: 'event: binary garbage',
+        stream: 'events',
+        fields: () => [ENVELOPE_FIELD, randomBytes(256)],
+        expect: dlq,
+      },
       {
         label: 'event: completed for a job nobody asked for',
         stream: 'events',
@@ -165,7 +180,13 @@ export class PoisonInjector {
         expect = { ...expect, jobId: id };
       }
       const id = (await this.redis.xadd(stream, '*', ...(fields as string[]))) as string;
-      const entry: InjectedEntry = { label: `${recipe.label} (round ${this.round})`, stream, id, at: Date.now(), expect };
+      const entry: InjectedEntry = {
+        label: `${recipe.label} (round ${this.round})`,
+        stream,
+        id,
+        at: Date.now(),
+        expect,
+      };
       this.injected.push(entry);
       added.push(entry);
     }

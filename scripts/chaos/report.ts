@@ -17,21 +17,45 @@ export function formatReport(r: ChaosReport): string {
   row('prompts re-run after their instance crashed', r.rerunsAfterInstanceCrash);
   row('prompt executions on all instances', r.promptExecutions);
   row('DLQ entries (all from injected poison?)', `${r.dlq.entries} (${r.dlq.fromInjectedPoison} from poison)`);
-  row('poison injected (dlq / refused jobs / harmless)', `${r.poison.injected} (${r.poison.expectedDeadLetters / 2} / ${r.poison.refusedRequests} / ${r.poison.harmless})`);
+  row(
+    'poison injected (dlq / refused jobs / harmless)',
+    `${r.poison.injected} (${r.poison.expectedDeadLetters / 2} / ${r.poison.refusedRequests} / ${r.poison.harmless})`,
+  );
   row('Telegram updates (+ replays of the same update)', `${r.telegram.updates} (+${r.telegram.replayedUpdates})`);
   row('Telegram results delivered / missing', `${r.telegram.resultsDelivered} / ${r.telegram.resultsMissing}`);
-  row('Telegram status messages missing / duplicated', `${r.telegram.statusMessagesMissing} / ${r.telegram.duplicateStatusMessages}`);
+  row(
+    'Telegram status messages missing / duplicated',
+    `${r.telegram.statusMessagesMissing} / ${r.telegram.duplicateStatusMessages}`,
+  );
   row('forged Cancel presses (obeyed)', `${r.telegram.forgedPresses} (${r.telegram.forgedPressesObeyed})`);
   row('HTTP submissions retried (same Idempotency-Key)', r.api.retried);
-  row('kill -9', Object.entries(r.faults.kills).map(([k, v]) => `${k}×${v}`).join(' ') || '0');
+  row(
+    'kill -9',
+    Object.entries(r.faults.kills)
+      .map(([k, v]) => `${k}×${v}`)
+      .join(' ') || '0',
+  );
   row('Redis restarts (kill -9, AOF)', r.redisRestarts);
   row('ComfyUI hangs armed / crashes', `${r.faults.simHangsArmed} / ${r.faults.simCrashes}`);
   row('webhook failovers (replica down or 5xx)', r.balancer.failovers);
+  row(
+    'entries taken over / prompts re-attached / watchdog',
+    `${r.takeovers.claimedEntries} / ${r.takeovers.reattachedPrompts} / ${r.takeovers.watchdogCancels}`,
+  );
   row('secrets found in logs', r.secretsInLogs.length);
-  row('job time p50 / p95 / max, submit → end (s)', `${r.jobSeconds.endToEndP50} / ${r.jobSeconds.endToEndP95} / ${r.jobSeconds.endToEndMax}`);
-  row('time: load / drain / total (s)', `${r.timings.loadSeconds} / ${r.timings.drainSeconds} / ${r.timings.totalSeconds}`);
+  row(
+    'job time p50 / p95 / max, submit → end (s)',
+    `${r.jobSeconds.endToEndP50} / ${r.jobSeconds.endToEndP95} / ${r.jobSeconds.endToEndMax}`,
+  );
+  row(
+    'time: load / drain / total (s)',
+    `${r.timings.loadSeconds} / ${r.timings.drainSeconds} / ${r.timings.totalSeconds}`,
+  );
   if (r.violations.length === 0) {
-    lines.push('', 'PASS: nothing lost, nothing delivered twice, no finished prompt ran again, DLQ holds only the poison.');
+    lines.push(
+      '',
+      'PASS: nothing lost, nothing delivered twice, no finished prompt ran again, DLQ holds only the poison.',
+    );
   } else {
     lines.push('', `FAIL: ${r.violations.length} violation(s):`);
     for (const v of r.violations.slice(0, 50)) lines.push(`  - ${v}`);
@@ -94,9 +118,15 @@ function runSection(r: ChaosReport, command: string): string {
     ['**prompts executed again after they had finished** on an instance', r.rerunsOfFinishedPrompts],
     ['prompts executed again after their instance crashed (history gone)', r.rerunsAfterInstanceCrash],
     ['DLQ entries / of them injected poison', `${r.dlq.entries} / ${r.dlq.fromInjectedPoison}`],
-    ['Telegram updates / replayed duplicates / double deliveries', `${r.telegram.updates} / ${r.telegram.replayedUpdates} / ${r.faults.telegramDoubleDeliveries}`],
+    [
+      'Telegram updates / replayed duplicates / double deliveries',
+      `${r.telegram.updates} / ${r.telegram.replayedUpdates} / ${r.faults.telegramDoubleDeliveries}`,
+    ],
     ['Telegram results delivered / missing', `${r.telegram.resultsDelivered} / ${r.telegram.resultsMissing}`],
-    ['status messages missing / duplicated / not final', `${r.telegram.statusMessagesMissing} / ${r.telegram.duplicateStatusMessages} / ${r.telegram.statusMessagesNotFinal}`],
+    [
+      'status messages missing / duplicated / not final',
+      `${r.telegram.statusMessagesMissing} / ${r.telegram.duplicateStatusMessages} / ${r.telegram.statusMessagesNotFinal}`,
+    ],
     ['forged Cancel presses / obeyed', `${r.telegram.forgedPresses} / ${r.telegram.forgedPressesObeyed}`],
     ['HTTP submissions retried with the same Idempotency-Key', r.api.retried],
     ['kill -9 (restarted)', kills || '0'],
@@ -104,9 +134,16 @@ function runSection(r: ChaosReport, command: string): string {
     ['ComfyUI prompts hung / instance crashes', `${r.faults.simHangsArmed} / ${r.faults.simCrashes}`],
     ['poison entries injected', r.poison.injected],
     ['webhook calls re-sent to the other replica', r.balancer.failovers],
+    [
+      'stream entries taken over from killed consumers / prompts re-attached / watchdog cancels',
+      `${r.takeovers.claimedEntries} / ${r.takeovers.reattachedPrompts} / ${r.takeovers.watchdogCancels}`,
+    ],
     ['processes that died by themselves', r.processes.unexpectedExits.length],
     ['secrets found in process logs', r.secretsInLogs.length],
-    ['succeeded jobs, submit → end: p50 / p95 / max (s)', `${r.jobSeconds.endToEndP50} / ${r.jobSeconds.endToEndP95} / ${r.jobSeconds.endToEndMax}`],
+    [
+      'succeeded jobs, submit → end: p50 / p95 / max (s)',
+      `${r.jobSeconds.endToEndP50} / ${r.jobSeconds.endToEndP95} / ${r.jobSeconds.endToEndMax}`,
+    ],
     ['time to drain after the load (s)', r.timings.drainSeconds],
     ['load window / whole run (s)', `${r.timings.loadSeconds} / ${r.timings.totalSeconds}`],
   ];
@@ -116,7 +153,17 @@ function runSection(r: ChaosReport, command: string): string {
     '| | |',
     '|---|---|',
     ...rows.map(([k, v]) => `| ${k} | ${v} |`),
-    ...(r.violations.length > 0 ? ['', 'Violations:', '', ...r.violations.slice(0, 30).map((v) => `- ${v}`)] : []),
+    ...(r.violations.length > 0
+      ? [
+          '',
+          'Violations:',
+          '',
+          ...r.violations.slice(0, 30).map((v) => `- ${v}`),
+          ...[...r.dlq.unexpected, ...r.dlq.poisonNotDeadLettered, ...r.processes.unexpectedExits, ...r.details]
+            .slice(0, 30)
+            .map((v) => `  - ${v.replace(/\|/g, '/')}`),
+        ]
+      : []),
   ].join('\n');
 }
 

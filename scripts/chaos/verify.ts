@@ -127,6 +127,8 @@ export interface ChaosReport {
   processes: { kills: Record<string, number>; starts: Record<string, number>; unexpectedExits: string[] };
   faults: Omit<FaultLog, 'planned'> & { planned: number };
   balancer: BalancerStats;
+  /** From the service logs: stream entries claimed from dead consumers, prompts re-attached, watchdog cancels. */
+  takeovers: { claimedEntries: number; reattachedPrompts: number; watchdogCancels: number };
   redisRestarts: number;
   secretsInLogs: string[];
   drained: boolean;
@@ -164,11 +166,11 @@ export async function verify(input: VerifyInput): Promise<ChaosReport> {
   const pipeline = redis.pipeline();
   const ids = [...requests.keys()];
   for (const id of ids) pipeline.hgetall(keys.view(id));
-  ((await pipeline.exec()) ?? []).forEach(([, hash], i) => views.set(ids[i]!, hashToView(hash as Record<string, string>)));
-
-  const poisonJobIds = new Set(
-    input.poison.flatMap((p) => (p.expect.kind === 'failed' ? [p.expect.jobId] : [])),
+  ((await pipeline.exec()) ?? []).forEach(([, hash], i) =>
+    views.set(ids[i]!, hashToView(hash as Record<string, string>)),
   );
+
+  const poisonJobIds = new Set(input.poison.flatMap((p) => (p.expect.kind === 'failed' ? [p.expect.jobId] : [])));
   const loadJobs = ids.filter((id) => !poisonJobIds.has(id));
 
   // ---- every accepted job ended ------------------------------------------------------------------------------
@@ -260,7 +262,9 @@ export async function verify(input: VerifyInput): Promise<ChaosReport> {
     const allSucceeded = jobs.every((j) => views.get(j)?.status === 'succeeded');
     if (statuses.length === 0 && !allSucceeded) {
       tg.statusMessagesMissing++;
-      details.push(`${label}: no status message (jobs ${jobs.join(', ')}, ${jobs.map((j) => views.get(j)?.status).join(',')})`);
+      details.push(
+        `${label}: no status message (jobs ${jobs.join(', ')}, ${jobs.map((j) => views.get(j)?.status).join(',')})`,
+      );
     }
     if (statuses.length > 1) {
       tg.duplicateStatusMessages++;
@@ -298,7 +302,8 @@ export async function verify(input: VerifyInput): Promise<ChaosReport> {
       }
     }
   }
-  if (tg.statusMessagesMissing > 0) violations.push(`${tg.statusMessagesMissing} Telegram job(s) without a status message`);
+  if (tg.statusMessagesMissing > 0)
+    violations.push(`${tg.statusMessagesMissing} Telegram job(s) without a status message`);
   if (tg.duplicateStatusMessages > 0) {
     violations.push(`${tg.duplicateStatusMessages} Telegram job(s) with more than one status message`);
   }
@@ -319,7 +324,9 @@ export async function verify(input: VerifyInput): Promise<ChaosReport> {
   for (const entry of dlqEntries) {
     const key = `${entry.stream}|${entry.entryId}`;
     if (!injectedByKey.has(key)) {
-      unexpected.push(`${entry.group} on ${entry.stream.slice(keys.prefix.length)} ${entry.entryId} job ${entry.jobId ?? '-'}: ${entry.reason.slice(0, 160)}`);
+      unexpected.push(
+        `${entry.group} on ${entry.stream.slice(keys.prefix.length)} ${entry.entryId} job ${entry.jobId ?? '-'}: ${entry.reason.slice(0, 160)}`,
+      );
     }
     deadLettered.set(key, [...(deadLettered.get(key) ?? []), entry.group]);
   }
@@ -336,20 +343,25 @@ export async function verify(input: VerifyInput): Promise<ChaosReport> {
     } else if (p.expect.kind === 'failed') {
       const view = views.get(p.expect.jobId);
       if (view?.status !== 'failed' || view.error?.code !== p.expect.code) {
-        poisonNotDeadLettered.push(`${p.label}: expected failed/${p.expect.code}, got ${view?.status ?? 'no view'}/${view?.error?.code ?? '-'}`);
+        poisonNotDeadLettered.push(
+          `${p.label}: expected failed/${p.expect.code}, got ${view?.status ?? 'no view'}/${view?.error?.code ?? '-'}`,
+        );
       }
       if (groups.length > 0) poisonNotDeadLettered.push(`${p.label}: dead-lettered instead of failed`);
     }
   }
-  if (poisonNotDeadLettered.length > 0) violations.push(`${poisonNotDeadLettered.length} poison entr(ies) not handled as expected`);
+  if (poisonNotDeadLettered.length > 0)
+    violations.push(`${poisonNotDeadLettered.length} poison entr(ies) not handled as expected`);
 
   // ---- processes, load balancer, secrets ---------------------------------------------------------------------------
   const unexpectedExits = input.unexpectedExits.map(
-    (e) => `${e.name}: code ${e.code} signal ${e.signal}: ${e.stderrTail.split('\n').slice(-3).join(' | ').slice(0, 300)}`,
+    (e) =>
+      `${e.name}: code ${e.code} signal ${e.signal}: ${e.stderrTail.split('\n').slice(-3).join(' | ').slice(0, 300)}`,
   );
   if (unexpectedExits.length > 0) violations.push(`${unexpectedExits.length} process(es) exited by themselves`);
   if (input.balancer.gaveUp > 0) violations.push(`${input.balancer.gaveUp} webhook call(s) no bot replica answered`);
   const secretsInLogs: string[] = [];
+  const takeovers = { claimedEntries: 0, reattachedPrompts: 0, watchdogCancels: 0 };
   for (const proc of input.procs) {
     let text = '';
     try {
@@ -357,8 +369,14 @@ export async function verify(input: VerifyInput): Promise<ChaosReport> {
     } catch {
       continue;
     }
+    // Evidence that the faults hit work in flight: entries claimed from dead consumers, prompts re-attached.
+    for (const m of text.matchAll(/"entries":(\d+)[^\n]*"msg":"claimed idle entries"/g))
+      takeovers.claimedEntries += Number(m[1]);
+    takeovers.reattachedPrompts += (text.match(/"msg":"re-attaching to the earlier prompt"/g) ?? []).length;
+    takeovers.watchdogCancels += (text.match(/No progress from ComfyUI for/g) ?? []).length;
     for (const secret of input.secrets) {
-      if (secret.length >= 8 && text.includes(secret)) secretsInLogs.push(`${proc.name}.log contains a secret (${secret.slice(0, 4)}…)`);
+      if (secret.length >= 8 && text.includes(secret))
+        secretsInLogs.push(`${proc.name}.log contains a secret (${secret.slice(0, 4)}…)`);
     }
   }
   if (secretsInLogs.length > 0) violations.push(`${secretsInLogs.length} secret(s) found in process logs`);
@@ -413,6 +431,7 @@ export async function verify(input: VerifyInput): Promise<ChaosReport> {
     },
     faults: { ...faultRest, planned: planned.length },
     balancer: input.balancer,
+    takeovers,
     redisRestarts: input.redisRestarts,
     secretsInLogs,
     drained: input.drained,

@@ -147,13 +147,17 @@ describe('bad answers from ComfyUI', () => {
     ])('%s → ComfyProtocolError', async (_name, call, action) => {
       proxy.tamper(/^\/(history|queue|system_stats)/, action);
       const c = client();
-      const run =
-        call === 'history' ? c.history(randomUUID()) : call === 'queue' ? c.queue() : c.systemStats();
+      const run = call === 'history' ? c.history(randomUUID()) : call === 'queue' ? c.queue() : c.systemStats();
       await expect(run).rejects.toBeInstanceOf(ComfyProtocolError);
     });
 
     it('GET /view with a body past maxBytes → ComfyResponseTooLargeError', async () => {
-      proxy.tamper(/^\/view/, { kind: 'answer', status: 200, body: Buffer.alloc(4096), headers: { 'content-type': 'image/png' } });
+      proxy.tamper(/^\/view/, {
+        kind: 'answer',
+        status: 200,
+        body: Buffer.alloc(4096),
+        headers: { 'content-type': 'image/png' },
+      });
       const err = await client()
         .view({ filename: 'x.png', subfolder: '', type: 'output' }, { maxBytes: 1024 })
         .catch((e: unknown) => e);
@@ -176,7 +180,9 @@ describe('bad answers from ComfyUI', () => {
       proxy.tamper(/^\/prompt/, { kind: 'answer', status: 200, body: 'not json' }, { method: 'POST', times: 1 });
       const view = await finished(await submit(), 30_000);
       expect(view.status).toBe('succeeded');
-      expect(proxy.seen.filter((s) => s.method === 'POST' && s.url.startsWith('/prompt')).length).toBeGreaterThanOrEqual(3);
+      expect(
+        proxy.seen.filter((s) => s.method === 'POST' && s.url.startsWith('/prompt')).length,
+      ).toBeGreaterThanOrEqual(3);
     });
 
     it('garbage WebSocket frames (not JSON, no type, wrong types, binary junk, 256 KB) are ignored', async () => {

@@ -114,8 +114,8 @@ export class ComfyTamperProxy {
     }
     if (action?.kind === 'rewrite') answer = action.rewrite(answer);
     this.seen.push({ method, url, status: answer.status });
-    const headers = { ...answer.headers, 'content-length': String(answer.body.length) };
-    delete headers['transfer-encoding'];
+    const { 'transfer-encoding': _chunked, ...kept } = answer.headers;
+    const headers = { ...kept, 'content-length': String(answer.body.length) };
     res.writeHead(answer.status, headers).end(answer.body);
   }
 
