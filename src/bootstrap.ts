@@ -9,6 +9,7 @@ import { createRootLogger } from './common/root-logger';
 import type { AppConfig } from './config/app-config';
 import { asBodyParserError } from './http/http-error.filter';
 import { createValidationPipe } from './http/validation.pipe';
+import { rejectDeepJson } from './http/json-depth.guard';
 import { MetricsService } from './modules/metrics/metrics.service';
 import { REDIS } from './streams/redis.provider';
 import { RedisStreamsServer } from './streams/redis-streams.server';
@@ -42,6 +43,7 @@ export async function startApp(
   // Base64 images travel in JSON: allow the image limit plus base64's 4/3 overhead and the rest of the body.
   const jsonLimit = Math.ceil(config.maxImageBytes * 1.34) + 256 * 1024;
   app.useBodyParser('json', { limit: jsonLimit });
+  app.use(rejectDeepJson);
   app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     const body = asBodyParserError(err);
     if (!body) {

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { BlobRef } from '../streams/job-event.types';
 import { BLOB_HASH_PATTERN, blobRefFor, type BlobStore } from './blob-store';
@@ -12,6 +12,20 @@ export class FsBlobStore implements BlobStore {
 
   constructor(dir: string) {
     this.root = resolve(dir);
+  }
+
+  /** Fails at start-up, naming BLOB_DIR, when the folder cannot be created or written. */
+  static async open(dir: string): Promise<FsBlobStore> {
+    const store = new FsBlobStore(dir);
+    const probe = join(store.root, `.write-probe-${process.pid}`);
+    try {
+      await mkdir(store.root, { recursive: true });
+      await writeFile(probe, '');
+      await unlink(probe);
+    } catch (err) {
+      throw new Error(`BLOB_DIR=${dir} is not a writable directory: ${(err as Error).message}`);
+    }
+    return store;
   }
 
   async put(bytes: Buffer, type: string): Promise<BlobRef> {

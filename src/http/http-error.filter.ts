@@ -92,8 +92,10 @@ function isHealthCheckBody(body: unknown): boolean {
 /** body-parser's own errors (bad JSON, too large, wrong charset) carry `status` and `type`. */
 export function asBodyParserError(exception: unknown): ErrorBody | undefined {
   if (typeof exception !== 'object' || exception === null) return undefined;
-  const { status, type } = exception as { status?: unknown; type?: unknown };
-  if (typeof status !== 'number' || typeof type !== 'string' || status < 400 || status >= 500) return undefined;
+  const { status, type, expose } = exception as { status?: unknown; type?: unknown; expose?: unknown };
+  // body-parser marks its errors with a `type`; some (a failed gunzip) come as plain http-errors with `expose`.
+  if (typeof status !== 'number' || status < 400 || status >= 500) return undefined;
+  if (typeof type !== 'string' && expose !== true) return undefined;
   const messages: Record<string, string> = {
     'entity.parse.failed': 'Request body is not valid JSON.',
     'entity.too.large': 'Request body is too large.',
@@ -103,7 +105,7 @@ export function asBodyParserError(exception: unknown): ErrorBody | undefined {
   return {
     statusCode: status,
     error: type === 'entity.too.large' ? 'payload_too_large' : 'bad_request',
-    message: messages[type] ?? 'Malformed request body.',
+    message: (typeof type === 'string' ? messages[type] : undefined) ?? 'Malformed request body.',
     field: 'body',
   };
 }

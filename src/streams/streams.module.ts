@@ -33,7 +33,7 @@ import { StreamTail } from './stream-tail';
       provide: BLOB_STORE,
       inject: [REDIS, StreamKeys, APP_CONFIG],
       useFactory: (r: Redis, k: StreamKeys, c: AppConfig) =>
-        c.blobDir ? new FsBlobStore(c.blobDir) : new RedisBlobStore(r, k, c.blobTtlSeconds),
+        c.blobDir ? FsBlobStore.open(c.blobDir) : new RedisBlobStore(r, k, c.blobTtlSeconds),
     },
   ],
   exports: [REDIS, StreamKeys, StreamPublisher, StreamTail, BLOB_STORE],

@@ -227,17 +227,17 @@ describe('bad answers from ComfyUI', () => {
       expect(dlq.length).toBeGreaterThan(0);
     });
 
-    // BUG (reported): ComfyUiExecutor.collect() stores whatever /view returned once it starts with a PNG magic
+    // Was a bug (fixed): ComfyUiExecutor.collect() stores whatever /view returned once it starts with a PNG magic
     // number (or as application/octet-stream when it does not), so both jobs below "succeed" with a broken
     // result that the bot then sends as a document. Remove `.failing` once collect() checks the bytes.
-    it.failing('GET /view answers a truncated PNG: the job does not succeed with a broken picture', async () => {
+    it('GET /view answers a truncated PNG: the job does not succeed with a broken picture', async () => {
       proxy.tamper(/^\/view/, { kind: 'rewrite', rewrite: (a) => ({ ...a, body: a.body.subarray(0, 60) }) });
       const view = await finished(await submit(), 30_000);
       expect(view.status).toBe('failed');
       expect(view.error.message).toMatch(/\S/);
     });
 
-    it.failing('GET /view answers 200 with an HTML error page: the job does not succeed with it', async () => {
+    it('GET /view answers 200 with an HTML error page: the job does not succeed with it', async () => {
       proxy.tamper(/^\/view/, {
         kind: 'answer',
         status: 200,

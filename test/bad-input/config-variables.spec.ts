@@ -142,9 +142,9 @@ describe('configuration: paths that are only wrong on disk', () => {
     expect(result.output).toContain('/nonexistent/comfy-relay-workflows');
   });
 
-  // BUG (reported, minor): the blob store only touches BLOB_DIR on first use, so a BLOB_DIR that is a file (or not
+  // Was a bug (fixed): the blob store only touches BLOB_DIR on first use, so a BLOB_DIR that is a file (or not
   // writable) starts fine and the first image submit answers 500. STYLE: fail at start-up, not at first use.
-  it.failing('BLOB_DIR that is a file stops start-up naming it', async () => {
+  it('BLOB_DIR that is a file stops start-up naming it', async () => {
     const result = await startProcess({ BLOB_DIR: '/etc/passwd' });
     expect(result.started).toBe(false);
     expect(result.output).toMatch(/BLOB_DIR/);

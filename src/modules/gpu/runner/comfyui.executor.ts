@@ -232,7 +232,16 @@ export class ComfyUiExecutor implements GenerationExecutor {
           maxBytes: this.options.maxOutputBytes ?? 64 * 1024 * 1024,
           signal,
         });
-        outputs.push({ bytes, type: sniffType(bytes) });
+        const type = sniffType(bytes);
+        // A proxy's error page or a cut-off file must not become a "successful" result.
+        if (type === 'application/octet-stream' || (type === 'image/png' && !isCompletePng(bytes))) {
+          throw new ExecutionError(
+            'comfyui_bad_output',
+            `ComfyUI returned a broken or non-image output for ${ref.filename} (${bytes.length} bytes).`,
+            true,
+          );
+        }
+        outputs.push({ bytes, type });
       } catch (err) {
         throw toExecutionError(err);
       }
@@ -263,6 +272,11 @@ class NotPlacedError extends Error {
 export function promptIdFor(jobId: string, attempt: number): string {
   const hex = createHash('sha1').update(`${jobId}:${attempt}`).digest('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${hex.slice(18, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** A PNG ends with its IEND chunk: a truncated transfer does not. */
+function isCompletePng(bytes: Buffer): boolean {
+  return bytes.length >= 57 && bytes.subarray(bytes.length - 8, bytes.length - 4).toString('ascii') === 'IEND';
 }
 
 function sniffType(bytes: Buffer): string {
