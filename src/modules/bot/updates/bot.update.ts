@@ -169,7 +169,14 @@ export class BotUpdate {
   /** Builds the Inbound, and turns any unexpected failure into a log line (scrubbed) and an apology. */
   private async handle(ctx: Context, work: (from: Inbound) => void | Promise<void>): Promise<void> {
     const from = await this.inbound(ctx);
-    if (!from) return;
+    if (!from) {
+      // A press with no chat (an inline-message button, or a forged update) can't be checked against its job: refuse
+      // it, but still answer, or the client's spinner never stops.
+      if (ctx.callbackQuery) {
+        await ctx.answerCbQuery(texts(pickLang(undefined, ctx.from?.language_code)).notYourJob).catch(() => undefined);
+      }
+      return;
+    }
     try {
       await this.blocklist.clear(from.chatId);
       await work(from);
