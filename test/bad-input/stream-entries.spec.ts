@@ -240,10 +240,10 @@ describe('bad stream entries on the live streams', () => {
       expect(dlq.filter((d) => d.entryId === entryId)).toHaveLength(0);
     });
 
-    // BUG (reported, low): JobRunnerController.onRequested only skips a request whose job already ended; two
+    // Was a bug (fixed): JobRunnerController.onRequested only skips a request whose job already ended; two
     // entries of one running job (a `cli replay` into the live prefix, a producer bug) run at the same time on two
     // instances — same prompt_id, GPU work done twice, two job.completed. A per-job run lease would stop it.
-    it.failing('the same request appended twice runs once and ends once', async () => {
+    it('the same request appended twice runs once and ends once', async () => {
       const jobId = randomUUID();
       await request(jobId, 'txt2img', { prompt: 'twice', width: 64, height: 64, steps: 2 });
       await request(jobId, 'txt2img', { prompt: 'twice', width: 64, height: 64, steps: 2 });

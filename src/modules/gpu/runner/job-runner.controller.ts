@@ -13,6 +13,9 @@ import { StreamContext } from '../../../streams/stream.context';
 import { WorkflowCatalog } from '../../../workflows';
 import { TERMINAL_STATUSES, type JobStatus } from '../../generation/projection/job-view';
 import { CancelRegistry } from './cancel-registry.service';
+import { JobRunLease } from './job-run.lease';
+import { ROOT_LOGGER } from '../../../common/root-logger';
+import type { Logger } from '../../../common/logger';
 import { GENERATION_EXECUTOR, type GenerationExecutor } from './generation-executor';
 import { toExecutionError } from './comfyui-error.mapper';
 import { ProgressThrottle } from './progress-throttle';
@@ -33,6 +36,8 @@ export class JobRunnerController {
     private readonly publisher: StreamPublisher,
     private readonly catalog: WorkflowCatalog,
     private readonly cancels: CancelRegistry,
+    private readonly runs: JobRunLease,
+    @Inject(ROOT_LOGGER) private readonly log: Logger,
   ) {}
 
   @OnStreamEvent('job.requested', 'gpu')
@@ -59,9 +64,18 @@ export class JobRunnerController {
       await this.publisher.publish('job.cancelled', meta, { by: cancelledBy[1], whileQueued: true });
       return;
     }
+    const entry = `${ctx.entry.stream.slice(this.keys.prefix.length)}|${ctx.entry.id}`;
+    const runningFrom = await this.runs.take(jobId, entry);
+    if (runningFrom !== null) {
+      // Another request entry of this job runs it (a replay or duplicate append): this one stands aside.
+      registration.release();
+      this.log.warn({ jobId, correlationId, entry, runningFrom }, 'duplicate request entry; the job already runs');
+      return;
+    }
     const template = this.catalog.get(event.payload.workflow);
     if (!template) {
       registration.release();
+      await this.runs.release(jobId, entry);
       await this.fail(meta, 'unknown_workflow', `Workflow "${event.payload.workflow}" is not installed here.`, false);
       return;
     }
@@ -105,6 +119,8 @@ export class JobRunnerController {
       await this.onFailure(meta, err, attempt);
     } finally {
       registration.release();
+      // Kept when the entry stays pending (retry, shutdown): its redelivery takes the lease over.
+      if (!ctx.signal.aborted) await this.runs.release(jobId, entry).catch(() => undefined);
     }
   }
 
