@@ -46,6 +46,8 @@ interface HeldEntry {
   deliveries: number;
   abort: AbortController;
   lost: boolean;
+  /** Handled (being acked or dead-lettered): the heartbeat leaves it alone. */
+  settled?: boolean;
 }
 
 export interface ConsumerStats {
@@ -331,9 +333,11 @@ export class StreamConsumer {
     try {
       await this.options.handle(envelope, ctx);
     } catch (err) {
+      entry.settled = true;
       await this.onHandlerError(entry, envelope, err);
       return;
     }
+    entry.settled = true;
     if (entry.lost) return;
     await this.ack(entry);
     this.counters.processed++;
@@ -437,6 +441,7 @@ export class StreamConsumer {
     if (this.held.size === 0) return;
     const byStream = new Map<string, string[]>();
     for (const entry of this.held.values()) {
+      if (entry.settled) continue;
       const ids = byStream.get(entry.stream) ?? [];
       ids.push(entry.id);
       byStream.set(entry.stream, ids);
@@ -453,7 +458,7 @@ export class StreamConsumer {
 
   private markLost(stream: string, id: string): void {
     const entry = this.held.get(heldKey(stream, id));
-    if (!entry) return;
+    if (!entry || entry.settled) return;
     entry.lost = true;
     entry.abort.abort(new Error('entry was claimed by another consumer'));
     const index = this.backlog.indexOf(entry);

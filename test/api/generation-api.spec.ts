@@ -3,6 +3,7 @@ import { pollUntil } from '../support/poll-until';
 import { startTestApp, type TestApp } from '../support/app-harness';
 
 const KEY = 'test-key-0123456789abcdef';
+const OTHER_KEY = 'other-key-0123456789abcdef';
 const auth = { authorization: `Bearer ${KEY}` };
 
 async function readSse(url: string, until: (events: { event: string; data: any }[]) => boolean, timeoutMs = 15_000) {
@@ -36,7 +37,7 @@ describe('HTTP API (all roles, echo executor, real Redis)', () => {
   let app: TestApp;
 
   beforeAll(async () => {
-    app = await startTestApp({ API_KEYS: KEY, USER_MAX_ACTIVE: '50' });
+    app = await startTestApp({ API_KEYS: `${KEY},${OTHER_KEY}`, USER_MAX_ACTIVE: '50' });
   });
 
   afterAll(async () => {
@@ -137,6 +138,17 @@ describe('HTTP API (all roles, echo executor, real Redis)', () => {
         expect(res.headers.get('www-authenticate')).toBe('Bearer');
         expect(JSON.stringify(res.body)).not.toContain(KEY);
       }
+    });
+
+    it("another key's job is a 404 for every route, as if unknown", async () => {
+      const created = await submit({ workflow: 'echo-invert', inputs: { width: 8, height: 8 } });
+      const other = { authorization: `Bearer ${OTHER_KEY}` };
+      for (const path of ['', '/result', '/events']) {
+        expect((await app.http(`/v1/generations/${created.body.id}${path}`, { headers: other })).status).toBe(404);
+      }
+      const cancel = await app.http(`/v1/generations/${created.body.id}/cancel`, { method: 'POST', headers: other });
+      expect(cancel.status).toBe(404);
+      expect((await app.http(`/v1/generations/${created.body.id}`, { headers: auth })).status).toBe(200);
     });
 
     it('health and metrics need no key', async () => {

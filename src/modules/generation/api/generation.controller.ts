@@ -77,18 +77,27 @@ export class GenerationController {
   }
 
   @Get('generations/:id')
-  async get(@Param('id') id: string): Promise<GenerationResource> {
-    return this.queries.resource(await this.require(id));
+  async get(@Param('id') id: string, @Req() request: AuthenticatedRequest): Promise<GenerationResource> {
+    return this.queries.resource(await this.require(id, request));
   }
 
   @Get('generations/:id/events')
-  async events(@Param('id') id: string, @Res() response: Response): Promise<void> {
-    await this.sse.stream(await this.require(id), response);
+  async events(
+    @Param('id') id: string,
+    @Req() request: AuthenticatedRequest,
+    @Res() response: Response,
+  ): Promise<void> {
+    await this.sse.stream(await this.require(id, request), response);
   }
 
   @Get('generations/:id/result')
-  async result(@Param('id') id: string, @Query('index') indexParam: string | undefined, @Res() response: Response) {
-    const view = await this.require(id);
+  async result(
+    @Param('id') id: string,
+    @Query('index') indexParam: string | undefined,
+    @Req() request: AuthenticatedRequest,
+    @Res() response: Response,
+  ) {
+    const view = await this.require(id, request);
     if (indexParam !== undefined && !/^\d{1,4}$/.test(indexParam)) {
       throw fieldError('index', 'must be a non-negative integer');
     }
@@ -119,13 +128,20 @@ export class GenerationController {
   @Post('generations/:id/cancel')
   @HttpCode(202)
   async cancel(@Param('id') id: string, @Req() request: AuthenticatedRequest) {
-    await this.require(id);
+    await this.require(id, request);
     return this.generations.cancel(id, request.callerId ?? 'api:anonymous');
   }
 
-  private async require(id: string): Promise<JobView> {
+  /**
+   * The job, if the caller may see it. With API_KEYS set, a key sees only the jobs it submitted (under any
+   * X-User-Id); another key's job is a 404, like an unknown one, so ids leak nothing.
+   */
+  private async require(id: string, request: AuthenticatedRequest): Promise<JobView> {
     const view = await this.queries.find(id);
-    if (!view) throw new NotFoundException(`No generation with id ${id}.`);
+    const caller = request.callerId ?? 'api:anonymous';
+    const owned =
+      caller === 'api:anonymous' || view?.userId === caller || (view?.userId ?? '').startsWith(`${caller}:`);
+    if (!view || !owned) throw new NotFoundException(`No generation with id ${id}.`);
     return view;
   }
 }
