@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { ChaosRun, type ChaosOptions } from './chaos-run';
 import { ROOT } from './compiled-tree';
-import { formatReport, writeReliabilityDoc } from './report';
+import { formatReport, writeReadmeSection, writeReliabilityDoc } from './report';
 
 interface Args {
   quick: boolean;
@@ -89,6 +89,7 @@ async function main(): Promise<number> {
     if (args.docs) {
       const path = join(ROOT, 'docs', 'reliability.md');
       writeReliabilityDoc(path, report, command);
+      writeReadmeSection(join(ROOT, 'README.md'), report, command);
       options.log(`figures written to ${path}`);
     }
     return report.violations.length === 0 ? 0 : 1;

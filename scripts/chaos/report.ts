@@ -100,6 +100,16 @@ export function writeReliabilityDoc(path: string, r: ChaosReport, command: strin
   writeFileSync(path, doc);
 }
 
+/** The README carries the latest full run too, between the same markers (only rewritten by full runs). */
+export function writeReadmeSection(path: string, r: ChaosReport, command: string): void {
+  if (r.mode !== 'full' || !existsSync(path)) return;
+  const text = readFileSync(path, 'utf8');
+  const begin = text.indexOf(BEGIN('full'));
+  const end = text.indexOf(END('full'));
+  if (begin < 0 || end <= begin) return;
+  writeFileSync(path, `${text.slice(0, begin)}${BEGIN('full')}\n${runSection(r, command)}\n${text.slice(end)}`);
+}
+
 function runSection(r: ChaosReport, command: string): string {
   const verdict = r.violations.length === 0 ? '**PASS**' : `**FAIL** (${r.violations.length} violations)`;
   const failed = Object.entries(r.failed.byReason)
