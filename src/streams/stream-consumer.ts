@@ -159,10 +159,14 @@ export class StreamConsumer {
     for (const entry of waiting) this.held.delete(heldKey(entry.stream, entry.id));
     await this.handBack(waiting);
     await waitAll(this.running, graceMs);
-    const stillRunning = [...this.held.values()];
-    for (const entry of stillRunning) entry.abort.abort(new Error('consumer shutting down'));
-    await this.handBack(stillRunning);
+    // Stop the heartbeat first: a beat during the hand-back would reset the idle time peers wait for.
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    const stillRunning = [...this.held.values()];
+    for (const entry of stillRunning) {
+      entry.settled = true;
+      entry.abort.abort(new Error('consumer shutting down'));
+    }
+    await this.handBack(stillRunning);
     await this.deleteConsumerIfIdle();
     this.blocking?.disconnect();
   }

@@ -87,7 +87,8 @@ export class ProjectorController {
     multi.expire(timeline, this.finishedTtlSeconds);
     if (event.type === 'job.accepted' || event.type === 'job.started') multi.zrem(this.keys.queue, event.jobId);
     const justFinished = isTerminal(after.status) && (!before || !isTerminal(before.status));
-    if (justFinished) {
+    if (isTerminal(after.status)) {
+      // Idempotent, so done for every event of a finished job: a redelivery after a failed MULTI still frees them.
       if (after.userId) multi.srem(this.keys.userActive(after.userId), event.jobId);
       multi.zrem(this.keys.queue, event.jobId);
     }

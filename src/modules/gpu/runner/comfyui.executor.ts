@@ -188,7 +188,7 @@ export class ComfyUiExecutor implements GenerationExecutor {
         },
       });
     } catch (err) {
-      if (stop.aborted) {
+      if (watchdog.signal.aborted || hooks.cancelSignal.aborted) {
         await instance.client.cancel(promptId).catch((cancelErr: unknown) => {
           this.log.warn({ jobId: job.jobId, err: errorMessage(cancelErr) }, 'cancel on ComfyUI failed');
         });

@@ -9,8 +9,13 @@ export interface ExecutionJob {
 }
 
 export interface ExecutionHooks {
-  /** Aborted on cancel, watchdog, shutdown or lost ownership. */
+  /** Aborted on cancel, shutdown or lost ownership: stop waiting. */
   signal: AbortSignal;
+  /**
+   * Aborted only when the user cancelled: then the prompt is cancelled on ComfyUI too. On shutdown or a lost entry
+   * it is left running, for the worker that takes the job over to collect or re-attach to.
+   */
+  cancelSignal: AbortSignal;
   /** Called once the work is placed somewhere (instance + its prompt id). */
   onAccepted(placement: { instance: string; promptId: string }): Promise<void>;
   /** Called when the work actually starts running. */

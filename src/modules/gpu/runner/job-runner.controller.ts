@@ -89,6 +89,7 @@ export class JobRunnerController {
         { jobId, attempt, template, inputs: event.payload.inputs },
         {
           signal,
+          cancelSignal: registration.controller.signal,
           onAccepted: async (p) => {
             placement = p;
             await this.publisher.publish('job.accepted', meta, { worker: meta.actor, attempt, ...p });
