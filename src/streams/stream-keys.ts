@@ -39,6 +39,10 @@ export class StreamKeys {
   lastProgress(jobId: string): string {
     return `${this.prefix}jobs:progress:last:${jobId}`;
   }
+  /** Set atomically with the one `job.cancelled` of a job (the API and a worker may both try to send it). */
+  cancelledMarker(jobId: string): string {
+    return `${this.prefix}jobs:cancelled:${jobId}`;
+  }
   cancelFlag(jobId: string): string {
     return `${this.prefix}jobs:cancel:${jobId}`;
   }

@@ -1,8 +1,16 @@
 import type Redis from 'ioredis';
+import { LuaScript } from '../common/lua-script';
 import type { ChainableCommander } from 'ioredis';
 import { encodeEnvelope, ENVELOPE_FIELD, makeEnvelope, type EnvelopeMeta } from './envelope.codec';
 import type { JobEnvelope, JobEventPayloads, JobEventType } from './job-event.types';
 import type { StreamKeys } from './stream-keys';
+
+const PUBLISH_ONCE = new LuaScript(`
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  return redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
+end
+return false
+`);
 
 /** How long the last progress tick of a job stays readable for GET /v1/generations/:id. */
 const LAST_PROGRESS_TTL_SECONDS = 3600;
@@ -41,6 +49,26 @@ export class StreamPublisher {
     const [err, id] = results[0] ?? [new Error('empty MULTI reply'), null];
     if (err) throw err;
     return { id: String(id), envelope };
+  }
+
+  /**
+   * Appends the event only if `markerKey` was not set yet, atomically (one script): for events that must exist once
+   * although two actors may decide to send them. Returns the entry id, or null when it had been sent already.
+   */
+  async publishOnce<T extends JobEventType>(
+    markerKey: string,
+    markerTtlSeconds: number,
+    type: T,
+    meta: EnvelopeMeta,
+    payload: JobEventPayloads[T],
+  ): Promise<string | null> {
+    const envelope = makeEnvelope(type, meta, payload);
+    const id = await PUBLISH_ONCE.run(
+      this.redis,
+      [markerKey, this.streamFor(envelope)],
+      [String(markerTtlSeconds), encodeEnvelope(envelope)],
+    );
+    return typeof id === 'string' ? id : null;
   }
 
   /** Adds the append to a caller's MULTI/pipeline, so it commits atomically with the caller's other writes. */

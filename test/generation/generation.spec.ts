@@ -59,6 +59,8 @@ describe('generation commands and projection', () => {
     });
     const events = (await api.redis.xrange(`${prefix}jobs:events`, '-', '+')).map(([, f]) => JSON.parse(f[1]!).type);
     expect(events).not.toContain('job.started');
+    // The API won the queue race and announced it; the worker that met the entry later did not announce it again.
+    expect(events.filter((t) => t === 'job.cancelled')).toHaveLength(1);
     const again = await api.http(`/v1/generations/${job.body.id}/cancel`, { method: 'POST' });
     expect(again.status).toBe(409);
   });

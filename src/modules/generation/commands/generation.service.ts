@@ -133,7 +133,11 @@ export class GenerationService {
     const meta = { jobId, correlationId: view?.correlationId ?? jobId, actor: by };
     await this.publisher.publish('job.cancel-requested', meta, { by });
     if (removed[1] === 1) {
-      await this.publisher.publish('job.cancelled', meta, { by, whileQueued: true });
+      const ttl = Math.ceil(this.config.retentionMs / 1000);
+      await this.publisher.publishOnce(this.keys.cancelledMarker(jobId), ttl, 'job.cancelled', meta, {
+        by,
+        whileQueued: true,
+      });
       return { id: jobId, status: 'cancelled' };
     }
     return { id: jobId, status: 'cancelling' };

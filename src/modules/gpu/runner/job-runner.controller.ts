@@ -61,7 +61,7 @@ export class JobRunnerController {
     }
     if (cancelledBy[1] !== null) {
       registration.release();
-      await this.publisher.publish('job.cancelled', meta, { by: cancelledBy[1], whileQueued: true });
+      await this.cancelledOnce(meta, cancelledBy[1], true);
       return;
     }
     const entry = `${ctx.entry.stream.slice(this.keys.prefix.length)}|${ctx.entry.id}`;
@@ -113,7 +113,7 @@ export class JobRunnerController {
       });
     } catch (err) {
       if (registration.controller.signal.aborted) {
-        await this.publisher.publish('job.cancelled', meta, { by: 'request', whileQueued: false });
+        await this.cancelledOnce(meta, 'request', false);
         return;
       }
       if (ctx.signal.aborted) throw err; // shutdown or lost ownership: the entry stays pending for another worker
@@ -123,6 +123,19 @@ export class JobRunnerController {
       // Kept when the entry stays pending (retry, shutdown): its redelivery takes the lease over.
       if (!ctx.signal.aborted) await this.runs.release(jobId, entry).catch(() => undefined);
     }
+  }
+
+  /** The API may have announced the cancel already (it won the queue race): one `job.cancelled` per job. */
+  private async cancelledOnce(
+    meta: { jobId: string; correlationId: string; actor: string },
+    by: string,
+    queued: boolean,
+  ) {
+    const ttl = Math.ceil(this.config.retentionMs / 1000);
+    await this.publisher.publishOnce(this.keys.cancelledMarker(meta.jobId), ttl, 'job.cancelled', meta, {
+      by,
+      whileQueued: queued,
+    });
   }
 
   private async onFailure(
