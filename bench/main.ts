@@ -7,7 +7,7 @@ import 'reflect-metadata';
 import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
-import { CompiledTree } from './lib/build';
+import { buildBenchTree } from './lib/build';
 import { BenchContext, type MeasureResult } from './lib/context';
 import { withDeadline } from './lib/deadline';
 import { collectEnvironment, writeReadmeBlock, writeResults, type Report } from './lib/results';
@@ -65,7 +65,7 @@ async function main(): Promise<number> {
   const started = performance.now();
   const log = (line: string): void => void process.stdout.write(`${line}\n`);
   if (args.cpuProfDir) mkdirSync(args.cpuProfDir, { recursive: true });
-  const tree = CompiledTree.build();
+  const tree = buildBenchTree();
   log(
     `[bench] ${args.quick ? 'quick' : 'full'} run on ${redisUrl}; ${tree.files} files transpiled in ${Math.round(tree.buildMs)} ms`,
   );

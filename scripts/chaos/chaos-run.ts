@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Redis from 'ioredis';
 import { StreamKeys } from '../../src/streams/stream-keys';
 import { FakeTelegram } from '../../test/support/fake-telegram/fake-telegram.server';
-import { CompiledTree, ROOT } from './compiled-tree';
+import { CompiledTree, ROOT } from '../lib/compiled-tree';
 import { Deadline, sleep, waitFor } from './deadline';
 import { describeStep, planFaults, type FaultStep } from './faults';
 import { planLoad, submitApi, TelegramCrowd, type ApiOutcome, type PlannedJob } from './load';
@@ -83,7 +83,7 @@ export class ChaosRun {
   async run(): Promise<ChaosReport> {
     const startedAt = Date.now();
     const { log } = this.o;
-    this.tree = CompiledTree.build(this.tmp);
+    this.tree = CompiledTree.build({ parent: this.tmp, label: 'comfy-relay-chaos-build' });
     log(`transpiled ${this.tree.files} files in ${this.tree.buildMs} ms`);
     await this.redisServer.start();
     this.redis = new Redis(this.redisServer.url, { maxRetriesPerRequest: null });

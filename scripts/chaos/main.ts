@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { ChaosRun, type ChaosOptions } from './chaos-run';
-import { ROOT } from './compiled-tree';
+import { ROOT } from '../lib/compiled-tree';
 import { formatReport, writeReadmeSection, writeReliabilityDoc } from './report';
 
 interface Args {

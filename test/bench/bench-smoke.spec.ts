@@ -1,4 +1,4 @@
-import { CompiledTree } from '../../bench/lib/build';
+import { buildBenchTree, type CompiledTree } from '../../bench/lib/build';
 import { BenchContext, result } from '../../bench/lib/context';
 import { countKeys } from '../../bench/lib/redis-tools';
 import { runTransport } from '../../bench/lib/runs';
@@ -11,7 +11,7 @@ describe('bench smoke', () => {
   let ctx: BenchContext;
 
   beforeAll(() => {
-    tree = CompiledTree.build();
+    tree = buildBenchTree();
   });
 
   afterAll(() => {

@@ -3,12 +3,23 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import * as ts from 'typescript';
 
+/** The repository root. */
 export const ROOT = join(__dirname, '..', '..');
 
+export interface CompiledTreeOptions {
+  /** Repository folders to transpile (default: `src`). */
+  roots?: readonly string[];
+  /** Where the temporary tree goes (default: the OS temp folder). */
+  parent?: string;
+  /** Name prefix of the temporary folder. */
+  label?: string;
+}
+
 /**
- * The service processes run as plain JavaScript transpiled once per run (what `ts-node --transpile-only` does
- * at every start): a process killed and restarted a hundred times then starts in about a second instead of
- * paying the compiler each time, which on two cores is the difference between a fault schedule and a build farm.
+ * The repository transpiled once to plain JavaScript in a temporary folder, file by file (what
+ * `ts-node --transpile-only` does at every start, so a type error elsewhere cannot stop a run). Used by the
+ * benchmarks (a worker's RSS and CPU profile show the service, not the compiler) and the chaos suite (a process
+ * killed and restarted a hundred times starts in about a second).
  */
 export class CompiledTree {
   private constructor(
@@ -17,14 +28,14 @@ export class CompiledTree {
     readonly buildMs: number,
   ) {}
 
-  static build(parent = tmpdir()): CompiledTree {
-    const started = Date.now();
-    const dir = mkdtempSync(join(parent, 'comfy-relay-chaos-build-'));
+  static build({ roots = ['src'], parent = tmpdir(), label = 'comfy-relay-build' }: CompiledTreeOptions = {}) {
+    const started = performance.now();
+    const dir = mkdtempSync(join(parent, `${label}-`));
     const config = ts.readConfigFile(join(ROOT, 'tsconfig.json'), (p) => ts.sys.readFile(p));
     const parsed = ts.parseJsonConfigFileContent(config.config, ts.sys, ROOT);
     const options: ts.CompilerOptions = { ...parsed.options, sourceMap: false, inlineSourceMap: false, noEmit: false };
     let files = 0;
-    for (const source of listTs(join(ROOT, 'src'))) {
+    for (const source of roots.flatMap((root) => listTs(join(ROOT, root)))) {
       if (source.endsWith('.spec.ts') || source.endsWith('.d.ts')) continue;
       const out = join(dir, relative(ROOT, source)).replace(/\.ts$/, '.js');
       const { outputText } = ts.transpileModule(readFileSync(source, 'utf8'), {
@@ -35,12 +46,17 @@ export class CompiledTree {
       writeFileSync(out, outputText);
       files++;
     }
-    return new CompiledTree(dir, files, Date.now() - started);
+    return new CompiledTree(dir, files, Math.round(performance.now() - started));
   }
 
-  /** The service entry point (`src/main.ts` → `main.js`). */
+  /** Path of a compiled script given its repository path (e.g. `bench/children/app-child.ts`). */
+  script(repoPath: string): string {
+    return join(this.dir, repoPath.replace(/\.ts$/, '.js'));
+  }
+
+  /** The service entry point (`src/main.ts`). */
   get main(): string {
-    return join(this.dir, 'src', 'main.js');
+    return this.script('src/main.ts');
   }
 
   /** The tree lives outside the repository: packages resolve from the repository's node_modules. */
