@@ -23,7 +23,7 @@ export const REDACT_PATHS = [
 ];
 
 export function createRootLogger(
-  config: Pick<AppConfig, 'logLevel' | 'logFormat'> & Partial<Pick<AppConfig, 'telegram' | 'apiKeys'>>,
+  config: Pick<AppConfig, 'logLevel' | 'logFormat'> & Partial<Pick<AppConfig, 'telegram' | 'apiKeys' | 'blobs'>>,
   role: string,
   /** Tests capture the JSON lines here; the default is stdout (or pino-pretty with LOG_FORMAT=pretty). */
   destination?: DestinationStream,
@@ -32,6 +32,8 @@ export function createRootLogger(
     config.telegram?.botToken,
     config.telegram?.webhookSecret,
     ...(config.apiKeys ?? []),
+    config.blobs?.s3?.credentials?.secretAccessKey,
+    config.blobs?.s3?.credentials?.sessionToken,
   ]);
   const options = {
     level: config.logLevel,

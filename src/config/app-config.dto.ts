@@ -1,5 +1,5 @@
 import { Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, ValidateIf } from 'class-validator';
+import { IsIn, IsInt, IsNumber, IsOptional, IsString, IsUrl, Matches, Max, Min, ValidateIf } from 'class-validator';
 
 export const ROLES = ['api', 'gpu', 'bot', 'projector'] as const;
 export type Role = (typeof ROLES)[number];
@@ -38,6 +38,18 @@ export const ENV_VARIABLES = [
   'SHUTDOWN_GRACE_MS',
   'BLOB_DIR',
   'BLOB_TTL_SECONDS',
+  'BLOB_REDIS_MAX_BYTES',
+  'BLOB_S3_BUCKET',
+  'BLOB_S3_ENDPOINT',
+  'BLOB_S3_REGION',
+  'BLOB_S3_FORCE_PATH_STYLE',
+  'BLOB_S3_PRESIGN',
+  'BLOB_S3_KEY_PREFIX',
+  'BLOB_S3_TIMEOUT_MS',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'REDIS_MEMORY_HIGH_WATERMARK',
   'INSTANCE_NAME',
   'LOG_LEVEL',
   'LOG_FORMAT',
@@ -244,6 +256,75 @@ export class EnvDto {
   @IsInt()
   @Min(60)
   BLOB_TTL_SECONDS = 24 * 3600;
+
+  /** Cap of image bytes the Redis backend may hold (Redis memory); 0 = no cap. Default 512 MiB. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  BLOB_REDIS_MAX_BYTES = 512 * 1024 * 1024;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'must be an S3 bucket name (3-63 of a-z 0-9 . -)' })
+  BLOB_S3_BUCKET?: string;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @IsUrl(
+    { require_tld: false, require_protocol: true, protocols: ['http', 'https'] },
+    { message: 'must be an http(s) URL' },
+  )
+  BLOB_S3_ENDPOINT?: string;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^[a-z0-9-]{2,32}$/, { message: 'must be a region name such as us-east-1' })
+  BLOB_S3_REGION = 'us-east-1';
+
+  @IsOptional()
+  @Transform(trimmed)
+  @IsIn(['true', 'false', '1', '0'], { message: 'must be true or false' })
+  BLOB_S3_FORCE_PATH_STYLE = 'false';
+
+  @IsOptional()
+  @Transform(trimmed)
+  @IsIn(['true', 'false', '1', '0'], { message: 'must be true or false' })
+  BLOB_S3_PRESIGN = 'false';
+
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^([A-Za-z0-9_.-]+\/)*$/, { message: 'must be empty or path segments ending in / (e.g. comfy-relay/)' })
+  BLOB_S3_KEY_PREFIX = 'comfy-relay/blobs/';
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(300_000)
+  BLOB_S3_TIMEOUT_MS = 10_000;
+
+  @IsOptional()
+  @IsString()
+  AWS_ACCESS_KEY_ID?: string;
+
+  @IsOptional()
+  @IsString()
+  AWS_SECRET_ACCESS_KEY?: string;
+
+  @IsOptional()
+  @IsString()
+  AWS_SESSION_TOKEN?: string;
+
+  /** Above this share of Redis maxmemory, submits are refused with 503 (nothing fails later in the pipeline). */
+  @IsOptional()
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' && /^\d*\.?\d+$/.test(value.trim()) ? Number(value.trim()) : value,
+  )
+  @IsNumber({}, { message: 'must be a number between 0.1 and 1' })
+  @Min(0.1)
+  @Max(1)
+  REDIS_MEMORY_HIGH_WATERMARK = 0.9;
 
   @IsOptional()
   @Transform(trimmed)

@@ -36,12 +36,37 @@ export interface AppConfig {
   readonly progressMaxLen: number;
   readonly health: { readonly maxLag: number; readonly maxPending: number };
   readonly shutdownGraceMs: number;
-  readonly blobDir?: string;
-  readonly blobTtlSeconds: number;
+  readonly blobs: BlobConfig;
+  /** Share of Redis maxmemory above which submits are refused with 503. */
+  readonly redisMemoryHighWatermark: number;
   /** Stable per machine/container; consumer names are `<role>-<instanceName>-<n>`. */
   readonly instanceName: string;
   readonly logLevel: string;
   readonly logFormat: 'json' | 'pretty';
+}
+
+/** Where result and input images live (README: choosing the backend). */
+export interface BlobConfig {
+  readonly backend: 'redis' | 'fs' | 's3';
+  /** How long an API result (and a job's inputs, at most) is kept. */
+  readonly ttlSeconds: number;
+  /** Redis backend: cap on stored image bytes (0 = none). */
+  readonly redisMaxBytes: number;
+  readonly dir?: string;
+  readonly s3?: {
+    readonly bucket: string;
+    readonly endpoint?: string;
+    readonly region: string;
+    readonly forcePathStyle: boolean;
+    readonly presign: boolean;
+    readonly keyPrefix: string;
+    readonly timeoutMs: number;
+    readonly credentials?: {
+      readonly accessKeyId: string;
+      readonly secretAccessKey: string;
+      readonly sessionToken?: string;
+    };
+  };
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');

@@ -2,10 +2,18 @@ import { hostname } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { ENV_VARIABLES, EnvDto, ROLES, type Role } from './app-config.dto';
-import type { AppConfig } from './app-config';
+import type { AppConfig, BlobConfig } from './app-config';
 
 /** Variables whose values must never be echoed back, even in a validation error. */
-const SECRET_VARIABLES = new Set(['TELEGRAM_BOT_TOKEN', 'TELEGRAM_WEBHOOK_SECRET', 'API_KEYS', 'REDIS_URL']);
+const SECRET_VARIABLES = new Set([
+  'TELEGRAM_BOT_TOKEN',
+  'TELEGRAM_WEBHOOK_SECRET',
+  'API_KEYS',
+  'REDIS_URL',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+]);
 
 export class ConfigError extends Error {
   constructor(readonly problems: readonly { variable: string; rule: string }[]) {
@@ -27,7 +35,60 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const dto = plainToInstance(EnvDto, raw);
   const errors = validateSync(dto, { whitelist: true, forbidUnknownValues: true });
   if (errors.length > 0) throw new ConfigError(errors.map(describe));
+  const conflicts = crossFieldProblems(dto);
+  if (conflicts.length > 0) throw new ConfigError(conflicts);
   return toAppConfig(dto);
+}
+
+/** Rules between variables, each reported on the variable an operator should change. */
+function crossFieldProblems(dto: EnvDto): { variable: string; rule: string }[] {
+  const problems: { variable: string; rule: string }[] = [];
+  if (dto.BLOB_DIR !== undefined && dto.BLOB_S3_BUCKET !== undefined) {
+    problems.push({ variable: 'BLOB_S3_BUCKET', rule: 'set either BLOB_DIR or BLOB_S3_BUCKET, not both' });
+  }
+  for (const name of ['BLOB_S3_ENDPOINT', 'BLOB_S3_PRESIGN'] as const) {
+    const set = name === 'BLOB_S3_PRESIGN' ? isTrue(dto.BLOB_S3_PRESIGN) : dto[name] !== undefined;
+    if (set && dto.BLOB_S3_BUCKET === undefined) problems.push({ variable: name, rule: 'needs BLOB_S3_BUCKET' });
+  }
+  if ((dto.AWS_ACCESS_KEY_ID === undefined) !== (dto.AWS_SECRET_ACCESS_KEY === undefined)) {
+    const missing = dto.AWS_ACCESS_KEY_ID === undefined ? 'AWS_ACCESS_KEY_ID' : 'AWS_SECRET_ACCESS_KEY';
+    problems.push({ variable: missing, rule: 'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together' });
+  }
+  return problems;
+}
+
+function isTrue(value: string): boolean {
+  return value === 'true' || value === '1';
+}
+
+function blobConfig(dto: EnvDto): BlobConfig {
+  const common = { ttlSeconds: dto.BLOB_TTL_SECONDS, redisMaxBytes: dto.BLOB_REDIS_MAX_BYTES };
+  if (dto.BLOB_S3_BUCKET !== undefined) {
+    const credentials =
+      dto.AWS_ACCESS_KEY_ID !== undefined && dto.AWS_SECRET_ACCESS_KEY !== undefined
+        ? {
+            accessKeyId: dto.AWS_ACCESS_KEY_ID,
+            secretAccessKey: dto.AWS_SECRET_ACCESS_KEY,
+            ...(dto.AWS_SESSION_TOKEN !== undefined ? { sessionToken: dto.AWS_SESSION_TOKEN } : {}),
+          }
+        : undefined;
+    return {
+      backend: 's3',
+      ...common,
+      s3: {
+        bucket: dto.BLOB_S3_BUCKET,
+        endpoint: dto.BLOB_S3_ENDPOINT?.replace(/\/+$/, ''),
+        region: dto.BLOB_S3_REGION,
+        forcePathStyle: isTrue(dto.BLOB_S3_FORCE_PATH_STYLE),
+        presign: isTrue(dto.BLOB_S3_PRESIGN),
+        keyPrefix: dto.BLOB_S3_KEY_PREFIX,
+        timeoutMs: dto.BLOB_S3_TIMEOUT_MS,
+        ...(credentials ? { credentials } : {}),
+      },
+    };
+  }
+  if (dto.BLOB_DIR !== undefined) return { backend: 'fs', ...common, dir: dto.BLOB_DIR };
+  return { backend: 'redis', ...common };
 }
 
 function describe(error: ValidationError): { variable: string; rule: string } {
@@ -82,8 +143,8 @@ function toAppConfig(dto: EnvDto): AppConfig {
     progressMaxLen: dto.PROGRESS_MAXLEN,
     health: { maxLag: dto.HEALTH_MAX_LAG, maxPending: dto.HEALTH_MAX_PENDING },
     shutdownGraceMs: dto.SHUTDOWN_GRACE_MS,
-    blobDir: dto.BLOB_DIR,
-    blobTtlSeconds: dto.BLOB_TTL_SECONDS,
+    blobs: blobConfig(dto),
+    redisMemoryHighWatermark: dto.REDIS_MEMORY_HIGH_WATERMARK,
     instanceName: dto.INSTANCE_NAME ?? sanitizeHost(hostname()),
     logLevel: dto.LOG_LEVEL,
     logFormat: dto.LOG_FORMAT === 'pretty' ? 'pretty' : 'json',

@@ -8,6 +8,7 @@ import {
   InvalidRequestError,
   JobFinishedError,
   JobNotFoundError,
+  ServiceOverloadedError,
   UserLimitError,
 } from '../modules/generation/commands/generation.errors';
 
@@ -27,6 +28,7 @@ const STATUS_BY_ERROR = new Map<new (...args: never[]) => GenerationError, numbe
   [JobNotFoundError, HttpStatus.NOT_FOUND],
   [JobFinishedError, HttpStatus.CONFLICT],
   [DrainingError, HttpStatus.SERVICE_UNAVAILABLE],
+  [ServiceOverloadedError, HttpStatus.SERVICE_UNAVAILABLE],
 ]);
 
 /**
@@ -51,6 +53,8 @@ export class HttpErrorFilter implements ExceptionFilter {
       return;
     }
     if (body.statusCode === 429) response.setHeader('Retry-After', '10');
+    if (exception instanceof ServiceOverloadedError)
+      response.setHeader('Retry-After', String(exception.retryAfterSeconds));
     if (body.statusCode === 401) response.setHeader('WWW-Authenticate', 'Bearer');
     response.status(body.statusCode).json(body);
   }

@@ -68,8 +68,28 @@ export class StreamKeys {
   attempts(group: string, stream: string, id: string): string {
     return `${this.prefix}attempts:${group}:${stream.slice(this.prefix.length)}:${id}`;
   }
+  /** Bytes of a blob (Redis backend only). */
   blob(hash: string): string {
     return `${this.prefix}blob:${hash}`;
+  }
+  /** Who holds a blob: holder → expiry (ms), for every backend. */
+  blobHolds(hash: string): string {
+    return `${this.prefix}blob:holds:${hash}`;
+  }
+  /** Every stored blob scored by the latest expiry of its holds: what the sweeper deletes, and when. */
+  get blobDue(): string {
+    return `${this.prefix}blob:due`;
+  }
+  /** hash → size of every stored blob; with blobTotal, what BLOB_REDIS_MAX_BYTES is checked against. */
+  get blobSizes(): string {
+    return `${this.prefix}blob:sizes`;
+  }
+  get blobTotal(): string {
+    return `${this.prefix}blob:total-bytes`;
+  }
+  /** Set while a blob's bytes are being deleted: a put of the same content waits until they are gone. */
+  blobDeleting(hash: string): string {
+    return `${this.prefix}blob:deleting:${hash}`;
   }
   get drainFlag(): string {
     return `${this.prefix}control:drain`;

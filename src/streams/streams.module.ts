@@ -1,13 +1,18 @@
 import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import type Redis from 'ioredis';
+import type { Logger } from 'pino';
 import { BLOB_STORE } from '../blobs/blob-store';
-import { FsBlobStore } from '../blobs/fs-blob.store';
-import { RedisBlobStore } from '../blobs/redis-blob.store';
+import { createBlobStore } from '../blobs/blob-store.factory';
+import { ROOT_LOGGER } from '../common/root-logger';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { RedisMemoryMonitor } from './redis-memory.monitor';
 import { createRedis, REDIS } from './redis.provider';
 import { StreamKeys } from './stream-keys';
 import { StreamPublisher } from './stream.publisher';
 import { StreamTail } from './stream-tail';
+
+const BLOB_STORE_HANDLE = Symbol('BLOB_STORE_HANDLE');
+type BlobStoreHandle = Awaited<ReturnType<typeof createBlobStore>>;
 
 /** Redis, key names, the publisher, the shared stream tail and the blob store: what every role needs. */
 @Global()
@@ -30,22 +35,34 @@ import { StreamTail } from './stream-tail';
       useFactory: (r: Redis, k: StreamKeys) => new StreamTail(r, [k.events, k.progress]),
     },
     {
+      provide: RedisMemoryMonitor,
+      inject: [REDIS, APP_CONFIG],
+      useFactory: (r: Redis, c: AppConfig) => new RedisMemoryMonitor(r, c.redisMemoryHighWatermark),
+    },
+    {
+      provide: BLOB_STORE_HANDLE,
+      inject: [REDIS, StreamKeys, APP_CONFIG, { token: ROOT_LOGGER, optional: true }],
+      useFactory: (r: Redis, k: StreamKeys, c: AppConfig, log: Logger | undefined) =>
+        createBlobStore(c.blobs, r, k, log ?? { warn: () => undefined }),
+    },
+    {
       provide: BLOB_STORE,
-      inject: [REDIS, StreamKeys, APP_CONFIG],
-      useFactory: (r: Redis, k: StreamKeys, c: AppConfig) =>
-        c.blobDir ? FsBlobStore.open(c.blobDir) : new RedisBlobStore(r, k, c.blobTtlSeconds),
+      inject: [BLOB_STORE_HANDLE],
+      useFactory: (handle: BlobStoreHandle) => handle.store,
     },
   ],
-  exports: [REDIS, StreamKeys, StreamPublisher, StreamTail, BLOB_STORE],
+  exports: [REDIS, StreamKeys, StreamPublisher, StreamTail, BLOB_STORE, RedisMemoryMonitor],
 })
 export class StreamsModule implements OnApplicationShutdown {
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
+    @Inject(BLOB_STORE_HANDLE) private readonly blobs: BlobStoreHandle,
     private readonly tail: StreamTail,
   ) {}
 
   async onApplicationShutdown(): Promise<void> {
     await this.tail.close();
+    this.blobs.close();
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }

@@ -4,7 +4,15 @@ import { ConfigError, loadConfig } from '../../src/config/config.loader';
 import { TEST_REDIS_URL, uniquePrefix } from '../support/test-redis';
 import { ENV_VARIABLES } from '../../src/config/app-config.dto';
 
-const SECRETS = new Set(['TELEGRAM_BOT_TOKEN', 'TELEGRAM_WEBHOOK_SECRET', 'API_KEYS', 'REDIS_URL']);
+const SECRETS = new Set([
+  'TELEGRAM_BOT_TOKEN',
+  'TELEGRAM_WEBHOOK_SECRET',
+  'API_KEYS',
+  'REDIS_URL',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+]);
 
 /** Every variable the service reads, with values it must refuse (free-form paths are checked at start-up). */
 const INVALID: Record<(typeof ENV_VARIABLES)[number], readonly string[]> = {
@@ -40,6 +48,18 @@ const INVALID: Record<(typeof ENV_VARIABLES)[number], readonly string[]> = {
   SHUTDOWN_GRACE_MS: ['-1', 'forever'],
   BLOB_DIR: [],
   BLOB_TTL_SECONDS: ['59', '1h'],
+  BLOB_REDIS_MAX_BYTES: ['-1', '1GB', '0.5'],
+  BLOB_S3_BUCKET: ['UPPER', 'ab', 'has space', 'under_score'],
+  BLOB_S3_ENDPOINT: ['minio:9000', 'ftp://minio:9000'],
+  BLOB_S3_REGION: ['US East', 'x'],
+  BLOB_S3_FORCE_PATH_STYLE: ['yes', 'TRUE'],
+  BLOB_S3_PRESIGN: ['yes', 'on'],
+  BLOB_S3_KEY_PREFIX: ['no-slash', '/abs/', 'a b/'],
+  BLOB_S3_TIMEOUT_MS: ['99', '300001', '10s'],
+  AWS_ACCESS_KEY_ID: [],
+  AWS_SECRET_ACCESS_KEY: [],
+  AWS_SESSION_TOKEN: [],
+  REDIS_MEMORY_HIGH_WATERMARK: ['0', '1.5', '90%', 'high'],
   INSTANCE_NAME: ['has space', 'slash/name', 'x'.repeat(65)],
   LOG_LEVEL: ['loud', 'INFO', 'verbose'],
   LOG_FORMAT: ['xml', 'JSON'],
@@ -49,6 +69,7 @@ const INVALID: Record<(typeof ENV_VARIABLES)[number], readonly string[]> = {
 const COMPANIONS: Record<string, Record<string, string>> = {
   TELEGRAM_WEBHOOK_SECRET: { TELEGRAM_WEBHOOK_URL: 'https://bot.example.org/hook' },
   TELEGRAM_WEBHOOK_URL: { TELEGRAM_WEBHOOK_SECRET: 'a-valid-webhook-secret-0123' },
+  BLOB_S3_ENDPOINT: { BLOB_S3_BUCKET: 'results' },
 };
 
 /**
@@ -85,6 +106,24 @@ describe('configuration: every variable, invalid', () => {
     expect(() => loadConfig({ TELEGRAM_WEBHOOK_URL: 'https://bot.example.org/hook' })).toThrow(
       /TELEGRAM_WEBHOOK_SECRET/,
     );
+  });
+
+  it.each([
+    [{ BLOB_DIR: '/tmp/blobs', BLOB_S3_BUCKET: 'results' }, 'BLOB_S3_BUCKET', /not both/],
+    [{ BLOB_S3_PRESIGN: 'true' }, 'BLOB_S3_PRESIGN', /needs BLOB_S3_BUCKET/],
+    [{ BLOB_S3_ENDPOINT: 'http://127.0.0.1:9000' }, 'BLOB_S3_ENDPOINT', /needs BLOB_S3_BUCKET/],
+    [{ BLOB_S3_BUCKET: 'results', AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEKEY0001' }, 'AWS_SECRET_ACCESS_KEY', /go together/],
+  ])('object-store rules between variables: %j names %s', (env, variable, rule) => {
+    try {
+      loadConfig(env);
+      throw new Error('expected ConfigError');
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const problems = (err as ConfigError).problems;
+      expect(problems.map((p) => p.variable)).toEqual([variable]);
+      expect(problems[0]!.rule).toMatch(rule);
+      expect((err as ConfigError).message).not.toContain('AKIAEXAMPLEKEY0001');
+    }
   });
 
   it('every bad variable is named at once, secrets still hidden', () => {

@@ -127,14 +127,14 @@ describe('bot: Telegram limits (429, 403) and the shared send budget', () => {
     const [job] = await requestedJobs(app);
     const blobs = app.app.get<BlobStore>(BLOB_STORE);
     const publisher = app.app.get(StreamPublisher);
-    const strip = await blobs.put(testPng(2100, 100), 'image/png'); // aspect ratio 21 > 20
+    const strip = await blobs.put(testPng(2100, 100), 'image/png', { holder: `out:${job!.jobId}`, ttlSeconds: 600 }); // aspect ratio 21 > 20
     // A WebP whose header we can read but Telegram (the fake) cannot process as a photo.
     const webpBytes = Buffer.alloc(30);
     webpBytes.write('RIFF', 0, 'ascii');
     webpBytes.write('WEBPVP8X', 8, 'ascii');
     webpBytes.writeUIntLE(99, 24, 3);
     webpBytes.writeUIntLE(99, 27, 3);
-    const webp = await blobs.put(webpBytes, 'image/webp');
+    const webp = await blobs.put(webpBytes, 'image/webp', { holder: `out:${job!.jobId}`, ttlSeconds: 600 });
     const meta = { jobId: job!.jobId, correlationId: job!.correlationId, actor: 'test-worker' };
     await publisher.publish('job.started', meta, { worker: 'test', instance: 'test', promptId: randomUUID() });
     await publisher.publish('job.completed', meta, {

@@ -1,3 +1,4 @@
+import { BlobLifetimesRepository } from '../../src/blobs/blob-lifetimes.repository';
 import type Redis from 'ioredis';
 import { encodeEnvelope, ENVELOPE_FIELD, makeEnvelope } from '../../src/streams/envelope.codec';
 import type { JobEventPayloads, JobEventType } from '../../src/streams/job-event.types';
@@ -81,7 +82,9 @@ describe('cli replay: a time window into a sandbox prefix, live data untouched (
       willRetry: false,
     });
     await append(redis, keys.requests, 120_000, 'job.requested', 'job-d', request('txt2img'));
+    // As the store keeps it: the bytes, and the index entry that says who holds them until when.
     await redis.set(keys.blob(IMAGE.hash), 'png!', 'EX', 3600);
+    await new BlobLifetimesRepository(redis, keys).acquire(IMAGE.hash, 'in:job-a', Date.now() + 3_600_000, 4);
   });
 
   afterAll(async () => {
@@ -146,6 +149,7 @@ describe('cli replay: a time window into a sandbox prefix, live data untouched (
       'job.failed',
     ]);
     expect(await redis.get(target.blob(IMAGE.hash))).toBe('png!');
+    expect(await new BlobLifetimesRepository(redis, target).isAlive(IMAGE.hash)).toBe(true);
 
     // A local pipeline on the sandbox prefix re-runs the window: here the projector rebuilds the read models.
     projector = await startTestApp({ ROLE: 'projector' }, sandbox);

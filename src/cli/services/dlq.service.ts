@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { access } from 'node:fs/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { BLOB_STORE, type BlobStore } from '../../blobs/blob-store';
+import { imageInputs, releaseJobInputs, retainJobInputs } from '../../blobs/job-input-blobs';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
 import { runSubmitScript, TICKET_PLACEHOLDER } from '../../modules/generation/commands/job-submit.script';
 import { consumerGroupSpecs, type ConsumerGroupName } from '../../streams/consumer-groups';
@@ -158,6 +158,8 @@ export class DlqService {
       `"payload":{"ticket":"${TICKET_PLACEHOLDER}",`,
     );
     const stream = this.publisher.streamFor(envelope);
+    // The new job holds the images itself: the dead one's hold lapses at its BLOB_TTL_SECONDS.
+    await retainJobInputs(this.blobs, jobId, p.inputs, this.config.blobs.ttlSeconds);
     const outcome = await runSubmitScript(this.redis, this.keys, {
       jobId,
       idempotencyKey: this.marker(dlqEntryId),
@@ -172,6 +174,7 @@ export class DlqService {
       idempotencyTtlSeconds: REDRIVE_MARKER_TTL_SECONDS,
       recordTtlSeconds: Math.ceil(this.config.retentionMs / 1000),
     });
+    if (outcome.kind !== 'accepted') await releaseJobInputs(this.blobs, jobId, p.inputs);
     if (outcome.kind === 'duplicate') {
       throw new RedriveError(
         'already_redriven',
@@ -232,18 +235,11 @@ export class DlqService {
 
   /** Image inputs live in the blob store with a TTL: a re-drive after they expired would fail at once. */
   private async checkInputs(dlqEntryId: string, request: JobEnvelope<'job.requested'>): Promise<void> {
-    for (const [name, value] of Object.entries(request.payload.inputs)) {
-      if (typeof value !== 'object' || value === null || !('blob' in value)) continue;
-      const present = this.config.blobDir
-        ? await access(this.blobs.locate(value.blob.hash)).then(
-            () => true,
-            () => false,
-          )
-        : (await this.redis.exists(this.keys.blob(value.blob.hash))) === 1;
-      if (!present) {
+    for (const [name, ref] of imageInputs(request.payload.inputs)) {
+      if (!(await this.blobs.exists(ref.hash))) {
         throw new RedriveError(
           'inputs_expired',
-          `${dlqEntryId}: input "${name}" (blob ${value.blob.hash.slice(0, 12)}…) is no longer in the blob store; ` +
+          `${dlqEntryId}: input "${name}" (blob ${ref.hash.slice(0, 12)}…) is no longer in the blob store; ` +
             'the re-driven job would fail (use --force to re-drive anyway)',
         );
       }

@@ -1,3 +1,5 @@
+import { BlobLifetimesRepository } from '../../blobs/blob-lifetimes.repository';
+import { imageInputs } from '../../blobs/job-input-blobs';
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
@@ -127,18 +129,35 @@ export class ReplayService {
     return { target: targetPrefix, appended: plan.items.length, byStream, blobs };
   }
 
+  /**
+   * The target prefix has its own blob index: each referenced blob gets a `replay` hold there lasting as long as
+   * the source keeps it. Folder and bucket backends share the bytes; the Redis backend copies them under the
+   * target prefix.
+   */
   private async copyBlobs(plan: ReplayPlan, target: StreamKeys): Promise<ReplayResult['blobs']> {
-    if (this.config.blobDir) return { copied: 0, missing: 0, shared: true };
+    const shared = this.config.blobs.backend !== 'redis';
     if (target.prefix === this.keys.prefix) return { copied: 0, missing: 0, shared: true };
-    const hashes = [...new Set(plan.items.flatMap((item) => blobRefs(item.envelope).map((b) => b.hash)))];
+    const refs = new Map(plan.items.flatMap((item) => blobRefs(item.envelope).map((b) => [b.hash, b] as const)));
+    const source = new BlobLifetimesRepository(this.redis, this.keys);
+    const targetIndex = new BlobLifetimesRepository(this.redis, target);
     let copied = 0;
     let missing = 0;
-    for (const hash of hashes) {
-      const result = (await this.redis.call('COPY', this.keys.blob(hash), target.blob(hash))) as number;
-      if (result === 1) copied++;
-      else if ((await this.redis.exists(target.blob(hash))) === 0) missing++;
+    for (const [hash, ref] of refs) {
+      const due = await source.dueAt(hash);
+      if (due === null || due <= Date.now()) {
+        missing++;
+        continue;
+      }
+      if (!shared && ((await this.redis.call('COPY', this.keys.blob(hash), target.blob(hash))) as number) !== 1) {
+        if ((await this.redis.exists(target.blob(hash))) === 0) {
+          missing++;
+          continue;
+        }
+      }
+      await targetIndex.acquire(hash, 'replay', due, ref.size);
+      copied++;
     }
-    return { copied, missing, shared: false };
+    return { copied, missing, shared };
   }
 }
 
@@ -156,7 +175,5 @@ function fieldValue(fields: readonly string[], name: string): string | undefined
 function blobRefs(envelope: AnyJobEnvelope): BlobRef[] {
   if (envelope.type === 'job.completed') return envelope.payload.outputs;
   if (envelope.type !== 'job.requested') return [];
-  return Object.values(envelope.payload.inputs).flatMap((v) =>
-    typeof v === 'object' && v !== null && 'blob' in v ? [v.blob] : [],
-  );
+  return imageInputs(envelope.payload.inputs).map(([, ref]) => ref);
 }

@@ -9,6 +9,7 @@ import {
 import { RedisHealthIndicator, withTimeout } from './redis.health';
 
 const CONTRIBUTOR_TIMEOUT_MS = 2_000;
+import { StorageHealthIndicator } from './storage.health';
 import { StreamsHealthIndicator } from './streams.health';
 import { HealthContributors } from './health-contributors';
 
@@ -19,6 +20,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly redis: RedisHealthIndicator,
     private readonly streams: StreamsHealthIndicator,
+    private readonly storage: StorageHealthIndicator,
     private readonly contributors: HealthContributors,
     private readonly indicators: HealthIndicatorService,
   ) {}
@@ -26,7 +28,13 @@ export class HealthController {
   @Get()
   @HealthCheck()
   check(): Promise<HealthCheckResult> {
-    return this.health.check([() => this.redis.check(), () => this.streams.check(), ...this.contributed()]);
+    return this.health.check([
+      () => this.redis.check(),
+      () => this.storage.redisMemory(),
+      () => this.streams.check(),
+      () => this.storage.blobStore(),
+      ...this.contributed(),
+    ]);
   }
 
   @Get('live')

@@ -3,13 +3,14 @@ import { TerminusModule } from '@nestjs/terminus';
 import { HealthContributors } from './health-contributors';
 import { HealthController } from './health.controller';
 import { RedisHealthIndicator } from './redis.health';
+import { StorageHealthIndicator } from './storage.health';
 import { StreamsHealthIndicator } from './streams.health';
 
 @Global()
 @Module({
   imports: [TerminusModule.forRoot({ errorLogStyle: 'json', logger: false })],
   controllers: [HealthController],
-  providers: [RedisHealthIndicator, StreamsHealthIndicator, HealthContributors],
+  providers: [RedisHealthIndicator, StreamsHealthIndicator, StorageHealthIndicator, HealthContributors],
   exports: [HealthContributors, StreamsHealthIndicator],
 })
 export class HealthModule {}

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
+import { BLOB_STORE, type BlobStore } from '../../../blobs/blob-store';
+import { releaseJobInputs, retainJobInputs } from '../../../blobs/job-input-blobs';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import { parseDlqEntry, type DlqRecord } from '../../../streams/dead-letter.writer';
 import { decodeEntry, encodeEnvelope, ENVELOPE_FIELD, makeEnvelope } from '../../../streams/envelope.codec';
@@ -35,6 +37,7 @@ export class DlqRedrive {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly keys: StreamKeys,
     private readonly publisher: StreamPublisher,
+    @Inject(BLOB_STORE) private readonly blobs: BlobStore,
   ) {}
 
   async find(dlqId: string): Promise<DlqRecord | undefined> {
@@ -72,6 +75,7 @@ export class DlqRedrive {
       '"payload":{"ticket":0,',
       `"payload":{"ticket":"${TICKET_PLACEHOLDER}",`,
     );
+    await retainJobInputs(this.blobs, jobId, rest.inputs, this.config.blobs.ttlSeconds);
     const outcome = await runSubmitScript(this.redis, this.keys, {
       jobId,
       idempotencyKey: this.keys.idempotency('redrive', dlqId),
@@ -86,6 +90,7 @@ export class DlqRedrive {
       idempotencyTtlSeconds: IDEMPOTENCY_TTL_SECONDS,
       recordTtlSeconds: Math.ceil(this.config.retentionMs / 1000),
     });
+    if (outcome.kind !== 'accepted') await releaseJobInputs(this.blobs, jobId, rest.inputs);
     const newId = outcome.kind === 'accepted' || outcome.kind === 'duplicate' ? outcome.jobId : jobId;
     return { kind: 'new-job', jobId: newId, request: { ...request, jobId: newId } };
   }

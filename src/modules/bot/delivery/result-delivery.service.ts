@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
-import { BLOB_STORE, type BlobStore } from '../../../blobs/blob-store';
+import { BLOB_STORE, blobHolders, type BlobStore } from '../../../blobs/blob-store';
 import type { Logger } from '../../../common/logger';
 import { ROOT_LOGGER } from '../../../common/root-logger';
 import { sleep } from '../../../common/sleep.util';
@@ -63,20 +63,34 @@ export class ResultDelivery {
     }
     try {
       const sent = await this.sendAll(record, outputs, ctx.signal);
-      if (sent === undefined) return;
-      await this.testPauseBeforeAck(record.jobId, ctx);
-      const entry = await this.ledger.get(record.jobId);
-      if (!entry.announced) {
-        await this.publisher.publish(
-          'job.delivered',
-          { jobId: record.jobId, correlationId, actor: ctx.entry.consumer },
-          { chatId: record.chatId, messageId: sent },
-        );
-        // A crash between these two lines publishes job.delivered twice: harmless, the projection is idempotent.
-        await this.ledger.markAnnounced(record.jobId);
+      if (sent !== undefined) {
+        await this.testPauseBeforeAck(record.jobId, ctx);
+        const entry = await this.ledger.get(record.jobId);
+        if (!entry.announced) {
+          await this.publisher.publish(
+            'job.delivered',
+            { jobId: record.jobId, correlationId, actor: ctx.entry.consumer },
+            { chatId: record.chatId, messageId: sent },
+          );
+          // A crash between these two lines publishes job.delivered twice: harmless, the projection is idempotent.
+          await this.ledger.markAnnounced(record.jobId);
+        }
       }
+      await this.releaseResults(record.jobId, outputs);
     } finally {
       await this.ledger.unlock(record.jobId, holder).catch(() => undefined);
+    }
+  }
+
+  /**
+   * The picture is in the chat (or can never get there): our copy goes now rather than at BLOB_TTL_SECONDS.
+   * A Telegram job has no API caller who could still fetch it. A failed release leaves the hold to expire.
+   */
+  private async releaseResults(jobId: string, outputs: readonly BlobRef[]): Promise<void> {
+    for (const ref of outputs) {
+      await this.blobs.release(ref.hash, blobHolders.result(jobId)).catch((err: unknown) => {
+        this.log.warn({ jobId, err: (err as Error).message }, 'result blob release failed; it expires instead');
+      });
     }
   }
 

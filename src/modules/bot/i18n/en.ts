@@ -58,6 +58,7 @@ export const en: Messages = {
   invalidInput: (details) => `I can't use that: ${details}`,
   userLimit: (active, limit) =>
     `You already have ${pictures(active)} in progress; the limit is ${limit}. Wait for one to finish or /cancel it.`,
+  overloaded: 'Too many pictures are waiting right now. Please try again in a minute.',
   draining: 'I am not taking new pictures right now (maintenance). Please try again in a few minutes.',
   downloadFailed: 'I could not download that photo from Telegram. Please send it again.',
   internalError: 'Something went wrong on my side. Please try again.',

@@ -36,6 +36,8 @@ export interface Messages {
   invalidInput(details: string): string;
   userLimit(active: number, limit: number): string;
   draining: string;
+  /** Redis or the image store is near capacity: the job was refused, nothing was queued. */
+  overloaded: string;
   downloadFailed: string;
   internalError: string;
 

@@ -18,7 +18,12 @@ export interface BotJobRecord {
   prompt: string;
   width?: number;
   height?: number;
-  /** Content hash of the uploaded photo (edit jobs), so Regenerate can reuse it while the blob lives. */
+  /**
+   * Telegram's file_id of the photo (edit jobs): Regenerate downloads it again from Telegram, which keeps files,
+   * so our blob store need not keep the input after the job ends.
+   */
+  imageFileId?: string;
+  /** Content hash of the photo; records made before imageFileId existed fall back to the blob while it lives. */
   imageHash?: string;
   statusMessageId?: number;
   /** Digest of the last text + buttons shown, so unchanged states are never re-sent. */
@@ -74,6 +79,7 @@ export class BotJobStore {
     if (job.width !== undefined) fields.width = String(job.width);
     if (job.height !== undefined) fields.height = String(job.height);
     if (job.imageHash !== undefined) fields.imageHash = job.imageHash;
+    if (job.imageFileId !== undefined) fields.imageFileId = job.imageFileId;
     const created = await this.redis.eval(
       REGISTER_LUA,
       2,
@@ -138,6 +144,7 @@ function toRecord(jobId: string, hash: Record<string, string>): BotJobRecord | u
     width: num(hash.width),
     height: num(hash.height),
     imageHash: hash.imageHash || undefined,
+    imageFileId: hash.imageFileId || undefined,
     statusMessageId: num(hash.statusMessageId),
     rendered: hash.rendered || undefined,
     editedAt: num(hash.editedAt),

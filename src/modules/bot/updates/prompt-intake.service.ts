@@ -8,6 +8,7 @@ import { WorkflowCatalog } from '../../../workflows';
 import { codePointLength } from '../../../workflows/input-rules.util';
 import {
   DrainingError,
+  ServiceOverloadedError,
   IdempotencyConflictError,
   InvalidRequestError,
   UserLimitError,
@@ -37,6 +38,7 @@ interface Remembered {
   width?: number;
   height?: number;
   imageHash?: string;
+  imageFileId?: string;
 }
 
 /**
@@ -102,7 +104,7 @@ export class PromptIntake {
     }
     const imageHash = createHash('sha256').update(image.bytes).digest('hex');
     const inputs = { prompt, image: image.bytes.toString('base64') };
-    const outcome = await this.submit(from, EDIT_WORKFLOW, inputs, { prompt, imageHash });
+    const outcome = await this.submit(from, EDIT_WORKFLOW, inputs, { prompt, imageHash, imageFileId: photo.fileId });
     if (!outcome.ok && outcome.message) this.replies.reply(from, outcome.message);
   }
 
@@ -115,7 +117,7 @@ export class PromptIntake {
     );
     let inputs: Record<string, unknown>;
     if (original.workflow === EDIT_WORKFLOW) {
-      const bytes = original.imageHash ? await this.blobs.get(original.imageHash) : null;
+      const bytes = await this.originalImage(original);
       if (!bytes) return t.buttonExpired;
       inputs = { prompt: original.prompt, image: bytes.toString('base64'), seed };
     } else {
@@ -127,9 +129,19 @@ export class PromptIntake {
       width: original.width,
       height: original.height,
       imageHash: original.imageHash,
+      imageFileId: original.imageFileId,
     };
     const outcome = await this.submit(from, original.workflow, inputs, remembered);
     return outcome.ok ? t.regenerating : (outcome.message ?? t.regenerating);
+  }
+
+  /** The photo of an edit job, fetched again from Telegram (our copy went with the job). */
+  private async originalImage(original: BotJobRecord): Promise<Buffer | null> {
+    if (original.imageFileId) {
+      const image = await this.downloads.fetch(original.imageFileId, undefined);
+      return image.ok ? image.bytes : null;
+    }
+    return original.imageHash ? this.blobs.get(original.imageHash) : null;
   }
 
   private checkPrompt(t: Messages, prompt: string, workflow: string): string | undefined {
@@ -168,6 +180,7 @@ export class PromptIntake {
     } catch (err) {
       if (err instanceof UserLimitError) return { ok: false, message: t.userLimit(err.active, err.limit) };
       if (err instanceof DrainingError) return { ok: false, message: t.draining };
+      if (err instanceof ServiceOverloadedError) return { ok: false, message: t.overloaded };
       if (err instanceof InvalidRequestError) {
         return { ok: false, message: t.invalidInput(err.fields.map((f) => f.message).join('; ')) };
       }
@@ -186,6 +199,7 @@ export class PromptIntake {
       width: remembered.width,
       height: remembered.height,
       imageHash: remembered.imageHash,
+      imageFileId: remembered.imageFileId,
       createdAt: Date.now(),
     });
     // Whether this call created the record or found it (a duplicate update), the refresher shows the status

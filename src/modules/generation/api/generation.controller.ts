@@ -1,3 +1,4 @@
+import { pipeline } from 'node:stream/promises';
 import {
   Body,
   Controller,
@@ -111,18 +112,27 @@ export class GenerationController {
     const ref = view.result?.[index];
     if (!ref)
       throw new NotFoundException(`Generation ${id} has ${view.result?.length ?? 0} result(s); no index ${index}.`);
-    const bytes = await this.blobs.get(ref.hash);
-    if (!bytes) {
-      throw new HttpException(
-        { statusCode: 410, error: 'expired', message: 'The result has expired from the blob store.' },
-        HttpStatus.GONE,
-      );
+    if (this.blobs.presigns) {
+      // BLOB_S3_PRESIGN: the bytes come straight from the object store; the URL lives no longer than the result.
+      const url = await this.blobs.presignedUrl(ref);
+      if (!url) throw resultExpired();
+      response.setHeader('Cache-Control', 'no-store');
+      response.redirect(302, url);
+      return;
     }
+    const opened = await this.blobs.open(ref.hash);
+    if (!opened) throw resultExpired();
     response.setHeader('Content-Type', ref.type);
-    response.setHeader('Content-Length', String(bytes.length));
+    response.setHeader('Content-Length', String(opened.size || ref.size));
     response.setHeader('ETag', `"${ref.hash}"`);
     response.setHeader('Cache-Control', 'private, max-age=3600, immutable');
-    response.status(200).end(bytes);
+    response.status(200);
+    // Streamed, not buffered: a 2 MB result costs the API process a socket buffer, not 2 MB per request.
+    await pipeline(opened.body, response).catch((err: unknown) => {
+      opened.body.destroy();
+      if (!response.headersSent) throw err;
+      response.destroy(err as Error);
+    });
   }
 
   @Post('generations/:id/cancel')
@@ -154,4 +164,11 @@ function fieldError(field: string, message: string): BadRequestException {
     field,
     fields: [{ field, message }],
   });
+}
+
+function resultExpired(): HttpException {
+  return new HttpException(
+    { statusCode: 410, error: 'expired', message: 'The result has expired from the blob store.' },
+    HttpStatus.GONE,
+  );
 }

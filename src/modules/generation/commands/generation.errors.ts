@@ -60,3 +60,17 @@ export class DrainingError extends GenerationError {
     super('draining', 'The service is not taking new jobs right now (drain mode). Try again later.');
   }
 }
+
+/**
+ * The service cannot take a job safely right now (Redis memory above its watermark, the image store full or
+ * down): refused up front with 503 + Retry-After rather than accepted and lost later in the pipeline.
+ */
+export class ServiceOverloadedError extends GenerationError {
+  constructor(
+    readonly reason: 'redis_memory' | 'blob_store_full' | 'blob_store_unavailable',
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super('overloaded', message, { reason });
+  }
+}

@@ -1,10 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
-import { BLOB_STORE, type BlobStore } from '../../../blobs/blob-store';
+import { BlobStoreFullError, BlobStoreUnavailableError } from '../../../blobs/blob-errors';
+import { releaseJobInputs } from '../../../blobs/job-input-blobs';
+import { BLOB_STORE, blobHolders, type BlobHold, type BlobStore } from '../../../blobs/blob-store';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import { encodeEnvelope, makeEnvelope } from '../../../streams/envelope.codec';
 import type { JobEventPayloads, JobInputValue, TelegramOrigin } from '../../../streams/job-event.types';
+import { RedisMemoryMonitor } from '../../../streams/redis-memory.monitor';
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamPublisher } from '../../../streams/stream.publisher';
@@ -17,6 +20,7 @@ import {
   InvalidRequestError,
   JobFinishedError,
   JobNotFoundError,
+  ServiceOverloadedError,
   UserLimitError,
 } from './generation.errors';
 import { runSubmitScript, TICKET_PLACEHOLDER } from './job-submit.script';
@@ -43,6 +47,7 @@ export interface SubmitResult {
 }
 
 const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
+const REDIS_FULL_RETRY_AFTER_SECONDS = 30;
 const WORKFLOW_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 /** Job commands: submit and cancel. Writes only events (plus the bookkeeping the submit script keeps). */
@@ -57,15 +62,17 @@ export class GenerationService {
     private readonly catalog: WorkflowCatalog,
     private readonly views: JobViewRepository,
     private readonly queue: QueuePositionService,
+    private readonly memory: RedisMemoryMonitor,
   ) {}
 
   async submit(request: SubmitRequest): Promise<SubmitResult> {
     if ((await this.redis.exists(this.keys.drainFlag)) === 1) throw new DrainingError();
     const values = this.validate(request.workflow, request.inputs);
+    await this.refuseWhenRedisNearlyFull();
     const workflow = request.workflow as string;
     const fingerprint = fingerprintOf(workflow, request.inputs);
     const jobId = randomUUID();
-    const inputs = await this.storeInputs(workflow, values);
+    const inputs = await this.storeInputs(jobId, workflow, values);
     const envelope = makeEnvelope(
       'job.requested',
       { jobId, correlationId: request.correlationId ?? jobId, actor: request.userId },
@@ -85,7 +92,7 @@ export class GenerationService {
       `"payload":{"ticket":"${TICKET_PLACEHOLDER}",`,
     );
     await this.releaseStaleActiveJobs(request.userId);
-    const outcome = await runSubmitScript(this.redis, this.keys, {
+    const outcome = await this.runSubmit({
       jobId,
       idempotencyKey: request.idempotency
         ? this.keys.idempotency(request.idempotency.scope, hashKey(request.idempotency.key))
@@ -100,13 +107,26 @@ export class GenerationService {
       fingerprint,
       idempotencyTtlSeconds: IDEMPOTENCY_TTL_SECONDS,
       recordTtlSeconds: Math.ceil(this.config.retentionMs / 1000),
+    }).catch(async (err: unknown) => {
+      await this.releaseInputs(jobId, inputs);
+      throw err;
     });
+    // A refused or duplicate request never becomes this job: its image holds go now, not at BLOB_TTL_SECONDS.
+    if (outcome.kind !== 'accepted') await this.releaseInputs(jobId, inputs);
     if (outcome.kind === 'limit') throw new UserLimitError(outcome.active, this.config.userMaxActive);
     if (outcome.kind === 'duplicate') {
       if (outcome.fingerprint !== fingerprint) throw new IdempotencyConflictError(outcome.jobId);
       return { id: outcome.jobId, status: 'queued', duplicate: true, ...(await this.position(outcome.jobId)) };
     }
     return { id: jobId, status: 'queued', duplicate: false, ...(await this.position(jobId)) };
+  }
+
+  private runSubmit(args: Parameters<typeof runSubmitScript>[2]) {
+    return runSubmitScript(this.redis, this.keys, args);
+  }
+
+  private async releaseInputs(jobId: string, inputs: Record<string, JobInputValue>): Promise<void> {
+    await releaseJobInputs(this.blobs, jobId, inputs).catch(() => undefined);
   }
 
   /** Position 0: a worker has already taken the job (it left the queue before we answered). */
@@ -164,15 +184,57 @@ export class GenerationService {
     return result.values;
   }
 
-  /** Images go to the blob store (events carry refs); "random" seeds are fixed now so a replay is faithful. */
-  private async storeInputs(workflow: string, values: WorkflowInputValues): Promise<Record<string, JobInputValue>> {
+  /**
+   * A job accepted now would need Redis for its events, view and (Redis backend) images: above the watermark it is
+   * refused up front rather than failing halfway through the pipeline when Redis refuses writes.
+   */
+  private async refuseWhenRedisNearlyFull(): Promise<void> {
+    const memory = await this.memory.read();
+    if (!memory.aboveWatermark || memory.ratio === null) return;
+    const percent = (x: number) => `${Math.round(x * 100)}%`;
+    throw new ServiceOverloadedError(
+      'redis_memory',
+      `The service is at capacity (Redis memory ${percent(memory.ratio)} of maxmemory, limit ` +
+        `${percent(memory.watermark)}); no new jobs until it drains. Try again shortly.`,
+      REDIS_FULL_RETRY_AFTER_SECONDS,
+    );
+  }
+
+  /**
+   * Images go to the blob store (events carry refs), held by the job until it ends (released by the projector)
+   * or, at most, BLOB_TTL_SECONDS; "random" seeds are fixed now so a replay is faithful.
+   */
+  private async storeInputs(
+    jobId: string,
+    workflow: string,
+    values: WorkflowInputValues,
+  ): Promise<Record<string, JobInputValue>> {
     const specs = this.catalog.get(workflow)?.inputs ?? {};
     const out: Record<string, JobInputValue> = {};
+    const hold = { holder: blobHolders.input(jobId), ttlSeconds: this.config.blobs.ttlSeconds };
     for (const [name, value] of Object.entries(values)) {
-      if (typeof value === 'object') out[name] = { blob: await this.blobs.put(value.bytes, value.mime) };
+      if (typeof value === 'object') out[name] = { blob: await this.putInput(value.bytes, value.mime, hold) };
       else out[name] = value === 'random' && specs[name]?.type === 'integer' ? randomSeed() : value;
     }
     return out;
+  }
+
+  private async putInput(bytes: Buffer, mime: string, hold: BlobHold) {
+    try {
+      return await this.blobs.put(bytes, mime, hold);
+    } catch (err) {
+      if (err instanceof BlobStoreFullError) {
+        throw new ServiceOverloadedError('blob_store_full', `The image store is full; try again shortly.`, 60);
+      }
+      if (err instanceof BlobStoreUnavailableError) {
+        throw new ServiceOverloadedError(
+          'blob_store_unavailable',
+          'The image store is unavailable; try again shortly.',
+          10,
+        );
+      }
+      throw err;
+    }
   }
 
   /** The active set heals itself: members whose job has finished (or is long gone) no longer count. */

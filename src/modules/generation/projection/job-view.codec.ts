@@ -1,6 +1,6 @@
 import type { JobView } from './job-view';
 
-const JSON_FIELDS = ['error', 'result', 'telegram', 'deliveredTo'] as const;
+const JSON_FIELDS = ['error', 'result', 'inputBlobs', 'telegram', 'deliveredTo'] as const;
 const NUMBER_FIELDS = ['ticket', 'attempt', 'runMs', 'queuedMs'] as const;
 const STATUSES = new Set<string>(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
 

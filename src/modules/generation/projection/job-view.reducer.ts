@@ -1,3 +1,4 @@
+import { imageInputs } from '../../../blobs/job-input-blobs';
 import type { AnyJobEnvelope } from '../../../streams/job-event.types';
 import { isTerminal, type JobView } from './job-view';
 
@@ -19,6 +20,8 @@ export function reduceJobView(current: JobView | undefined, event: AnyJobEnvelop
       view.ticket ??= p.ticket;
       view.createdAt ??= event.occurredAt;
       if (p.telegram) view.telegram ??= p.telegram;
+      const images = imageInputs(p.inputs).map(([, ref]) => ref.hash);
+      if (images.length > 0) view.inputBlobs ??= [...new Set(images)];
       break;
     }
     case 'job.accepted': {

@@ -28,6 +28,8 @@ export interface JobView {
   promptId?: string;
   error?: JobError;
   result?: BlobRef[];
+  /** Content hashes of the job's image inputs: released from the blob store when the job ends for good. */
+  inputBlobs?: string[];
   runMs?: number;
   queuedMs?: number;
   cancelRequested?: boolean;
@@ -38,4 +40,13 @@ export interface JobView {
 
 export function isTerminal(status: JobStatus): boolean {
   return TERMINAL_STATUSES.has(status);
+}
+
+/**
+ * A job's inputs are no longer needed once it ended for good. A job that failed on a fault of the fleet
+ * (retriable, or dead-lettered) may be re-driven by an operator: its inputs stay until BLOB_TTL_SECONDS.
+ */
+export function inputsReleasable(view: JobView): boolean {
+  if (view.status === 'succeeded' || view.status === 'cancelled') return true;
+  return view.status === 'failed' && view.error?.retriable !== true && view.error?.code !== 'dead_lettered';
 }

@@ -1,6 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import type Redis from 'ioredis';
+import { BLOB_STORE, blobHolders, type BlobStore } from '../../../blobs/blob-store';
 import { KeyedSerializer } from '../../../common/keyed-serializer';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import type { AnyJobEnvelope } from '../../../streams/job-event.types';
@@ -8,13 +9,13 @@ import { OnStreamEvent, StreamController } from '../../../streams/on-stream-even
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamContext } from '../../../streams/stream.context';
-import { isTerminal, type JobView } from './job-view';
+import { inputsReleasable, isTerminal, type JobView } from './job-view';
 import { JobViewRepository } from './job-view.repository';
 import { RunStatsRepository } from './run-stats.repository';
 
 /**
  * The `projector` group: folds every job event into `jobs:view:<id>`, records the job's timeline, and releases
- * what a finished job held (the user's active slot, its queue ticket). The cancel flag is left to expire: a
+ * what a finished job held (the user's active slot, its queue ticket, its input images). The cancel flag is left to expire: a
  * worker that meets the job's request entry later must still see it.
  */
 @StreamController()
@@ -27,6 +28,7 @@ export class ProjectorController {
     private readonly runStats: RunStatsRepository,
     private readonly keys: StreamKeys,
     @Inject(REDIS) private readonly redis: Redis,
+    @Inject(BLOB_STORE) private readonly blobs: BlobStore,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.finishedTtlSeconds = Math.ceil(config.retentionMs / 1000);
@@ -93,6 +95,10 @@ export class ProjectorController {
       multi.zrem(this.keys.queue, event.jobId);
     }
     await multi.exec();
+    // Idempotent like the rest: every event of a finished job releases again (edit jobs only; a cheap script).
+    if (after.inputBlobs && inputsReleasable(after)) {
+      for (const hash of after.inputBlobs) await this.blobs.release(hash, blobHolders.input(event.jobId));
+    }
     if (justFinished && event.type === 'job.completed') await this.runStats.recordRun(event.payload.timings.runMs);
   }
 }

@@ -4,6 +4,7 @@ import {
   ComfyValidationError,
   PromptWentMissingError,
 } from '../comfyui/comfyui.errors';
+import { BlobStoreFullError, BlobStoreUnavailableError } from '../../../blobs/blob-errors';
 import { ExecutionError } from './generation-executor';
 
 /**
@@ -35,5 +36,11 @@ export function toExecutionError(err: unknown): ExecutionError {
       cause: err,
     });
   }
+  // The image store is ours, not the request's: a job is never marked done without its image, and is retried.
+  if (err instanceof BlobStoreUnavailableError) {
+    return new ExecutionError('blob_store_unavailable', err.message, true, { cause: err });
+  }
+  if (err instanceof BlobStoreFullError)
+    return new ExecutionError('blob_store_full', err.message, true, { cause: err });
   return new ExecutionError('internal', err instanceof Error ? err.message : String(err), true, { cause: err });
 }

@@ -1,7 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import type Redis from 'ioredis';
-import { BLOB_STORE, type BlobStore } from '../../../blobs/blob-store';
+import { BLOB_STORE, blobHolders, type BlobStore } from '../../../blobs/blob-store';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import type { JobEnvelope } from '../../../streams/job-event.types';
 import { OnStreamEvent, StreamController } from '../../../streams/on-stream-event.decorator';
@@ -103,7 +103,9 @@ export class JobRunnerController {
           },
         },
       );
-      const outputs = await Promise.all(result.outputs.map((o) => this.blobs.put(o.bytes, o.type)));
+      // Held for API clients until BLOB_TTL_SECONDS; the bot releases a Telegram job's result once delivered.
+      const hold = { holder: blobHolders.result(jobId), ttlSeconds: this.config.blobs.ttlSeconds };
+      const outputs = await Promise.all(result.outputs.map((o) => this.blobs.put(o.bytes, o.type, hold)));
       const queuedMs = Math.max(0, startedAt - Date.parse(event.occurredAt));
       await this.publisher.publish('job.completed', meta, {
         outputs,
