@@ -13,6 +13,7 @@ import { withDeadline } from './lib/deadline';
 import { collectEnvironment, writeReadmeBlock, writeResults, type Report } from './lib/results';
 import { round } from './lib/stats';
 import { renderTable } from './lib/table';
+import { measureBlobMemory } from './measures/blob-memory';
 import { measureFootprint } from './measures/footprint';
 import { measureIdleGap } from './measures/idle-gap';
 import { measurePickup } from './measures/pickup';
@@ -33,6 +34,12 @@ const MEASURES: { key: string; title: string; run: Measure; budgetMs: { quick: n
     title: '6. commands/job + RSS',
     run: measureFootprint,
     budgetMs: { quick: 90_000, full: 240_000 },
+  },
+  {
+    key: 'blob-memory',
+    title: '7. Redis memory per job, per blob backend',
+    run: measureBlobMemory,
+    budgetMs: { quick: 90_000, full: 180_000 },
   },
 ];
 

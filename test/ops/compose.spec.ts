@@ -69,6 +69,30 @@ describe('docker-compose.yml', () => {
     expect(compose.volumes).toHaveProperty('redis-data');
   });
 
+  it('bounds Redis memory (maxmemory) so the API can refuse jobs before Redis refuses writes', () => {
+    const command = (services.redis!.command as string[]).join(' ');
+    expect(command).toMatch(/--maxmemory \$\{REDIS_MAXMEMORY:-\d+[kmg]b\}/);
+  });
+
+  it('offers MinIO (profile s3) with a bucket and a lifecycle rule, and passes the BLOB_S3_* settings to every role', () => {
+    const minio = services.minio!;
+    expect(minio.profiles).toEqual(['s3']);
+    expect(minio.volumes).toContain('minio-data:/data');
+    expect(minio.healthcheck?.test).toBeDefined();
+    expect(compose.volumes).toHaveProperty('minio-data');
+    const init = services['minio-init']! as Service & { entrypoint?: string[] };
+    expect(init.profiles).toEqual(['s3']);
+    expect(init.depends_on).toEqual({ minio: { condition: 'service_healthy' } });
+    const script = (init.entrypoint ?? []).join(' ');
+    expect(script).toMatch(/mc mb --ignore-existing local\/\$\{BLOB_S3_BUCKET/);
+    expect(script).toMatch(/mc ilm rule add --expire-days/);
+    for (const name of APP_SERVICES) {
+      expect(envNames(services[name]!)).toEqual(
+        expect.arrayContaining(['BLOB_S3_BUCKET', 'BLOB_S3_ENDPOINT', 'AWS_ACCESS_KEY_ID', 'BLOB_REDIS_MAX_BYTES']),
+      );
+    }
+  });
+
   it('reserves a GPU for ComfyUI (profile comfyui) and documents image and models volume', () => {
     const comfyui = services.comfyui!;
     expect(comfyui.profiles).toEqual(['comfyui']);

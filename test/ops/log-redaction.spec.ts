@@ -137,3 +137,24 @@ describe('createLogScrubber', () => {
     expect(JSON.parse(out)).toBeDefined();
   });
 });
+
+describe('the root logger scrubs object-store credentials', () => {
+  it('an AWS secret key or session token in any line is redacted', () => {
+    const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+    const session = 'FwoGZXIvYXdzEXAMPLESESSIONTOKEN0123456789';
+    const config = loadConfig({
+      BLOB_S3_BUCKET: 'results',
+      AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
+      AWS_SECRET_ACCESS_KEY: secret,
+      AWS_SESSION_TOKEN: session,
+      LOG_LEVEL: 'info',
+    });
+    const lines: string[] = [];
+    const logger = createRootLogger(config, 'gpu', { write: (line: string) => void lines.push(line) });
+    logger.warn({ err: `SignatureDoesNotMatch for ${secret}`, header: `X-Amz-Security-Token: ${session}` }, 'upload');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain(secret);
+    expect(lines[0]).not.toContain(session);
+    expect(lines[0]).toContain('[redacted]');
+  });
+});

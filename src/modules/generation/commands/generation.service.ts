@@ -105,7 +105,7 @@ export class GenerationService {
       createdAt: envelope.occurredAt,
       priority: request.priority === true,
       fingerprint,
-      idempotencyTtlSeconds: IDEMPOTENCY_TTL_SECONDS,
+      idempotencyTtlSeconds: request.idempotency ? IDEMPOTENCY_TTL_SECONDS : 0,
       recordTtlSeconds: Math.ceil(this.config.retentionMs / 1000),
     }).catch(async (err: unknown) => {
       await this.releaseInputs(jobId, inputs);

@@ -8,8 +8,12 @@ import type { StreamKeys } from '../../../streams/stream-keys';
  * placeholder, because the ticket only exists inside the script and re-encoding JSON with cjson would change it.
  */
 const SUBMIT = new LuaScript(`
-local existing = redis.call('GET', KEYS[1])
-if existing then return {'duplicate', existing} end
+-- An idempotency TTL of 0: the caller gave no key, so no later request can repeat this one (nothing to keep).
+local keyed = ARGV[4] ~= '0'
+if keyed then
+  local existing = redis.call('GET', KEYS[1])
+  if existing then return {'duplicate', existing} end
+end
 local active = redis.call('SCARD', KEYS[2])
 if active >= tonumber(ARGV[2]) then return {'limit', tostring(active)} end
 local ticket = redis.call('INCR', KEYS[3])
@@ -22,7 +26,7 @@ redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[5], 'id', ARGV[1], 'workflow', ARGV[6], 'userId', ARGV[7], 'createdAt', ARGV[8],
   'ticket', tostring(ticket), 'entryId', entryId, 'status', 'queued')
 redis.call('EXPIRE', KEYS[5], ARGV[5])
-redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[10], 'EX', ARGV[4])
+if keyed then redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[10], 'EX', ARGV[4]) end
 return {'accepted', ARGV[1], tostring(ticket), entryId}
 `);
 

@@ -93,6 +93,8 @@ export class ProjectorController {
       // Idempotent, so done for every event of a finished job: a redelivery after a failed MULTI still frees them.
       if (after.userId) multi.srem(this.keys.userActive(after.userId), event.jobId);
       multi.zrem(this.keys.queue, event.jobId);
+      // Progress is shown only while a job runs: the last tick need not outlive it (Redis memory per job).
+      multi.del(this.keys.lastProgress(event.jobId));
     }
     await multi.exec();
     // Idempotent like the rest: every event of a finished job releases again (edit jobs only; a cheap script).

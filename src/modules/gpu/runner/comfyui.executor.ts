@@ -111,6 +111,10 @@ export class ComfyUiExecutor implements GenerationExecutor {
     }
   }
 
+  forget(jobId: string): Promise<void> {
+    return this.placements.clear(jobId);
+  }
+
   private async runFresh(
     job: ExecutionJob,
     hooks: ExecutionHooks,

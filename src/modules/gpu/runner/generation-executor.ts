@@ -40,6 +40,11 @@ export interface GenerationExecutor {
   /** Parallel jobs this executor can run in this process (advertised for ETA). */
   capacity(): number;
   execute(job: ExecutionJob, hooks: ExecutionHooks): Promise<ExecutionResult>;
+  /**
+   * The job's outcome is recorded (its result stored and announced, or its final failure): what the executor kept
+   * to re-attach a retry to the earlier prompt can go.
+   */
+  forget(jobId: string): Promise<void>;
 }
 
 export const GENERATION_EXECUTOR = Symbol('GENERATION_EXECUTOR');

@@ -113,6 +113,7 @@ export class JobRunnerController {
         promptId: result.promptId,
         timings: { queuedMs, runMs: Date.now() - startedAt },
       });
+      await this.executor.forget(jobId).catch(() => undefined);
     } catch (err) {
       if (registration.controller.signal.aborted) {
         await this.cancelledOnce(meta, 'request', false);
