@@ -5,7 +5,7 @@ import { ENV_VARIABLES, EnvDto, ROLES, type Role } from './app-config.dto';
 import type { AppConfig, BlobConfig } from './app-config';
 
 /** Variables whose values must never be echoed back, even in a validation error. */
-const SECRET_VARIABLES = new Set([
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
   'TELEGRAM_BOT_TOKEN',
   'TELEGRAM_WEBHOOK_SECRET',
   'API_KEYS',

@@ -1,18 +1,10 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../../src/config/config.loader';
+import { ConfigError, loadConfig, SECRET_VARIABLES } from '../../src/config/config.loader';
 import { TEST_REDIS_URL, uniquePrefix } from '../support/test-redis';
 import { ENV_VARIABLES } from '../../src/config/app-config.dto';
 
-const SECRETS = new Set([
-  'TELEGRAM_BOT_TOKEN',
-  'TELEGRAM_WEBHOOK_SECRET',
-  'API_KEYS',
-  'REDIS_URL',
-  'AWS_ACCESS_KEY_ID',
-  'AWS_SECRET_ACCESS_KEY',
-  'AWS_SESSION_TOKEN',
-]);
+const SECRETS = SECRET_VARIABLES;
 
 /** Every variable the service reads, with values it must refuse (free-form paths are checked at start-up). */
 const INVALID: Record<(typeof ENV_VARIABLES)[number], readonly string[]> = {
@@ -78,6 +70,14 @@ const COMPANIONS: Record<string, Record<string, string>> = {
  * new variable cannot arrive without its bad values.
  */
 describe('configuration: every variable, invalid', () => {
+  it('treats every credential-shaped variable as a secret (never echoed)', () => {
+    const shaped = ENV_VARIABLES.filter((v) => /TOKEN|SECRET|API_KEYS|ACCESS_KEY|REDIS_URL/.test(v));
+    expect(shaped.filter((v) => !SECRETS.has(v))).toEqual([]);
+    expect(shaped).toEqual(
+      expect.arrayContaining(['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'TELEGRAM_BOT_TOKEN']),
+    );
+  });
+
   it('covers every variable the service reads', () => {
     expect(Object.keys(INVALID).sort()).toEqual([...ENV_VARIABLES].sort());
   });
