@@ -1,6 +1,6 @@
 import type { Logger } from '../../../common/logger';
 import type { AppConfig } from '../../../config/app-config';
-import { ComfyUiSimulator } from '../../../tools/comfyui-sim/comfyui-simulator';
+import type { ComfyUiSimulator } from '../../../tools/comfyui-sim/comfyui-simulator';
 
 /** The ComfyUI servers the gpu role talks to: COMFYUI_URLS, or simulators started in this process. */
 export interface ComfyUiEndpoints {
@@ -17,6 +17,8 @@ export const COMFYUI_ENDPOINTS = Symbol('COMFYUI_ENDPOINTS');
  */
 export async function resolveComfyUiEndpoints(config: AppConfig, log: Logger): Promise<ComfyUiEndpoints> {
   if (config.comfyuiUrls.length > 0) return { urls: config.comfyuiUrls, simulators: [], stop: () => Promise.resolve() };
+  // Loaded only here: a gpu process in front of real ComfyUI servers never pays for the simulator's code.
+  const { ComfyUiSimulator } = await import('../../../tools/comfyui-sim/comfyui-simulator');
   const simulators: ComfyUiSimulator[] = [];
   const urls: string[] = [];
   for (let i = 0; i < config.simulator.instances; i++) {
