@@ -9,12 +9,14 @@ const BATCH = 100;
 const MAX_BATCHES_PER_SWEEP = 20;
 
 /**
- * Deletes blobs whose holds all expired (API results past BLOB_TTL_SECONDS, inputs of jobs that never ended).
+ * Deletes blobs whose holds all expired (API results past BLOB_TTL_SECONDS, inputs of jobs that never ended) or
+ * were released (inputs of finished jobs, delivered Telegram results).
  * Runs in every process: the lifetimes script decides each deletion once, so replicas never double-count.
  */
 @Injectable()
 export class BlobJanitor implements OnApplicationBootstrap, OnApplicationShutdown {
   private timer?: NodeJS.Timeout;
+  private stopped = false;
   private running?: Promise<number>;
   private readonly log: Logger;
 
@@ -28,15 +30,19 @@ export class BlobJanitor implements OnApplicationBootstrap, OnApplicationShutdow
   onApplicationBootstrap(): void {
     this.timer = setInterval(() => void this.sweep(), BLOB_SWEEP_INTERVAL_MS);
     this.timer.unref();
+    // A released blob goes within a moment, not at the next tick (releases themselves never wait on the backend).
+    this.blobs.onSweepWanted(() => void this.sweep());
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
     await this.running?.catch(() => undefined);
   }
 
   /** One sweep (bounded); a sweep already under way is joined, not doubled. */
   sweep(): Promise<number> {
+    if (this.stopped) return Promise.resolve(0);
     this.running ??= this.sweepBatches()
       .catch((err: unknown) => {
         this.log.warn({ err: (err as Error).message }, 'blob sweep failed; next one retries');

@@ -23,22 +23,25 @@ export async function createBlobStore(
   let bytes: BlobBytes;
   let close = (): void => undefined;
   if (config.backend === 's3' && config.s3) {
-    const s3 = new S3BlobBytes({
-      bucket: config.s3.bucket,
-      endpoint: config.s3.endpoint,
-      region: config.s3.region,
-      forcePathStyle: config.s3.forcePathStyle,
-      keyPrefix: config.s3.keyPrefix,
-      credentials: config.s3.credentials,
-      requestTimeoutMs: config.s3.timeoutMs,
-    });
+    const s3 = new S3BlobBytes(
+      {
+        bucket: config.s3.bucket,
+        endpoint: config.s3.endpoint,
+        region: config.s3.region,
+        forcePathStyle: config.s3.forcePathStyle,
+        keyPrefix: config.s3.keyPrefix,
+        credentials: config.s3.credentials,
+        requestTimeoutMs: config.s3.timeoutMs,
+      },
+      keys.prefix,
+    );
     const check = await s3.checkBucket();
     if (check !== 'ok')
       log.warn({ bucket: config.s3.bucket, reason: check.unreachable }, 'object store unreachable at start-up');
     bytes = s3;
     close = () => s3.close();
   } else if (config.backend === 'fs' && config.dir !== undefined) {
-    bytes = await FsBlobBytes.open(config.dir);
+    bytes = await FsBlobBytes.open(config.dir, keys.prefix);
   } else {
     bytes = new RedisBlobBytes(redis, keys);
   }
@@ -46,6 +49,7 @@ export async function createBlobStore(
     backend: config.backend,
     maxBytes: config.backend === 'redis' ? config.redisMaxBytes : 0,
     presign: config.s3?.presign ?? false,
+    rewriteAfterMs: config.ttlSeconds * 1000,
     onDeleteError: (hash, err) =>
       log.warn({ hash, err: (err as Error).message }, 'blob delete failed; the sweeper retries it'),
   });

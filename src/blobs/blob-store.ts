@@ -40,7 +40,7 @@ export interface BlobStore {
   put(bytes: Buffer, type: string, hold: BlobHold): Promise<BlobRef>;
   /** Adds a hold to a blob that is still stored; false when it is gone. */
   retain(hash: string, hold: BlobHold): Promise<boolean>;
-  /** Drops one hold; the bytes go when the last hold does. Idempotent. */
+  /** Drops one hold; the bytes go (by the sweeper, soon) when the last hold does. Idempotent; never waits on the backend. */
   release(hash: string, holder: string): Promise<void>;
   /** null when the blob expired or never existed. */
   get(hash: string): Promise<Buffer | null>;
@@ -51,8 +51,10 @@ export interface BlobStore {
   presignedUrl(ref: BlobRef): Promise<string | undefined>;
   /** True when results are served by presigned URL (then presignedUrl's undefined means: expired). */
   readonly presigns: boolean;
-  /** Deletes blobs whose every hold has expired; returns how many went. Safe to run in every process. */
+  /** Deletes blobs whose every hold has expired or was released; returns how many went. Safe in every process. */
   sweepExpired(limit?: number): Promise<number>;
+  /** Called (once per release that left a blob due) so the sweeper runs soon rather than at its next tick. */
+  onSweepWanted(listener: () => void): void;
   usage(): Promise<BlobUsage>;
   /** Throws (BlobStoreUnavailableError or the backend's error) when the bytes' backend is unreachable. */
   probe(): Promise<void>;

@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import type { BlobRef } from '../streams/job-event.types';
 import { sleep } from '../common/sleep.util';
 import type { BlobBytes } from './blob-bytes';
-import { BlobStoreFullError } from './blob-errors';
+import { BlobStoreFullError, BlobStoreUnavailableError } from './blob-errors';
 import type { BlobLifetimesRepository } from './blob-lifetimes.repository';
 import {
   BLOB_HASH_PATTERN,
@@ -19,22 +20,26 @@ export interface LifecycledBlobStoreOptions {
   maxBytes: number;
   /** BLOB_S3_PRESIGN: results are served by redirect to a time-limited URL instead of through the API. */
   presign: boolean;
-  /** Deletions that failed are retried by the sweeper; this only reports them. */
+  /** Known content older than this is written again (a bucket lifecycle rule counts from the last write). */
+  rewriteAfterMs: number;
+  /** Deletions that failed are retried by the next sweep; this only reports them. */
   onDeleteError?: (hash: string, err: unknown) => void;
 }
 
-/** A put that meets its own content being deleted waits for the deletion; bounded (deletes time out sooner). */
 const DELETING_RETRY_MS = 50;
-const DELETING_MAX_WAITS = 200;
 const MAX_PRESIGN_SECONDS = 3600;
+/** Where a release left a blob due, the next sweep runs this soon (deletes never block the releasing caller). */
+const SWEEP_SOON_MS = 250;
 
 /**
  * Every backend behind one lifecycle: holds in Redis decide how long bytes live (BlobLifetimesRepository), the
- * backend only stores them. A blob goes when its last hold is released or expires; the sweeper deletes what
- * expired for backends without native expiry (folder, bucket).
+ * backend only stores them. A blob is due when its last hold is released or expires; the sweeper deletes due
+ * bytes under a marker that makes a put of the same content wait, so bytes someone holds are never deleted.
  */
 export class LifecycledBlobStore implements BlobStore {
   readonly backend: BlobBackendName;
+  private sweepListener?: () => void;
+  private readonly markerMs: number;
 
   constructor(
     private readonly lifetimes: BlobLifetimesRepository,
@@ -42,49 +47,47 @@ export class LifecycledBlobStore implements BlobStore {
     private readonly options: LifecycledBlobStoreOptions,
   ) {
     this.backend = options.backend;
+    this.markerMs = bytes.maxDeleteMs + 5_000;
   }
 
   async put(bytes: Buffer, type: string, hold: BlobHold): Promise<BlobRef> {
     const ref = blobRefFor(bytes, type);
-    const expiresAt = Date.now() + hold.ttlSeconds * 1000;
-    for (let wait = 0; wait <= DELETING_MAX_WAITS; wait++) {
-      const outcome = await this.lifetimes.acquire(ref.hash, hold.holder, expiresAt, ref.size, {
+    const deadline = Date.now() + this.markerMs;
+    for (;;) {
+      const outcome = await this.lifetimes.acquire(ref.hash, hold.holder, hold.ttlSeconds * 1000, ref.size, {
         maxBytes: this.options.maxBytes,
       });
       if (outcome.kind === 'full') throw new BlobStoreFullError(outcome.storedBytes, this.options.maxBytes);
-      if (outcome.kind === 'deleting') {
-        await sleep(DELETING_RETRY_MS);
-        continue;
+      if (outcome.kind === 'missing') throw new Error('unreachable: put never asks mustExist');
+      if (outcome.kind === 'held') {
+        try {
+          await this.store(ref, bytes, outcome.isNew);
+        } catch (err) {
+          await this.release(ref.hash, hold.holder).catch(() => undefined);
+          throw err;
+        }
+        return ref;
       }
-      if (outcome.kind !== 'held') break;
-      try {
-        await this.store(ref, bytes, outcome.isNew, outcome.dueMs);
-      } catch (err) {
-        await this.release(ref.hash, hold.holder).catch(() => undefined);
-        throw err;
+      // The same content is being deleted right now: its bytes are gone in a moment, then we write them anew.
+      if (Date.now() > deadline) {
+        throw new BlobStoreUnavailableError('upload', new Error('the same content stayed in deletion'));
       }
-      return ref;
+      await sleep(DELETING_RETRY_MS);
     }
-    throw new Error(`blob ${ref.hash.slice(0, 12)}… stayed in deletion; put abandoned`);
   }
 
   async retain(hash: string, hold: BlobHold): Promise<boolean> {
     if (!BLOB_HASH_PATTERN.test(hash)) return false;
-    const outcome = await this.lifetimes.acquire(hash, hold.holder, Date.now() + hold.ttlSeconds * 1000, 0, {
-      mustExist: true,
-    });
+    const outcome = await this.lifetimes.acquire(hash, hold.holder, hold.ttlSeconds * 1000, 0, { mustExist: true });
     if (outcome.kind !== 'held') return false;
-    if (this.bytes.expiresNatively) await this.bytes.extend(hash, outcome.dueMs);
-    if (await this.bytes.exists(hash)) return true;
+    if ((await this.bytes.writtenAt(hash)) !== null) return true;
     await this.release(hash, hold.holder);
     return false;
   }
 
   async release(hash: string, holder: string): Promise<void> {
     if (!BLOB_HASH_PATTERN.test(hash)) return;
-    const outcome = await this.lifetimes.release(hash, holder);
-    if (outcome.kind === 'delete') await this.deleteBytes(hash);
-    else if (outcome.kind === 'held' && this.bytes.expiresNatively) await this.bytes.extend(hash, outcome.dueMs);
+    if ((await this.lifetimes.release(hash, holder)) === 'due') this.sweepSoon();
   }
 
   async get(hash: string): Promise<Buffer | null> {
@@ -98,7 +101,7 @@ export class LifecycledBlobStore implements BlobStore {
   }
 
   async exists(hash: string): Promise<boolean> {
-    return (await this.alive(hash)) && (await this.bytes.exists(hash));
+    return (await this.alive(hash)) && (await this.bytes.writtenAt(hash)) !== null;
   }
 
   async presignedUrl(ref: BlobRef): Promise<string | undefined> {
@@ -113,14 +116,18 @@ export class LifecycledBlobStore implements BlobStore {
     return this.options.presign && this.bytes.presign !== undefined;
   }
 
+  /** Deletes the bytes of due blobs; returns how many went. Safe in every process at once (claims decide). */
   async sweepExpired(limit = 100): Promise<number> {
-    const now = Date.now();
     let deleted = 0;
-    for (const hash of await this.lifetimes.due(now, limit)) {
-      const outcome = await this.lifetimes.release(hash, undefined, now);
-      if (outcome.kind === 'delete' && (await this.deleteBytes(hash))) deleted++;
+    for (const hash of await this.lifetimes.due(limit)) {
+      if (await this.deleteIfDue(hash)) deleted++;
     }
     return deleted;
+  }
+
+  /** The janitor listens here: a release that left a blob due asks for a sweep soon. */
+  onSweepWanted(listener: () => void): void {
+    this.sweepListener = listener;
   }
 
   async usage(): Promise<BlobUsage> {
@@ -146,26 +153,33 @@ export class LifecycledBlobStore implements BlobStore {
     return this.bytes.expiresNatively ? Promise.resolve(true) : this.lifetimes.isAlive(hash);
   }
 
-  private async store(ref: BlobRef, bytes: Buffer, isNew: boolean, dueMs: number): Promise<void> {
-    // Known content is written again only when its bytes are missing (a racing first put, or a lost object).
+  /**
+   * Known content is written again when its bytes are missing (a racing first put, a lost object) or older than
+   * rewriteAfterMs, so a bucket lifecycle rule of 2 × BLOB_TTL_SECONDS never removes bytes a hold still needs.
+   */
+  private async store(ref: BlobRef, bytes: Buffer, isNew: boolean): Promise<void> {
     if (!isNew) {
-      if (this.bytes.expiresNatively) await this.bytes.extend(ref.hash, dueMs);
-      if (await this.bytes.exists(ref.hash)) return;
+      const writtenAt = await this.bytes.writtenAt(ref.hash);
+      if (writtenAt !== null && Date.now() - writtenAt < this.options.rewriteAfterMs) return;
     }
-    await this.bytes.write(ref.hash, bytes, ref.type, dueMs);
+    await this.bytes.write(ref.hash, bytes, ref.type);
   }
 
-  /** True when the bytes are gone and the index forgot them; false leaves the blob due for the next sweep. */
-  private async deleteBytes(hash: string): Promise<boolean> {
+  private async deleteIfDue(hash: string): Promise<boolean> {
+    const token = randomUUID();
+    if ((await this.lifetimes.claimDelete(hash, token, this.markerMs)) !== 'delete') return false;
     try {
       await this.bytes.delete(hash);
     } catch (err) {
       this.options.onDeleteError?.(hash, err);
-      // The blob stays due (the next sweep retries); a put of the same content need not wait for the marker.
-      await this.lifetimes.clearDeleting(hash).catch(() => undefined);
+      await this.lifetimes.unclaim(hash, token).catch(() => undefined);
       return false;
     }
-    await this.lifetimes.forget(hash);
-    return true;
+    return this.lifetimes.forget(hash, token);
+  }
+
+  private sweepSoon(): void {
+    const listener = this.sweepListener;
+    if (listener) setTimeout(listener, SWEEP_SOON_MS).unref();
   }
 }

@@ -1,26 +1,36 @@
 import { Readable } from 'node:stream';
 import type Redis from 'ioredis';
+import { LuaScript } from '../common/lua-script';
 import type { StreamKeys } from '../streams/stream-keys';
 import type { BlobBytes } from './blob-bytes';
 
+/** Stores the bytes expiring with the latest hold, read in the same script (no lost update against a release). */
+const WRITE = new LuaScript(`
+local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+if not top[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', top[2])
+return 1
+`);
+
 /**
- * Bytes as Redis strings expiring at their due time: the single-machine default. Every byte here is Redis memory,
- * so the store caps the total (BLOB_REDIS_MAX_BYTES); see README for sizing.
+ * Bytes as Redis strings expiring with their holds: the single-machine default. Every byte here is Redis memory,
+ * so the store caps the total (BLOB_REDIS_MAX_BYTES); see docs/operations.md for sizing.
  */
 export class RedisBlobBytes implements BlobBytes {
   readonly expiresNatively = true;
+  readonly maxDeleteMs = 5_000;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: StreamKeys,
   ) {}
 
-  async write(hash: string, bytes: Buffer, _type: string, dueMs: number): Promise<void> {
-    await this.redis.set(this.keys.blob(hash), bytes, 'PXAT', dueMs);
+  async write(hash: string, bytes: Buffer): Promise<void> {
+    await WRITE.run(this.redis, [this.keys.blob(hash), this.keys.blobHolds(hash)], [bytes]);
   }
 
-  async extend(hash: string, dueMs: number): Promise<void> {
-    await this.redis.pexpireat(this.keys.blob(hash), dueMs);
+  async writtenAt(hash: string): Promise<number | null> {
+    return (await this.redis.exists(this.keys.blob(hash))) === 1 ? Date.now() : null;
   }
 
   read(hash: string): Promise<Buffer | null> {
@@ -30,10 +40,6 @@ export class RedisBlobBytes implements BlobBytes {
   async open(hash: string): Promise<{ body: Readable; size: number } | null> {
     const bytes = await this.read(hash);
     return bytes ? { body: Readable.from([bytes]), size: bytes.length } : null;
-  }
-
-  async exists(hash: string): Promise<boolean> {
-    return (await this.redis.exists(this.keys.blob(hash))) === 1;
   }
 
   async delete(hash: string): Promise<void> {

@@ -10,8 +10,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { BlobRef } from '../streams/job-event.types';
-import type { BlobBytes } from './blob-bytes';
+import { blobNamespace, type BlobBytes } from './blob-bytes';
 import { BlobStoreUnavailableError } from './blob-errors';
+
+const MAX_ATTEMPTS = 3;
 
 export interface S3BlobOptions {
   bucket: string;
@@ -27,20 +29,28 @@ export interface S3BlobOptions {
 
 /**
  * Bytes in an S3-compatible bucket (AWS S3, MinIO, R2, Ceph RGW …): the backend for fleets. Objects are named by
- * content hash under BLOB_S3_KEY_PREFIX; expiry is the service's own (the sweeper deletes due objects), and a
+ * content hash under BLOB_S3_KEY_PREFIX and the deployment's namespace; expiry is the service's own (the sweeper deletes due objects), and a
  * bucket lifecycle rule on the prefix is the backstop for anything the index forgot (docs/operations.md).
  */
 export class S3BlobBytes implements BlobBytes {
   readonly expiresNatively = false;
+  /** The SDK's attempts × the per-request timeout, and a margin. */
+  readonly maxDeleteMs: number;
   private readonly client: S3Client;
+  private readonly objectPrefix: string;
 
-  constructor(private readonly options: S3BlobOptions) {
+  constructor(
+    private readonly options: S3BlobOptions,
+    namespace: string,
+  ) {
+    this.maxDeleteMs = MAX_ATTEMPTS * options.requestTimeoutMs + 10_000;
+    this.objectPrefix = `${options.keyPrefix}${blobNamespace(namespace)}/`;
     this.client = new S3Client({
       region: options.region,
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
       forcePathStyle: options.forcePathStyle,
       ...(options.credentials ? { credentials: options.credentials } : {}),
-      maxAttempts: 3,
+      maxAttempts: MAX_ATTEMPTS,
       requestHandler: {
         connectionTimeout: Math.min(3_000, options.requestTimeoutMs),
         requestTimeout: options.requestTimeoutMs,
@@ -86,8 +96,6 @@ export class S3BlobBytes implements BlobBytes {
     );
   }
 
-  async extend(): Promise<void> {}
-
   async read(hash: string): Promise<Buffer | null> {
     const opened = await this.open(hash);
     if (!opened) return null;
@@ -104,11 +112,11 @@ export class S3BlobBytes implements BlobBytes {
     return { body: reply.Body as Readable, size: reply.ContentLength ?? 0 };
   }
 
-  async exists(hash: string): Promise<boolean> {
+  async writtenAt(hash: string): Promise<number | null> {
     const reply = await this.call('head', () =>
       this.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.key(hash) })),
     );
-    return reply !== null;
+    return reply ? (reply.LastModified?.getTime() ?? Date.now()) : null;
   }
 
   async delete(hash: string): Promise<void> {
@@ -139,7 +147,7 @@ export class S3BlobBytes implements BlobBytes {
   }
 
   private key(hash: string): string {
-    return `${this.options.keyPrefix}${hash.slice(0, 2)}/${hash}`;
+    return `${this.objectPrefix}${hash.slice(0, 2)}/${hash}`;
   }
 
   /** A missing object is null; every other failure is BlobStoreUnavailableError (the caller retries). */

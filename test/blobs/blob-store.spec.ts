@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Redis from 'ioredis';
@@ -51,7 +51,7 @@ describe.each<Backend>(['redis', 'fs', 's3'])('blob store on the %s backend', (b
   const bytesStored = async (hash: string): Promise<boolean> => {
     if (backend === 'redis') return (await redis.exists(keys.blob(hash))) === 1;
     if (backend === 'fs') return existsSync(store.locate(hash));
-    return s3!.has(`blobs/${hash.slice(0, 2)}/${hash}`);
+    return s3!.has(store.locate(hash).replace(`s3://${s3!.bucket}/`, ''));
   };
 
   beforeAll(async () => {
@@ -101,6 +101,8 @@ describe.each<Backend>(['redis', 'fs', 's3'])('blob store on the %s backend', (b
     expect(await bytesStored(ref.hash)).toBe(true);
     await store.release(ref.hash, 'in:job-2');
     expect(await store.get(ref.hash)).toBeNull();
+    // The release never waits on the backend: the sweeper deletes the bytes (the janitor runs it soon after).
+    expect(await store.sweepExpired()).toBe(1);
     expect(await bytesStored(ref.hash)).toBe(false);
     expect(await store.usage()).toMatchObject({ bytes: 0, blobs: 0 });
     await store.release(ref.hash, 'in:job-2'); // releasing a gone blob is harmless
@@ -131,24 +133,63 @@ describe.each<Backend>(['redis', 'fs', 's3'])('blob store on the %s backend', (b
     await store.release(ref.hash, 'in:old');
     expect(await store.get(ref.hash)).toEqual(png(5));
     await store.release(ref.hash, 'in:redriven');
+    await store.sweepExpired();
     expect(await store.retain(ref.hash, { holder: 'in:late', ttlSeconds: 60 })).toBe(false);
     expect(await store.usage()).toMatchObject({ blobs: 0 });
   });
 
-  it('a put of content being deleted waits for the deletion, then stores it again', async () => {
+  it('a put of content being deleted waits until the bytes are gone, then writes them anew', async () => {
     const ref = await store.put(png(6), 'image/png', { holder: 'in:x', ttlSeconds: 60 });
-    await redis.set(keys.blobDeleting(ref.hash), '1', 'PX', 60_000); // another process is deleting it
+    await store.release(ref.hash, 'in:x');
+    await redis.set(keys.blobDeleting(ref.hash), 'other-process', 'PX', 60_000); // another sweeper claimed it
     let done = false;
     const put = store.put(png(6), 'image/png', { holder: 'in:y', ttlSeconds: 60 }).then(() => (done = true));
+    const waitedFrom = Date.now();
     await pollUntil(
-      () => redis.pttl(keys.blobDeleting(ref.hash)),
-      (ttl) => ttl > 0,
+      () => Date.now() - waitedFrom,
+      (ms) => ms > 300,
+      { intervalMs: 50 },
     );
     expect(done).toBe(false);
+    expect(await redis.zscore(keys.blobHolds(ref.hash), 'in:y')).toBeNull();
+    // The other process finishes: bytes deleted, index forgotten, marker gone.
+    await redis.set(keys.blobDeleting(ref.hash), 'mine');
+    if (backend === 'redis') await redis.del(keys.blob(ref.hash));
+    else if (backend === 'fs') rmSync(store.locate(ref.hash));
+    await store.sweepExpired(); // cannot claim it (marker held): deletes nothing
+    expect(await bytesStored(ref.hash)).toBe(backend === 's3');
     await redis.del(keys.blobDeleting(ref.hash));
     await put;
     expect(await store.get(ref.hash)).toEqual(png(6));
+    expect(await bytesStored(ref.hash)).toBe(true);
+    expect(await redis.zscore(keys.blobHolds(ref.hash), 'in:y')).not.toBeNull();
   });
+
+  it('deployments sharing a backend own their bytes: one prefix deleting a blob leaves the other its copy', async () => {
+    const otherKeys = new StreamKeys(uniquePrefix(`blob-${backend}-other`));
+    const other = await createBlobStore(config(), redis, otherKeys, quiet);
+    try {
+      const ref = await store.put(png(14), 'image/png', { holder: 'out:mine', ttlSeconds: 60 });
+      await other.store.put(png(14), 'image/png', { holder: 'out:theirs', ttlSeconds: 60 });
+      await other.store.release(ref.hash, 'out:theirs');
+      expect(await other.store.sweepExpired()).toBe(1);
+      expect(await store.get(ref.hash)).toEqual(png(14));
+      expect(store.locate(ref.hash)).not.toBe(other.store.locate(ref.hash));
+    } finally {
+      other.close();
+      await cleanupPrefix(redis, otherKeys.prefix);
+    }
+  });
+
+  if (backend === 'fs') {
+    it('known content older than BLOB_TTL_SECONDS is written again (a bucket lifecycle rule counts from writes)', async () => {
+      const ref = await store.put(png(15), 'image/png', { holder: 'in:1', ttlSeconds: 3600 });
+      const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+      utimesSync(store.locate(ref.hash), twoHoursAgo, twoHoursAgo);
+      await store.put(png(15), 'image/png', { holder: 'in:2', ttlSeconds: 3600 });
+      expect(statSync(store.locate(ref.hash)).mtimeMs).toBeGreaterThan(Date.now() - 60_000);
+    });
+  }
 
   if (backend === 'redis') {
     it('BLOB_REDIS_MAX_BYTES caps new content with a clear error; released space is usable again', async () => {
@@ -162,16 +203,23 @@ describe.each<Backend>(['redis', 'fs', 's3'])('blob store on the %s backend', (b
       await expect(refused).rejects.toThrow(/BLOB_REDIS_MAX_BYTES/);
       expect(await store.usage()).toEqual({ backend: 'redis', bytes: 4096, blobs: 2, maxBytes: 5000 });
       await store.release(first.hash, 'out:1');
+      await store.sweepExpired();
       await store.put(png(9), 'image/png', { holder: 'out:4', ttlSeconds: 60 });
     });
 
-    it('bytes expire natively with their holds (a Redis TTL at the due time)', async () => {
+    it('bytes expire natively with their latest hold, kept in step by the index scripts', async () => {
       const ref = await store.put(png(10), 'image/png', { holder: 'out:t', ttlSeconds: 120 });
       const ttl = await redis.pttl(keys.blob(ref.hash));
       expect(ttl).toBeGreaterThan(110_000);
       expect(ttl).toBeLessThanOrEqual(120_000);
       await store.retain(ref.hash, { holder: 'out:t2', ttlSeconds: 600 });
       expect(await redis.pttl(keys.blob(ref.hash))).toBeGreaterThan(590_000);
+      await store.put(png(10), 'image/png', { holder: 'out:t3', ttlSeconds: 60 });
+      expect(await redis.pttl(keys.blob(ref.hash))).toBeGreaterThan(590_000); // a shorter hold never shortens it
+      await store.release(ref.hash, 'out:t2');
+      const after = await redis.pttl(keys.blob(ref.hash));
+      expect(after).toBeGreaterThan(110_000);
+      expect(after).toBeLessThanOrEqual(120_000);
     });
   }
 
@@ -196,9 +244,10 @@ describe.each<Backend>(['redis', 'fs', 's3'])('blob store on the %s backend', (b
         await expect(failed).rejects.toThrow(/blob store unavailable during upload/);
         await expect(store.get(before.hash)).rejects.toBeInstanceOf(BlobStoreUnavailableError);
         await expect(store.probe()).rejects.toBeInstanceOf(BlobStoreUnavailableError);
-        // A delete that fails leaves the blob due (reads say expired at once): the sweeper retries it later.
+        // A release needs only Redis; the delete fails and leaves the blob due (reads say expired at once).
         await store.release(before.hash, 'out:o1');
         expect(await store.get(before.hash)).toBeNull();
+        expect(await store.sweepExpired()).toBe(0);
       } finally {
         await s3!.start();
       }

@@ -1,3 +1,7 @@
+import { createHash } from 'node:crypto';
+import { BLOB_STORE, type BlobStore } from '../../src/blobs/blob-store';
+import { StreamKeys } from '../../src/streams/stream-keys';
+import { testPng } from '../bot/support/bot-harness';
 import type { StreamConsumer } from '../../src/streams/stream-consumer';
 import { startTestApp, type TestApp } from '../support/app-harness';
 import { pollUntil } from '../support/poll-until';
@@ -132,6 +136,57 @@ describe('cli job + dlq: why a job failed, and re-driving it (real Redis)', () =
       id: dlqId,
       redrivenAs: newJobId,
     });
+  });
+
+  it('a dead-lettered job keeps its input image for a re-drive; the new job holds it and releases it when done', async () => {
+    await gpu?.close(500); // the healthy worker of the test before
+    gpu = await startFakeGpu(app.redis, prefix, failAgainstDeadComfy, { name: 'gpu-test-images' });
+    const keys = new StreamKeys(prefix);
+    const image = testPng(12, 12, 77);
+    const hash = createHash('sha256').update(image).digest('hex');
+    const created = await app.http('/v1/generations', {
+      method: 'POST',
+      json: { workflow: 'invert', inputs: { image: image.toString('base64') } },
+    });
+    expect(created.status).toBe(202);
+    const jobId: string = created.body.id;
+    await pollUntil(
+      async () => ({
+        status: (await app.http(`/v1/generations/${jobId}`)).body.status,
+        dead: (await app.redis.xrange(`${prefix}jobs:dlq`, '-', '+')).some(([, f]) => f.join(' ').includes(jobId)),
+      }),
+      (s) => s.status === 'failed' && s.dead,
+      { description: 'job failed and dead-lettered', timeoutMs: 15_000 },
+    );
+    await gpu.close(500);
+    gpu = undefined;
+    // A fault of the fleet: the input stays (held until BLOB_TTL_SECONDS) so the job can be re-driven.
+    const blobs = app.app.get<BlobStore>(BLOB_STORE);
+    expect(await blobs.exists(hash)).toBe(true);
+    expect(await app.redis.zscore(keys.blobHolds(hash), `in:${jobId}`)).not.toBeNull();
+
+    const dlqId = JSON.parse((await cli(prefix, ['dlq', 'list', '--json'])).out).find(
+      (item: { jobId: string }) => item.jobId === jobId,
+    ).id as string;
+    gpu = await startFakeGpu(app.redis, prefix, completeJob, { name: 'gpu-test-images-2' });
+    const redrive = await cli(prefix, ['dlq', 'redrive', dlqId, '--reason', 'fixed', '--by', 'bob']);
+    expect(redrive.code).toBe(0);
+    const newJobId = /as job ([0-9a-f-]{36})/.exec(redrive.out)![1]!;
+    await pollUntil(
+      () => app.http(`/v1/generations/${newJobId}`),
+      (r) => r.body.status === 'succeeded',
+      { description: 're-driven job succeeded', timeoutMs: 15_000 },
+    );
+    // The re-driven job held the image itself and let it go when it succeeded; the dead one's hold lapses alone.
+    await pollUntil(
+      () => app.redis.zrange(keys.blobHolds(hash), 0, -1),
+      (holders) => !holders.includes(`in:${newJobId}`),
+      { description: "the new job's hold released" },
+    );
+    expect(await app.redis.zrange(keys.blobHolds(hash), 0, -1)).toEqual([`in:${jobId}`]);
+    expect(await blobs.exists(hash)).toBe(true);
+    await gpu.close(500);
+    gpu = undefined;
   });
 
   it('refuses what it cannot do: unknown job or DLQ entry (exit 1), bad ids (exit 2)', async () => {

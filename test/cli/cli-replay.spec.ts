@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { BlobLifetimesRepository } from '../../src/blobs/blob-lifetimes.repository';
 import type Redis from 'ioredis';
 import { encodeEnvelope, ENVELOPE_FIELD, makeEnvelope } from '../../src/streams/envelope.codec';
@@ -10,7 +11,8 @@ import { cli } from './cli-harness';
 
 const T0 = Date.UTC(2024, 4, 1, 10, 0, 0); // 2024-05-01T10:00:00Z
 const iso = (offsetMs: number) => new Date(T0 + offsetMs).toISOString();
-const IMAGE = { hash: 'b'.repeat(64), size: 4, type: 'image/png' };
+// Content-addressed like every blob: the hash is the bytes' own.
+const IMAGE = { hash: createHash('sha256').update('png!').digest('hex'), size: 4, type: 'image/png' };
 
 /** Appends with an explicit id (= occurredAt), so the test controls exactly which entries a window holds. */
 async function append<T extends JobEventType>(
@@ -84,7 +86,7 @@ describe('cli replay: a time window into a sandbox prefix, live data untouched (
     await append(redis, keys.requests, 120_000, 'job.requested', 'job-d', request('txt2img'));
     // As the store keeps it: the bytes, and the index entry that says who holds them until when.
     await redis.set(keys.blob(IMAGE.hash), 'png!', 'EX', 3600);
-    await new BlobLifetimesRepository(redis, keys).acquire(IMAGE.hash, 'in:job-a', Date.now() + 3_600_000, 4);
+    await new BlobLifetimesRepository(redis, keys).acquire(IMAGE.hash, 'in:job-a', 3_600_000, 4);
   });
 
   afterAll(async () => {

@@ -1,3 +1,4 @@
+import { blobNamespace } from '../../src/blobs/blob-bytes';
 import type Redis from 'ioredis';
 import { BlobJanitor } from '../../src/blobs/blob-janitor.service';
 import { StreamKeys } from '../../src/streams/stream-keys';
@@ -5,10 +6,23 @@ import { startTestApp, type TestApp } from '../support/app-harness';
 import { FakeTelegram } from '../support/fake-telegram/fake-telegram.server';
 import { pollUntil } from '../support/poll-until';
 import { TestS3Server } from '../support/s3-server';
-import { button, sha256, startBotApp, testPng, waitForPolling, waitForResults } from '../bot/support/bot-harness';
+import { BLOB_STORE, type BlobStore } from '../../src/blobs/blob-store';
+import { StreamPublisher } from '../../src/streams/stream.publisher';
+import {
+  botGroupPending,
+  button,
+  requestedJobs,
+  sha256,
+  startBotApp,
+  testPng,
+  waitForPolling,
+  waitForResults,
+} from '../bot/support/bot-harness';
 
 const KEY_PREFIX = 'blobs/';
-const objectKey = (hash: string) => `${KEY_PREFIX}${hash.slice(0, 2)}/${hash}`;
+/** Where the service puts a blob in the bucket: under the key prefix, the deployment's namespace, the hash. */
+const objectKey = (app: TestApp, hash: string) =>
+  `${KEY_PREFIX}${blobNamespace(app.prefix)}/${hash.slice(0, 2)}/${hash}`;
 
 /** Bytes of every Redis key under the app's prefix (MEMORY USAGE, the allocator's view). */
 async function redisBytesUnder(redis: Redis, prefix: string): Promise<{ total: number; largest: [string, number] }> {
@@ -78,11 +92,11 @@ describe('images in an S3-compatible object store (s3rver on 127.0.0.1, whole ap
       const bytes = Buffer.from(await response.arrayBuffer());
       expect(sha256(bytes)).toBe(result.sha256);
       expect(bytes.length).toBe(result.size);
-      expect(await s3.has(objectKey(sha256(bytes)))).toBe(true);
+      expect(await s3.has(objectKey(app, sha256(bytes)))).toBe(true);
 
       // The projector released the input when the job ended: the object is gone from the bucket.
       await pollUntil(
-        () => s3.has(objectKey(sha256(input))),
+        () => s3.has(objectKey(app, sha256(input))),
         (present) => !present,
         {
           description: 'input object deleted',
@@ -101,13 +115,13 @@ describe('images in an S3-compatible object store (s3rver on 127.0.0.1, whole ap
       });
       const done = await finished(created.body.id);
       const resultHash = done.body.result[0].sha256 as string;
-      expect(await s3.has(objectKey(resultHash))).toBe(true);
+      expect(await s3.has(objectKey(app, resultHash))).toBe(true);
       // Every hold's expiry moved into the past, as BLOB_TTL_SECONDS later would.
       const holds = await app.redis.zrange(keys.blobHolds(resultHash), 0, -1);
       for (const holder of holds) await app.redis.zadd(keys.blobHolds(resultHash), 1, holder);
       await app.redis.zadd(keys.blobDue, 1, resultHash);
       await app.app.get(BlobJanitor).sweep();
-      expect(await s3.has(objectKey(resultHash))).toBe(false);
+      expect(await s3.has(objectKey(app, resultHash))).toBe(false);
       const gone = await app.http(done.body.result[0].url);
       expect(gone.status).toBe(410);
       expect(gone.body).toMatchObject({ error: 'expired' });
@@ -183,6 +197,63 @@ describe('images in an S3-compatible object store (s3rver on 127.0.0.1, whole ap
     }
   });
 
+  it('Telegram: an object store outage at delivery time is waited out; the picture arrives once it is back', async () => {
+    const fake = new FakeTelegram();
+    await fake.start();
+    // No gpu role: the test plays the worker, so the outage can start exactly between the result and its delivery.
+    const app = await startBotApp(
+      fake,
+      s3.env({ BLOB_S3_KEY_PREFIX: KEY_PREFIX, ROLE: 'bot,projector', MAX_DELIVERIES: '2', CLAIM_IDLE_MS: '500' }),
+    );
+    let restarted = false;
+    try {
+      await waitForPolling(fake);
+      const erin = fake.user(5102);
+      fake.sendText(erin, 'a quiet harbour');
+      const [job] = await pollUntil(
+        () => requestedJobs(app),
+        (jobs) => jobs.length === 1,
+      );
+      const picture = testPng(24, 24, 90);
+      const ref = await app.app
+        .get<BlobStore>(BLOB_STORE)
+        .put(picture, 'image/png', { holder: `out:${job!.jobId}`, ttlSeconds: 600 });
+      await s3.stop();
+      const meta = { jobId: job!.jobId, correlationId: job!.correlationId, actor: 'test-worker' };
+      const publisher = app.app.get(StreamPublisher);
+      await publisher.publish('job.completed', meta, {
+        outputs: [ref],
+        instance: 'test',
+        promptId: job!.jobId,
+        timings: { queuedMs: 1, runMs: 1 },
+      });
+      // The delivery is waiting on the store (and says so), not failing: nothing sent, nothing dead-lettered.
+      await pollUntil(
+        () => botGroupPending(app),
+        (pending) => pending > 0,
+        { description: 'the delivery in progress' },
+      );
+      // Longer than MAX_DELIVERIES × CLAIM_IDLE_MS: failing the handler instead would park the picture in the DLQ.
+      const outageFrom = Date.now();
+      await pollUntil(
+        () => Date.now() - outageFrom,
+        (ms) => ms > 2_500,
+        { intervalMs: 100 },
+      );
+      expect(fake.photos(erin.id)).toHaveLength(0);
+      expect(await app.redis.xlen(`${app.prefix}jobs:dlq`)).toBe(0);
+      await s3.start();
+      restarted = true;
+      const [photo] = await waitForResults(fake, erin.id);
+      expect(sha256(photo!.file!.bytes!)).toBe(ref.hash);
+      expect(await app.redis.xlen(`${app.prefix}jobs:dlq`)).toBe(0);
+    } finally {
+      if (!restarted) await s3.start();
+      await app.stop();
+      await fake.stop();
+    }
+  });
+
   it('Telegram: a delivered result and its input leave the bucket; Regenerate still works (the photo comes again from Telegram)', async () => {
     const fake = new FakeTelegram();
     await fake.start();
@@ -195,7 +266,7 @@ describe('images in an S3-compatible object store (s3rver on 127.0.0.1, whole ap
       const [first] = await waitForResults(fake, dana.id);
       const resultHash = sha256(first!.file!.bytes!);
       await pollUntil(
-        async () => [await s3.has(objectKey(resultHash)), await s3.has(objectKey(sha256(picture)))],
+        async () => [await s3.has(objectKey(app, resultHash)), await s3.has(objectKey(app, sha256(picture)))],
         ([result, input]) => !result && !input,
         { description: 'result and input objects deleted after delivery' },
       );

@@ -1,3 +1,4 @@
+import { BLOB_STORE, type BlobStore } from '../../src/blobs/blob-store';
 import { StreamKeys } from '../../src/streams/stream-keys';
 import { startTestApp, type TestApp } from '../support/app-harness';
 import { pollUntil } from '../support/poll-until';
@@ -52,5 +53,24 @@ describe('Redis blob backend capped by BLOB_REDIS_MAX_BYTES (whole app, real Red
     );
     const health = await app.http('/health');
     expect(health.body.details.blobStore).toMatchObject({ backend: 'redis', maxBytes: 600, bytes: 0 });
+  });
+
+  it('the store near its cap: any submit (txt2img too) gets 503 up front, and is taken again once space is freed', async () => {
+    const blobs = app.app.get<BlobStore>(BLOB_STORE);
+    const filler = await blobs.put(Buffer.alloc(560, 7), 'image/png', { holder: 'out:filler', ttlSeconds: 600 });
+    const refused = await app.http('/v1/generations', {
+      method: 'POST',
+      json: { workflow: 'echo-invert', inputs: { prompt: 'no room for my result' } },
+    });
+    expect(refused.status).toBe(503);
+    expect(refused.body).toMatchObject({ error: 'overloaded', details: { reason: 'blob_store_full' } });
+    expect(refused.body.message).toMatch(/BLOB_REDIS_MAX_BYTES/);
+    await blobs.release(filler.hash, 'out:filler');
+    await blobs.sweepExpired();
+    const accepted = await app.http('/v1/generations', {
+      method: 'POST',
+      json: { workflow: 'echo-invert', inputs: { prompt: 'room again', width: 8, height: 8 } },
+    });
+    expect(accepted.status).toBe(202);
   });
 });

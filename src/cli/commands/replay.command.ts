@@ -64,9 +64,7 @@ export class ReplayCommand extends CliCommand {
     }
     this.out.line(`appended ${result.appended} entries to prefix ${target}${intoLive ? ' (LIVE)' : ''}`);
     for (const [stream, n] of Object.entries(result.byStream)) this.out.line(`  ${stream}: ${n}`);
-    if (!result.blobs.shared) {
-      this.out.line(`blobs copied: ${result.blobs.copied}, missing (expired): ${result.blobs.missing}`);
-    }
+    if (!intoLive) this.out.line(`blobs copied: ${result.blobs.copied}, missing (expired): ${result.blobs.missing}`);
     if (!intoLive) {
       this.out.line(`run a pipeline on it:  STREAM_PREFIX=${target} ROLE=all PORT=3100 npm start`);
     }

@@ -1,4 +1,6 @@
 import { BlobLifetimesRepository } from '../../blobs/blob-lifetimes.repository';
+import { BLOB_STORE, type BlobStore } from '../../blobs/blob-store';
+import { createBlobStore } from '../../blobs/blob-store.factory';
 import { imageInputs } from '../../blobs/job-input-blobs';
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
@@ -49,20 +51,21 @@ export interface ReplayResult {
   target: string;
   appended: number;
   byStream: Record<string, number>;
-  blobs: { copied: number; missing: number; shared: boolean };
+  blobs: { copied: number; missing: number };
 }
 
 /**
  * Copies a window of the request and event streams, in id order, into another key prefix (a sandbox where a local
  * pipeline re-runs them) or, deliberately, back into the live one. Entries are appended unchanged (same event and
- * job ids) with a `replayOf` field naming the original entry; blobs the events refer to are copied along when they
- * live in Redis under the prefix (a shared BLOB_DIR needs nothing).
+ * job ids) with a `replayOf` field naming the original entry; blobs the events refer to are copied into the
+ * target prefix's own store.
  */
 @Injectable()
 export class ReplayService {
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(BLOB_STORE) private readonly blobs: BlobStore,
     private readonly keys: StreamKeys,
   ) {}
 
@@ -130,34 +133,35 @@ export class ReplayService {
   }
 
   /**
-   * The target prefix has its own blob index: each referenced blob gets a `replay` hold there lasting as long as
-   * the source keeps it. Folder and bucket backends share the bytes; the Redis backend copies them under the
-   * target prefix.
+   * Every deployment prefix owns its blobs (its own index, and its own namespace in a folder or bucket), so a
+   * sandbox can never delete what the live prefix still holds: each blob the window refers to is copied into the
+   * target's store with a `replay` hold lasting as long as the source keeps it.
    */
   private async copyBlobs(plan: ReplayPlan, target: StreamKeys): Promise<ReplayResult['blobs']> {
-    const shared = this.config.blobs.backend !== 'redis';
-    if (target.prefix === this.keys.prefix) return { copied: 0, missing: 0, shared: true };
+    if (target.prefix === this.keys.prefix) return { copied: 0, missing: 0 };
     const refs = new Map(plan.items.flatMap((item) => blobRefs(item.envelope).map((b) => [b.hash, b] as const)));
     const source = new BlobLifetimesRepository(this.redis, this.keys);
-    const targetIndex = new BlobLifetimesRepository(this.redis, target);
+    const { store: targetStore, close } = await createBlobStore(this.config.blobs, this.redis, target, {
+      warn: () => undefined,
+    });
     let copied = 0;
     let missing = 0;
-    for (const [hash, ref] of refs) {
-      const due = await source.dueAt(hash);
-      if (due === null || due <= Date.now()) {
-        missing++;
-        continue;
-      }
-      if (!shared && ((await this.redis.call('COPY', this.keys.blob(hash), target.blob(hash))) as number) !== 1) {
-        if ((await this.redis.exists(target.blob(hash))) === 0) {
+    try {
+      for (const [hash, ref] of refs) {
+        const due = await source.dueAt(hash);
+        const bytes = due !== null && due > Date.now() ? await this.blobs.get(hash) : null;
+        if (!bytes) {
           missing++;
           continue;
         }
+        const ttlSeconds = Math.max(1, Math.ceil((due! - Date.now()) / 1000));
+        await targetStore.put(bytes, ref.type, { holder: 'replay', ttlSeconds });
+        copied++;
       }
-      await targetIndex.acquire(hash, 'replay', due, ref.size);
-      copied++;
+    } finally {
+      close();
     }
-    return { copied, missing, shared };
+    return { copied, missing };
   }
 }
 

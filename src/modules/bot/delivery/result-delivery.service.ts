@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
+import { BlobStoreUnavailableError } from '../../../blobs/blob-errors';
 import { BLOB_STORE, blobHolders, type BlobStore } from '../../../blobs/blob-store';
 import type { Logger } from '../../../common/logger';
 import { ROOT_LOGGER } from '../../../common/root-logger';
@@ -35,6 +36,9 @@ const EXTENSIONS: Readonly<Record<string, string>> = { 'image/png': 'png', 'imag
  *   arrived, so we choose to send it again: a rare duplicate picture beats a user who waits forever for one that
  *   never came. The choice is logged as a warning when it happens.
  */
+/** How long a delivery waits out an image store outage before it fails (and is retried by the sweeper). */
+const BLOB_OUTAGE_PATIENCE_MS = 10 * 60_000;
+
 @Injectable()
 export class ResultDelivery {
   constructor(
@@ -83,8 +87,28 @@ export class ResultDelivery {
   }
 
   /**
+   * An image store outage is ridden out here, with backoff, while the heartbeat keeps the entry ours: failing
+   * the handler instead would spend the entry's MAX_DELIVERIES on the outage and park a good picture in the DLQ.
+   */
+  private async readResult(jobId: string, hash: string, signal: AbortSignal): Promise<Buffer | null> {
+    const deadline = Date.now() + BLOB_OUTAGE_PATIENCE_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.blobs.get(hash);
+      } catch (err) {
+        if (!(err instanceof BlobStoreUnavailableError) || Date.now() > deadline) throw err;
+        const delay = Math.min(1_000 * 2 ** attempt, 30_000);
+        this.log.warn({ jobId, err: err.message, retryInMs: delay }, 'image store unavailable; delivery waits');
+        await sleep(delay, signal);
+        if (signal.aborted) throw new RetryLaterError('shutting down while the image store is unavailable');
+      }
+    }
+  }
+
+  /**
    * The picture is in the chat (or can never get there): our copy goes now rather than at BLOB_TTL_SECONDS.
-   * A Telegram job has no API caller who could still fetch it. A failed release leaves the hold to expire.
+   * A Telegram job's id is never given to an API caller, so none could still fetch it. A failed release leaves
+   * the hold to expire.
    */
   private async releaseResults(jobId: string, outputs: readonly BlobRef[]): Promise<void> {
     for (const ref of outputs) {
@@ -133,7 +157,7 @@ export class ResultDelivery {
     last: boolean,
     signal: AbortSignal,
   ): Promise<number | undefined> {
-    const bytes = await this.blobs.get(ref.hash);
+    const bytes = await this.readResult(record.jobId, ref.hash, signal);
     if (!bytes) {
       await this.gateway
         .sendMessage(

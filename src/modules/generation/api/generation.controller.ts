@@ -18,6 +18,8 @@ import {
   Inject,
 } from '@nestjs/common';
 import type { Response } from 'express';
+import { BlobStoreUnavailableError } from '../../../blobs/blob-errors';
+import { ServiceOverloadedError } from '../commands/generation.errors';
 import { BLOB_STORE, type BlobStore } from '../../../blobs/blob-store';
 import { WorkflowCatalog, type WorkflowSummary } from '../../../workflows';
 import { GenerationService, type SubmitResult } from '../commands/generation.service';
@@ -120,7 +122,16 @@ export class GenerationController {
       response.redirect(302, url);
       return;
     }
-    const opened = await this.blobs.open(ref.hash);
+    const opened = await this.blobs.open(ref.hash).catch((err: unknown) => {
+      if (err instanceof BlobStoreUnavailableError) {
+        throw new ServiceOverloadedError(
+          'blob_store_unavailable',
+          'The image store is unavailable; try again shortly.',
+          10,
+        );
+      }
+      throw err;
+    });
     if (!opened) throw resultExpired();
     response.setHeader('Content-Type', ref.type);
     response.setHeader('Content-Length', String(opened.size || ref.size));
@@ -128,10 +139,11 @@ export class GenerationController {
     response.setHeader('Cache-Control', 'private, max-age=3600, immutable');
     response.status(200);
     // Streamed, not buffered: a 2 MB result costs the API process a socket buffer, not 2 MB per request.
-    await pipeline(opened.body, response).catch((err: unknown) => {
+    // A store failing mid-body cannot change a status already sent: the connection is cut (the client sees a
+    // short body against Content-Length) and the failure is not rethrown (nothing more can be said to this client).
+    await pipeline(opened.body, response).catch(() => {
       opened.body.destroy();
-      if (!response.headersSent) throw err;
-      response.destroy(err as Error);
+      response.destroy();
     });
   }
 

@@ -48,6 +48,7 @@ export interface SubmitResult {
 
 const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 const REDIS_FULL_RETRY_AFTER_SECONDS = 30;
+const BLOB_FULL_RETRY_AFTER_SECONDS = 60;
 const WORKFLOW_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 /** Job commands: submit and cancel. Writes only events (plus the bookkeeping the submit script keeps). */
@@ -68,10 +69,11 @@ export class GenerationService {
   async submit(request: SubmitRequest): Promise<SubmitResult> {
     if ((await this.redis.exists(this.keys.drainFlag)) === 1) throw new DrainingError();
     const values = this.validate(request.workflow, request.inputs);
-    await this.refuseWhenRedisNearlyFull();
+    await this.refuseWhenNearlyFull();
     const workflow = request.workflow as string;
     const fingerprint = fingerprintOf(workflow, request.inputs);
     const jobId = randomUUID();
+    await this.releaseStaleActiveJobs(request.userId);
     const inputs = await this.storeInputs(jobId, workflow, values);
     const envelope = makeEnvelope(
       'job.requested',
@@ -91,7 +93,6 @@ export class GenerationService {
       '"payload":{"ticket":0,',
       `"payload":{"ticket":"${TICKET_PLACEHOLDER}",`,
     );
-    await this.releaseStaleActiveJobs(request.userId);
     const outcome = await this.runSubmit({
       jobId,
       idempotencyKey: request.idempotency
@@ -188,16 +189,28 @@ export class GenerationService {
    * A job accepted now would need Redis for its events, view and (Redis backend) images: above the watermark it is
    * refused up front rather than failing halfway through the pipeline when Redis refuses writes.
    */
-  private async refuseWhenRedisNearlyFull(): Promise<void> {
-    const memory = await this.memory.read();
-    if (!memory.aboveWatermark || memory.ratio === null) return;
+  private async refuseWhenNearlyFull(): Promise<void> {
     const percent = (x: number) => `${Math.round(x * 100)}%`;
-    throw new ServiceOverloadedError(
-      'redis_memory',
-      `The service is at capacity (Redis memory ${percent(memory.ratio)} of maxmemory, limit ` +
-        `${percent(memory.watermark)}); no new jobs until it drains. Try again shortly.`,
-      REDIS_FULL_RETRY_AFTER_SECONDS,
-    );
+    const memory = await this.memory.read();
+    if (memory.aboveWatermark && memory.ratio !== null) {
+      throw new ServiceOverloadedError(
+        'redis_memory',
+        `The service is at capacity (Redis memory ${percent(memory.ratio)} of maxmemory, limit ` +
+          `${percent(memory.watermark)}); no new jobs until it drains. Try again shortly.`,
+        REDIS_FULL_RETRY_AFTER_SECONDS,
+      );
+    }
+    // The Redis image store past the same share of its cap: the job's result would not fit (it would be retried
+    // on the GPU, then parked in the DLQ), so it is refused now.
+    const usage = await this.blobs.usage();
+    if (usage.maxBytes && usage.bytes >= usage.maxBytes * this.config.redisMemoryHighWatermark) {
+      throw new ServiceOverloadedError(
+        'blob_store_full',
+        `The image store is at capacity (${percent(usage.bytes / usage.maxBytes)} of BLOB_REDIS_MAX_BYTES); ` +
+          'try again shortly.',
+        BLOB_FULL_RETRY_AFTER_SECONDS,
+      );
+    }
   }
 
   /**
@@ -212,9 +225,14 @@ export class GenerationService {
     const specs = this.catalog.get(workflow)?.inputs ?? {};
     const out: Record<string, JobInputValue> = {};
     const hold = { holder: blobHolders.input(jobId), ttlSeconds: this.config.blobs.ttlSeconds };
-    for (const [name, value] of Object.entries(values)) {
-      if (typeof value === 'object') out[name] = { blob: await this.putInput(value.bytes, value.mime, hold) };
-      else out[name] = value === 'random' && specs[name]?.type === 'integer' ? randomSeed() : value;
+    try {
+      for (const [name, value] of Object.entries(values)) {
+        if (typeof value === 'object') out[name] = { blob: await this.putInput(value.bytes, value.mime, hold) };
+        else out[name] = value === 'random' && specs[name]?.type === 'integer' ? randomSeed() : value;
+      }
+    } catch (err) {
+      await this.releaseInputs(jobId, out); // the images stored before the one that failed
+      throw err;
     }
     return out;
   }
@@ -224,7 +242,7 @@ export class GenerationService {
       return await this.blobs.put(bytes, mime, hold);
     } catch (err) {
       if (err instanceof BlobStoreFullError) {
-        throw new ServiceOverloadedError('blob_store_full', `The image store is full; try again shortly.`, 60);
+        throw new ServiceOverloadedError('blob_store_full', 'The image store is full; try again shortly.', 60);
       }
       if (err instanceof BlobStoreUnavailableError) {
         throw new ServiceOverloadedError(

@@ -2,6 +2,7 @@ import { Inject } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import type Redis from 'ioredis';
 import { BLOB_STORE, blobHolders, type BlobStore } from '../../../blobs/blob-store';
+import type { BlobRef } from '../../../streams/job-event.types';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import type { JobEnvelope } from '../../../streams/job-event.types';
 import { OnStreamEvent, StreamController } from '../../../streams/on-stream-event.decorator';
@@ -105,7 +106,15 @@ export class JobRunnerController {
       );
       // Held for API clients until BLOB_TTL_SECONDS; the bot releases a Telegram job's result once delivered.
       const hold = { holder: blobHolders.result(jobId), ttlSeconds: this.config.blobs.ttlSeconds };
-      const outputs = await Promise.all(result.outputs.map((o) => this.blobs.put(o.bytes, o.type, hold)));
+      const stored = await Promise.allSettled(result.outputs.map((o) => this.blobs.put(o.bytes, o.type, hold)));
+      const failed = stored.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) {
+        // Not all of the result could be kept: none of it counts; the retry stores it again (re-attaching to the
+        // finished prompt rather than running it twice).
+        for (const s of stored) if (s.status === 'fulfilled') await this.blobs.release(s.value.hash, hold.holder);
+        throw failed.reason;
+      }
+      const outputs = stored.map((s) => (s as PromiseFulfilledResult<BlobRef>).value);
       const queuedMs = Math.max(0, startedAt - Date.parse(event.occurredAt));
       await this.publisher.publish('job.completed', meta, {
         outputs,
