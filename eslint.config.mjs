@@ -24,6 +24,24 @@ export default tseslint.config(
     },
   },
   {
+    // One script registry: Lua is declared in src/redis/scripts and run by hash (src/redis/lua-script.ts).
+    files: ['src/**/*.ts'],
+    ignores: ['src/redis/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'CallExpression[callee.property.name=/^(eval|evalsha)$/]',
+          message: 'Run Lua through a script of the registry (src/redis/scripts), not a bare EVAL.',
+        },
+        {
+          selector: "NewExpression[callee.name='LuaScript']",
+          message: 'Declare Lua scripts in src/redis/scripts (the one registry).',
+        },
+      ],
+    },
+  },
+  {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts', '**/*.spec.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',

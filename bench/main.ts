@@ -16,6 +16,7 @@ import { renderTable } from './lib/table';
 import { measureBlobMemory } from './measures/blob-memory';
 import { measureFootprint } from './measures/footprint';
 import { measureIdleGap } from './measures/idle-gap';
+import { measureLatency } from './measures/latency';
 import { measurePickup } from './measures/pickup';
 import { measureScaling } from './measures/scaling';
 import { measureTakeover } from './measures/takeover';
@@ -40,6 +41,12 @@ const MEASURES: { key: string; title: string; run: Measure; budgetMs: { quick: n
     title: '7. Redis memory per job, per blob backend',
     run: measureBlobMemory,
     budgetMs: { quick: 90_000, full: 180_000 },
+  },
+  {
+    key: 'latency',
+    title: '8. added latency + submit under burst',
+    run: measureLatency,
+    budgetMs: { quick: 240_000, full: 480_000 },
   },
 ];
 

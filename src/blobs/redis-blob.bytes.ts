@@ -1,16 +1,8 @@
 import { Readable } from 'node:stream';
 import type Redis from 'ioredis';
-import { LuaScript } from '../common/lua-script';
+import { BLOB_BYTES_WRITE } from '../redis/scripts';
 import type { StreamKeys } from '../streams/stream-keys';
 import type { BlobBytes } from './blob-bytes';
-
-/** Stores the bytes expiring with the latest hold, read in the same script (no lost update against a release). */
-const WRITE = new LuaScript(`
-local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-if not top[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PXAT', top[2])
-return 1
-`);
 
 /**
  * Bytes as Redis strings expiring with their holds: the single-machine default. Every byte here is Redis memory,
@@ -26,7 +18,7 @@ export class RedisBlobBytes implements BlobBytes {
   ) {}
 
   async write(hash: string, bytes: Buffer): Promise<void> {
-    await WRITE.run(this.redis, [this.keys.blob(hash), this.keys.blobHolds(hash)], [bytes]);
+    await BLOB_BYTES_WRITE.run(this.redis, [this.keys.blob(hash), this.keys.blobHolds(hash)], [bytes]);
   }
 
   async writtenAt(hash: string): Promise<number | null> {

@@ -1,15 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { LuaScript } from '../common/lua-script';
+import { LEASE_RELEASE, LEASE_RENEW } from '../redis/scripts';
 import type Redis from 'ioredis';
 
 const MAX_SLOTS = 256;
-const RELEASE = new LuaScript(
-  `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
-);
-const RENEW = new LuaScript(
-  `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`,
-);
-
 /**
  * Stable, unique consumer names `<base>-<n>`: the lowest free slot, held by a lease. A restarted process usually
  * gets its old name back and resumes its own PEL; two live processes on one host never share a name (which
@@ -44,13 +37,13 @@ export class ConsumerNameLease {
 
   private async renew(): Promise<void> {
     if (!this.key) return;
-    const ok = await RENEW.run(this.redis, [this.key], [this.token, String(this.ttlMs)]).catch(() => 1);
+    const ok = await LEASE_RENEW.run(this.redis, [this.key], [this.token, String(this.ttlMs)]).catch(() => 1);
     if (ok === 0) await this.redis.set(this.key, this.token, 'PX', this.ttlMs, 'NX').catch(() => null);
   }
 
   async release(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    if (this.key) await RELEASE.run(this.redis, [this.key], [this.token]).catch(() => 0);
+    if (this.key) await LEASE_RELEASE.run(this.redis, [this.key], [this.token]).catch(() => 0);
     this.key = undefined;
   }
 }

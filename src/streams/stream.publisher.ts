@@ -1,16 +1,9 @@
 import type Redis from 'ioredis';
-import { LuaScript } from '../common/lua-script';
+import { PUBLISH_ONCE } from '../redis/scripts';
 import type { ChainableCommander } from 'ioredis';
 import { encodeEnvelope, ENVELOPE_FIELD, makeEnvelope, type EnvelopeMeta } from './envelope.codec';
 import type { JobEnvelope, JobEventPayloads, JobEventType } from './job-event.types';
 import type { StreamKeys } from './stream-keys';
-
-const PUBLISH_ONCE = new LuaScript(`
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  return redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
-end
-return false
-`);
 
 /** How long the last progress tick of a job stays readable for GET /v1/generations/:id. */
 const LAST_PROGRESS_TTL_SECONDS = 3600;

@@ -3,6 +3,8 @@ import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import { BLOB_STORE } from '../blobs/blob-store';
 import { createBlobStore } from '../blobs/blob-store.factory';
+import { preloadScripts } from '../redis/lua-script';
+import '../redis/scripts';
 import { ROOT_LOGGER } from '../common/root-logger';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { RedisMemoryMonitor } from './redis-memory.monitor';
@@ -21,7 +23,13 @@ type BlobStoreHandle = Awaited<ReturnType<typeof createBlobStore>>;
     {
       provide: REDIS,
       inject: [APP_CONFIG],
-      useFactory: (c: AppConfig) => createRedis(c, `comfy-relay:${c.instanceName}`),
+      useFactory: (c: AppConfig) => {
+        const redis = createRedis(c, `comfy-relay:${c.instanceName}`);
+        // Every script once, up front (queued until connected; a Redis that is down now holds up nothing, and
+        // EVALSHA falls back to EVAL after a Redis restart anyway).
+        preloadScripts(redis).catch(() => undefined);
+        return redis;
+      },
     },
     { provide: StreamKeys, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new StreamKeys(c.streamPrefix) },
     {

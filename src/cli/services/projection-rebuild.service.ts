@@ -8,20 +8,11 @@ import {
   ProjectionRebuilder,
   type ProjectionDifference,
 } from '../../modules/generation/projection/projection-rebuilder';
+import { JOB_VIEW_CAS_WRITE } from '../../redis/scripts';
 import { decodeEntry } from '../../streams/envelope.codec';
 import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
 import { compareStreamIds, parseEntries } from '../../streams/stream-reply.parser';
-
-/** Writes a view only if its `rev` is still the one seen when it was compared (the projector's own CAS field). */
-const WRITE_IF_UNCHANGED_LUA = `
-local rev = redis.call('HGET', KEYS[1], 'rev') or ''
-if rev ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
-if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-return 1
-`;
 
 const TAIL_PAGE = 1_000;
 const MAX_TAIL_ENTRIES = 100_000;
@@ -83,13 +74,11 @@ export class ProjectionRebuildService {
       const view = views.get(jobId)!;
       const rev = revs.get(jobId) ?? '';
       const fields = Object.entries({ ...viewToHash(view), rev: String(Number(rev || 0) + 1) }).flat();
-      const written = await this.redis.eval(
-        WRITE_IF_UNCHANGED_LUA,
-        1,
-        this.keys.view(jobId),
-        rev,
-        String(isTerminal(view.status) ? ttl : 0),
-        ...fields,
+      // The projector's own compare-and-set: a view a live projector changed meanwhile is left to it.
+      const written = await JOB_VIEW_CAS_WRITE.run(
+        this.redis,
+        [this.keys.view(jobId)],
+        [rev, String(isTerminal(view.status) ? ttl : 0), ...fields],
       );
       (written === 1 ? report.written : report.skippedConcurrent).push(jobId);
     }

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
+import { LEASE_RELEASE, LEASE_TAKE } from '../../../redis/scripts';
 import { REDIS } from '../../../streams/redis.provider';
 import { BotKeys } from '../bot-keys';
 
@@ -16,18 +17,6 @@ export interface LedgerEntry {
 const LEDGER_TTL_SECONDS = 7 * 24 * 3600;
 /** Long enough for a slow upload with 429 waits; a dead holder's lock is taken over by its own entry's redelivery. */
 const LOCK_TTL_MS = 10 * 60_000;
-
-/**
- * Takes the delivery lock for `ARGV[1]` (a stream entry): free, expired, or already held by the same entry — the
- * stream hands an entry to one live consumer at a time, so a redelivered entry means its previous holder died.
- */
-const LOCK_LUA = `
-local current = redis.call('GET', KEYS[1])
-if current and current ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
-`;
-const UNLOCK_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 /**
  * The delivery ledger (`bot:delivery:<job>`): per result image, "sending" is written BEFORE the Bot API call and
@@ -77,11 +66,14 @@ export class DeliveryLedger {
   }
 
   async lock(jobId: string, holder: string): Promise<boolean> {
-    return (await this.redis.eval(LOCK_LUA, 1, this.keys.deliveryLock(jobId), holder, String(LOCK_TTL_MS))) === 1;
+    // Free, expired, or already held by the same entry — the stream hands an entry to one live consumer at a
+    // time, so a redelivered entry means its previous holder died.
+    const current = await LEASE_TAKE.run(this.redis, [this.keys.deliveryLock(jobId)], [holder, String(LOCK_TTL_MS)]);
+    return current === null;
   }
 
   async unlock(jobId: string, holder: string): Promise<void> {
-    await this.redis.eval(UNLOCK_LUA, 1, this.keys.deliveryLock(jobId), holder);
+    await LEASE_RELEASE.run(this.redis, [this.keys.deliveryLock(jobId)], [holder]);
   }
 
   private async write(jobId: string, fields: Record<string, string>): Promise<void> {

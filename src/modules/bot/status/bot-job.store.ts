@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
+import { BOT_JOB_FINISH, BOT_JOB_REGISTER } from '../../../redis/scripts';
 import { REDIS } from '../../../streams/redis.provider';
 import { BotKeys } from '../bot-keys';
 import { isLang, type Lang } from '../i18n';
@@ -39,24 +40,6 @@ export type NewBotJob = Omit<BotJobRecord, 'phase' | 'statusMessageId' | 'render
 /** Regenerate buttons keep working as long as the record lives. */
 const RECORD_TTL_SECONDS = 7 * 24 * 3600;
 
-/** Creates the record once: duplicate updates and racing replicas find it there and do nothing. */
-const REGISTER_LUA = `
-if redis.call('HSETNX', KEYS[1], 'jobId', ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-return 1
-`;
-
-/** The first final phase wins; later ones (a redelivered or racing terminal event) change nothing. */
-const FINISH_LUA = `
-local phase = redis.call('HGET', KEYS[1], 'phase')
-redis.call('ZREM', KEYS[2], ARGV[1])
-if phase ~= 'live' then return phase or '' end
-redis.call('HSET', KEYS[1], 'phase', ARGV[2])
-return 'live'
-`;
-
 @Injectable()
 export class BotJobStore {
   constructor(
@@ -80,15 +63,10 @@ export class BotJobStore {
     if (job.height !== undefined) fields.height = String(job.height);
     if (job.imageHash !== undefined) fields.imageHash = job.imageHash;
     if (job.imageFileId !== undefined) fields.imageFileId = job.imageFileId;
-    const created = await this.redis.eval(
-      REGISTER_LUA,
-      2,
-      this.keys.job(job.jobId),
-      this.keys.live,
-      job.jobId,
-      String(RECORD_TTL_SECONDS),
-      String(job.createdAt),
-      ...Object.entries(fields).flat(),
+    const created = await BOT_JOB_REGISTER.run(
+      this.redis,
+      [this.keys.job(job.jobId), this.keys.live],
+      [job.jobId, String(RECORD_TTL_SECONDS), String(job.createdAt), ...Object.entries(fields).flat()],
     );
     return created === 1;
   }
@@ -115,7 +93,7 @@ export class BotJobStore {
 
   /** Moves a live job to its final phase; returns the phase it had before ('' when there is no record). */
   async finish(jobId: string, phase: Exclude<BotJobPhase, 'live'>): Promise<string> {
-    return String(await this.redis.eval(FINISH_LUA, 2, this.keys.job(jobId), this.keys.live, jobId, phase));
+    return String(await BOT_JOB_FINISH.run(this.redis, [this.keys.job(jobId), this.keys.live], [jobId, phase]));
   }
 
   /** Oldest first, bounded: the refresher walks these. */

@@ -1,14 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
 import { sleep } from '../../../common/sleep.util';
-
-const TAKE_LUA = `
-local current = redis.call('GET', KEYS[1])
-if current and current ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
-`;
-const RELEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+import { LEASE_RELEASE, LEASE_TAKE } from '../../../redis/scripts';
 
 /**
  * A Redis lease with an owner token: taking it again as the same owner renews it, nobody else can take it until
@@ -21,11 +14,11 @@ export class RedisLease {
   ) {}
 
   async take(key: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.eval(TAKE_LUA, 1, key, this.owner, String(ttlMs))) === 1;
+    return (await LEASE_TAKE.run(this.redis, [key], [this.owner, String(ttlMs)])) === null;
   }
 
   async release(key: string): Promise<void> {
-    await this.redis.eval(RELEASE_LUA, 1, key, this.owner);
+    await LEASE_RELEASE.run(this.redis, [key], [this.owner]);
   }
 
   /**

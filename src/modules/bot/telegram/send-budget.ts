@@ -1,46 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
+import { SEND_BUDGET_ACQUIRE, SEND_BUDGET_PAUSE } from '../../../redis/scripts';
 import { sleep } from '../../../common/sleep.util';
 import type { BotKeys } from '../bot-keys';
 
-/**
- * One grant decision for every replica, on Redis' clock (TIME), so replicas with skewed clocks still share one
- * window: a shared 429 pause first, then the chat's edit interval, then the global sliding window. Returns 0
- * when granted (and records the grant), else how many ms to wait before asking again.
- */
-const ACQUIRE_LUA = `
-local pause = redis.call('PTTL', KEYS[2])
-if pause > 0 then return pause end
-if KEYS[3] then
-  local slot = redis.call('PTTL', KEYS[3])
-  if slot > 0 then return slot end
-end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local allowed = tonumber(ARGV[1]) - tonumber(ARGV[2])
-if redis.call('ZCARD', KEYS[1]) >= allowed then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  if not oldest[2] then return window end
-  local wait = tonumber(oldest[2]) + window - now
-  if wait < 1 then wait = 1 end
-  return wait
-end
-redis.call('ZADD', KEYS[1], now, ARGV[5])
-redis.call('PEXPIRE', KEYS[1], window * 2)
-if KEYS[3] then redis.call('SET', KEYS[3], '1', 'PX', ARGV[4]) end
-return 0
-`;
-
 /** How late a grant may reach the caller and still be used (see acquire). */
 const MAX_GRANT_LAG_MS = 200;
-
-/** Extends the shared pause to at least ARGV[1] ms (never shortens one a peer set). */
-const PAUSE_LUA = `
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end
-return 1
-`;
 
 export interface BudgetRequest {
   /** Droppable calls (intermediate progress edits) never wait and leave headroom for the others. */
@@ -87,16 +52,13 @@ export class SendBudget {
   async tryAcquire(request: BudgetRequest): Promise<number> {
     const keys = [this.keys.budgetWindow, this.keys.budgetPause];
     if (request.editChatId !== undefined) keys.push(this.keys.chatEditSlot(request.editChatId));
-    const reply = await this.redis.eval(
-      ACQUIRE_LUA,
-      keys.length,
-      ...keys,
+    const reply = await SEND_BUDGET_ACQUIRE.run(this.redis, keys, [
       String(this.perSecond),
       String(request.droppable ? this.reserve : 0),
       String(this.windowMs),
       String(this.chatEditIntervalMs),
       `${Date.now()}-${randomBytes(6).toString('hex')}`,
-    );
+    ]);
     return Number(reply);
   }
 
@@ -125,6 +87,6 @@ export class SendBudget {
 
   /** Telegram said "retry after": every replica waits at least that long before its next call. */
   async pause(ms: number): Promise<void> {
-    await this.redis.eval(PAUSE_LUA, 1, this.keys.budgetPause, String(Math.ceil(ms)));
+    await SEND_BUDGET_PAUSE.run(this.redis, [this.keys.budgetPause], [String(Math.ceil(ms))]);
   }
 }

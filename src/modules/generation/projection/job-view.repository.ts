@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { LuaScript } from '../../../common/lua-script';
+import { JOB_VIEW_CAS_WRITE } from '../../../redis/scripts';
 import type Redis from 'ioredis';
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
@@ -7,16 +7,6 @@ import type { AnyJobEnvelope } from '../../../streams/job-event.types';
 import type { JobView } from './job-view';
 import { hashToView, viewToHash } from './job-view.codec';
 import { reduceJobView } from './job-view.reducer';
-
-/** Writes the whole view only if nobody changed it since we read it (rev), so replicas never lose an update. */
-const CAS_WRITE = new LuaScript(`
-local rev = redis.call('HGET', KEYS[1], 'rev') or ''
-if rev ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
-if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-return 1
-`);
 
 const MAX_CAS_ATTEMPTS = 20;
 
@@ -46,7 +36,7 @@ export class JobViewRepository {
       const after = reduceJobView(before, event);
       const rev = hash.rev ?? '';
       const fields = Object.entries({ ...viewToHash(after), rev: String(Number(rev || 0) + 1) }).flat();
-      const ok = await CAS_WRITE.run(this.redis, [key], [rev, String(ttlFor(after)), ...fields]);
+      const ok = await JOB_VIEW_CAS_WRITE.run(this.redis, [key], [rev, String(ttlFor(after)), ...fields]);
       if (ok === 1) return { before, after };
     }
     throw new Error(`job view ${event.jobId} kept changing under ${MAX_CAS_ATTEMPTS} concurrent writers`);

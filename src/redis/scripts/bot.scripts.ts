@@ -1,0 +1,66 @@
+import { LuaScript } from '../lua-script';
+
+/** Creates a bot job record once: duplicate updates and racing replicas find it there and do nothing. */
+export const BOT_JOB_REGISTER = new LuaScript(
+  'bot-job-register',
+  `
+if redis.call('HSETNX', KEYS[1], 'jobId', ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 1
+`,
+);
+
+/** The first final phase wins; later ones (a redelivered or racing terminal event) change nothing. */
+export const BOT_JOB_FINISH = new LuaScript(
+  'bot-job-finish',
+  `
+local phase = redis.call('HGET', KEYS[1], 'phase')
+redis.call('ZREM', KEYS[2], ARGV[1])
+if phase ~= 'live' then return phase or '' end
+redis.call('HSET', KEYS[1], 'phase', ARGV[2])
+return 'live'
+`,
+);
+
+/**
+ * Takes a send from the global budget shared by every bot replica (a sliding window), honouring a shared pause
+ * (a 429's retry_after) and, for edits, the chat's edit slot. 0: granted; else how many ms to wait.
+ */
+export const SEND_BUDGET_ACQUIRE = new LuaScript(
+  'send-budget-acquire',
+  `
+local pause = redis.call('PTTL', KEYS[2])
+if pause > 0 then return pause end
+if KEYS[3] then
+  local slot = redis.call('PTTL', KEYS[3])
+  if slot > 0 then return slot end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local allowed = tonumber(ARGV[1]) - tonumber(ARGV[2])
+if redis.call('ZCARD', KEYS[1]) >= allowed then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if not oldest[2] then return window end
+  local wait = tonumber(oldest[2]) + window - now
+  if wait < 1 then wait = 1 end
+  return wait
+end
+redis.call('ZADD', KEYS[1], now, ARGV[5])
+redis.call('PEXPIRE', KEYS[1], window * 2)
+if KEYS[3] then redis.call('SET', KEYS[3], '1', 'PX', ARGV[4]) end
+return 0
+`,
+);
+
+/** Extends the shared pause to at least ARGV[1] ms (never shortens one a peer set). */
+export const SEND_BUDGET_PAUSE = new LuaScript(
+  'send-budget-pause',
+  `
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end
+return 1
+`,
+);

@@ -1,0 +1,29 @@
+import { LuaScript } from '../lua-script';
+
+/**
+ * Leases with an owner token, written once for every owner in the code base (consumer names, job runs, bot
+ * delivery locks and status-message leases). KEYS[1] = the lease; ARGV[1] = the owner.
+ */
+
+/** Takes the lease when free, expired or already ours (then renews it for ARGV[2] ms). Returns nil, or the holder. */
+export const LEASE_TAKE = new LuaScript(
+  'lease-take',
+  `
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return holder end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+`,
+);
+
+/** Deletes the lease only while ARGV[1] holds it. 1: released. */
+export const LEASE_RELEASE = new LuaScript(
+  'lease-release',
+  `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
+);
+
+/** Extends the lease to ARGV[2] ms only while ARGV[1] holds it. 1: renewed. */
+export const LEASE_RENEW = new LuaScript(
+  'lease-renew',
+  `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`,
+);

@@ -1,0 +1,35 @@
+import { LuaScript } from '../lua-script';
+
+/**
+ * Refreshes the idle time of entries this consumer still owns (XCLAIM … JUSTID, which does not bump the
+ * delivery counter) and reports the ones another consumer has taken meanwhile. Checking the owner first
+ * matters: a plain XCLAIM would steal an entry back from a sweeper that rightly took it while we were
+ * stalled, and both would then run it.
+ */
+export const CONSUMER_HEARTBEAT = new LuaScript(
+  'consumer-heartbeat',
+  `
+local lost = {}
+for i = 1, #ARGV - 2 do
+  local id = ARGV[i + 2]
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+  if p[1] ~= nil and p[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'JUSTID')
+  else
+    table.insert(lost, id)
+  end
+end
+return lost
+`,
+);
+
+/** Appends ARGV[2] to KEYS[2] only if the marker KEYS[1] was not set yet (one event of its kind per job). */
+export const PUBLISH_ONCE = new LuaScript(
+  'publish-once',
+  `
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  return redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
+end
+return false
+`,
+);
