@@ -41,6 +41,46 @@ export default tseslint.config(
       ],
     },
   },
+  // Module boundaries (ARCHITECTURE.md, who owns what): a job's state has one owner, reached through the
+  // generation module's public index; the gpu and bot roles never import each other; infrastructure imports no
+  // feature module.
+  {
+    files: ['src/modules/gpu/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/generation/**'], message: "Use the generation module's public index (modules/generation)." },
+            { group: ['**/bot', '**/bot/**'], message: 'The gpu role does not import the bot module.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/modules/bot/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/generation/**'], message: "Use the generation module's public index (modules/generation)." },
+            { group: ['**/gpu', '**/gpu/**'], message: 'The bot role does not import the gpu module.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/streams/**/*.ts', 'src/blobs/**/*.ts', 'src/redis/**/*.ts', 'src/common/**/*.ts', 'src/config/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/modules/**'], message: 'Infrastructure imports no feature module.' }] },
+      ],
+    },
+  },
   {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts', '**/*.spec.ts'],
     rules: {

@@ -30,7 +30,7 @@ export async function measureLatency(ctx: BenchContext): Promise<MeasureResult[]
     ROLE: 'all',
     STREAM_PREFIX: prefix,
     COMFYUI_URLS: sims.urls.join(','),
-    USER_MAX_ACTIVE: '100000',
+    USER_MAX_ACTIVE: '1000',
     CLAIM_IDLE_MS: '30000',
   });
   const url = /^READY (\S+)/.exec(app.lines.find((l) => l.startsWith('READY ')) ?? '')![1]!;
@@ -117,10 +117,16 @@ export async function measureLatency(ctx: BenchContext): Promise<MeasureResult[]
       64,
       async (i) => {
         const t0 = performance.now();
-        await call(http, `${url}/v1/generations`, 'POST', {
-          workflow: 'echo-invert',
-          inputs: { width: 8, height: 8, color: color(100_000 + i) },
-        });
+        await call(
+          http,
+          `${url}/v1/generations`,
+          'POST',
+          {
+            workflow: 'echo-invert',
+            inputs: { width: 8, height: 8, color: color(100_000 + i) },
+          },
+          `burst-${i % 64}`,
+        );
         submitMs.push(performance.now() - t0);
       },
       240_000,
@@ -162,11 +168,17 @@ export async function measureLatency(ctx: BenchContext): Promise<MeasureResult[]
   }
 }
 
-async function call(http: Agent, url: string, method: 'GET' | 'POST', json?: unknown): Promise<unknown> {
+async function call(
+  http: Agent,
+  url: string,
+  method: 'GET' | 'POST',
+  json?: unknown,
+  userId = 'bench',
+): Promise<unknown> {
   const res = await request(url, {
     method,
     dispatcher: http,
-    headers: json ? { 'content-type': 'application/json' } : {},
+    headers: json ? { 'content-type': 'application/json', 'x-user-id': userId } : {},
     body: json ? JSON.stringify(json) : undefined,
   });
   const body = await res.body.text();

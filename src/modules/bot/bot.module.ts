@@ -16,7 +16,6 @@ import { APP_CONFIG, type AppConfig } from '../../config/app-config';
 import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
 import { WorkflowCatalog } from '../../workflows';
-import { GenerationCoreModule } from '../generation/generation-core.module';
 import { HealthContributors } from '../health/health-contributors';
 import { AdminCommands } from './admin/admin-commands.service';
 import { DlqRedrive } from './admin/dlq-redrive.service';
@@ -45,6 +44,7 @@ import { PhotoDownloader } from './updates/photo-download.service';
 import { PromptIntake, TEXT_WORKFLOW } from './updates/prompt-intake.service';
 import { ReplySender } from './updates/reply-sender.service';
 import { UserCommands } from './updates/user-commands.service';
+import { GenerationCoreModule } from '../generation';
 
 /** Telegram handlers can take a while (a photo download); the job itself is never awaited in one. */
 const HANDLER_TIMEOUT_MS = 60_000;

@@ -7,6 +7,7 @@ import type { Logger } from '../../common/logger';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
 import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
+import { GenerationCoreModule } from '../generation';
 import { HealthContributors } from '../health/health-contributors';
 import { MetricsService } from '../metrics/metrics.service';
 import { COMFYUI_ENDPOINTS, resolveComfyUiEndpoints, type ComfyUiEndpoints } from './embedded/embedded-simulators';
@@ -22,7 +23,7 @@ import { JobRunnerController } from './runner/job-runner.controller';
 
 /** The `gpu` role: the consumer group that runs `job.requested` on the ComfyUI instance pool. */
 @Module({
-  imports: [TerminusModule],
+  imports: [TerminusModule, GenerationCoreModule],
   controllers: [JobRunnerController],
   providers: [
     CancelRegistry,

@@ -5,7 +5,6 @@ import { ROOT_LOGGER } from '../../../common/root-logger';
 import { parseDlqEntry } from '../../../streams/dead-letter.writer';
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
-import { QueuePositionService, type GpuWorkerAdvert } from '../../generation/commands/queue-position.service';
 import { StreamsHealthIndicator } from '../../health/streams.health';
 import { pickLang, texts } from '../i18n';
 import { UserSettingsStore } from '../settings/user-settings.store';
@@ -14,6 +13,7 @@ import { StatusRefresher } from '../status/status-refresher.service';
 import type { Inbound } from '../updates/inbound';
 import { ReplySender } from '../updates/reply-sender.service';
 import { DlqRedrive } from './dlq-redrive.service';
+import { type GpuWorkerAdvert, QueuePositionService } from '../../generation';
 
 const DLQ_SHOWN = 10;
 const REASON_CHARS = 160;

@@ -10,7 +10,7 @@ import type { JobEnvelope } from '../../../streams/job-event.types';
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamPublisher } from '../../../streams/stream.publisher';
-import { runSubmitScript, TICKET_PLACEHOLDER } from '../../generation/commands/job-submit.script';
+import { JobLedger, TICKET_PLACEHOLDER } from '../../generation';
 
 export type RedriveResult =
   | { kind: 'not-found' }
@@ -38,6 +38,7 @@ export class DlqRedrive {
     private readonly keys: StreamKeys,
     private readonly publisher: StreamPublisher,
     @Inject(BLOB_STORE) private readonly blobs: BlobStore,
+    private readonly ledger: JobLedger,
   ) {}
 
   async find(dlqId: string): Promise<DlqRecord | undefined> {
@@ -76,7 +77,7 @@ export class DlqRedrive {
       `"payload":{"ticket":"${TICKET_PLACEHOLDER}",`,
     );
     await retainJobInputs(this.blobs, jobId, rest.inputs, this.config.blobs.ttlSeconds);
-    const outcome = await runSubmitScript(this.redis, this.keys, {
+    const outcome = await this.ledger.acceptRequest({
       jobId,
       idempotencyKey: this.keys.idempotency('redrive', dlqId),
       userId: rest.userId,

@@ -2,9 +2,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from '../../../common/logger';
 import { ROOT_LOGGER } from '../../../common/root-logger';
 import { errorMessage } from '../../../streams/stream-errors';
-import { GenerationService } from '../../generation/commands/generation.service';
 import { BotJobStore } from '../status/bot-job.store';
 import { ChatBlocklist } from '../telegram/chat-blocklist';
+import { GenerationService } from '../../generation';
 
 /**
  * A chat answered 403 (the user blocked the bot): remember it, and cancel that chat's jobs still waiting, so the

@@ -1,17 +1,14 @@
-import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
-import { REDIS } from '../../../streams/redis.provider';
+import { Injectable } from '@nestjs/common';
 import type { JobEnvelope } from '../../../streams/job-event.types';
 import { RetryLaterError } from '../../../streams/stream-errors';
-import { StreamKeys } from '../../../streams/stream-keys';
 import type { StreamContext } from '../../../streams/stream.context';
-import { JobViewRepository } from '../../generation/projection/job-view.repository';
 import { pickLang } from '../i18n';
 import { UserSettingsStore } from '../settings/user-settings.store';
 import { BotJobStore, type BotJobPhase, type BotJobRecord } from '../status/bot-job.store';
 import { StatusMessenger } from '../status/status-messenger.service';
 import type { FinalOutcome } from '../status/status.renderer';
 import { ResultDelivery } from './result-delivery.service';
+import { JobLedger, JobViewRepository } from '../../generation';
 
 /**
  * What the `bot` consumer group does with a job's final event: record the final phase (the first final event
@@ -21,8 +18,7 @@ import { ResultDelivery } from './result-delivery.service';
 @Injectable()
 export class JobFinisher {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
-    private readonly streamKeys: StreamKeys,
+    private readonly ledger: JobLedger,
     private readonly store: BotJobStore,
     private readonly views: JobViewRepository,
     private readonly settings: UserSettingsStore,
@@ -71,7 +67,7 @@ export class JobFinisher {
   private async adopt(jobId: string): Promise<BotJobRecord | undefined> {
     const view = await this.views.get(jobId);
     if (!view) {
-      const userId = await this.redis.hget(this.streamKeys.record(jobId), 'userId');
+      const userId = await this.ledger.ownerOf(jobId);
       if (userId?.startsWith('tg:')) throw new RetryLaterError(`job ${jobId} is not projected yet`);
       return undefined;
     }

@@ -3,9 +3,7 @@ import type Redis from 'ioredis';
 import { decodeEntry, ENVELOPE_FIELD } from '../../../streams/envelope.codec';
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
-import { QueuePositionService } from '../../generation/commands/queue-position.service';
-import { isTerminal, type JobStatus } from '../../generation/projection/job-view';
-import { JobViewRepository } from '../../generation/projection/job-view.repository';
+import { isTerminal, type JobStatus, JobViewRepository, QueuePositionService } from '../../generation';
 
 /** What a live status message should say right now. */
 export type LiveJobState =

@@ -1,13 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
 import type { Logger } from '../../../common/logger';
 import { ROOT_LOGGER } from '../../../common/root-logger';
-import { REDIS } from '../../../streams/redis.provider';
 import { errorMessage } from '../../../streams/stream-errors';
-import { StreamKeys } from '../../../streams/stream-keys';
-import { JobFinishedError, JobNotFoundError } from '../../generation/commands/generation.errors';
-import { GenerationService } from '../../generation/commands/generation.service';
-import { JobViewRepository } from '../../generation/projection/job-view.repository';
 import { texts } from '../i18n';
 import { BotJobStore } from '../status/bot-job.store';
 import { StatusRefresher } from '../status/status-refresher.service';
@@ -15,6 +9,7 @@ import { TelegramGateway } from '../telegram/telegram-gateway';
 import { CallbackSigner } from './callback-data';
 import type { Inbound } from './inbound';
 import { PromptIntake } from './prompt-intake.service';
+import { GenerationService, JobFinishedError, JobLedger, JobNotFoundError, JobViewRepository } from '../../generation';
 
 /**
  * Cancel and Regenerate presses. The button's data must carry a valid signature for the presser (see
@@ -23,9 +18,8 @@ import { PromptIntake } from './prompt-intake.service';
 @Injectable()
 export class JobButtons {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    private readonly ledger: JobLedger,
     @Inject(ROOT_LOGGER) private readonly log: Logger,
-    private readonly streamKeys: StreamKeys,
     private readonly signer: CallbackSigner,
     private readonly gateway: TelegramGateway,
     private readonly generations: GenerationService,
@@ -56,7 +50,7 @@ export class JobButtons {
     }
     // Defence in depth: the job itself must be this user's too.
     const view = await this.views.get(parsed.jobId);
-    const owner = view?.userId ?? (await this.redis.hget(this.streamKeys.record(parsed.jobId), 'userId'));
+    const owner = view?.userId ?? (await this.ledger.ownerOf(parsed.jobId));
     if (owner && owner !== `tg:${from.userId}`) return { text: t.notYourJob, alert: true };
     if (parsed.action === 'regenerate') {
       const original = await this.store.get(parsed.jobId);

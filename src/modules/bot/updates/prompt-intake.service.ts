@@ -6,14 +6,6 @@ import { ROOT_LOGGER } from '../../../common/root-logger';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import { WorkflowCatalog } from '../../../workflows';
 import { codePointLength } from '../../../workflows/input-rules.util';
-import {
-  DrainingError,
-  ServiceOverloadedError,
-  IdempotencyConflictError,
-  InvalidRequestError,
-  UserLimitError,
-} from '../../generation/commands/generation.errors';
-import { GenerationService } from '../../generation/commands/generation.service';
 import { texts, type Messages } from '../i18n';
 import { UserSettingsStore } from '../settings/user-settings.store';
 import { BotJobStore, type BotJobRecord } from '../status/bot-job.store';
@@ -21,6 +13,14 @@ import { StatusRefresher } from '../status/status-refresher.service';
 import type { Inbound } from './inbound';
 import { PhotoDownloader } from './photo-download.service';
 import { ReplySender } from './reply-sender.service';
+import {
+  DrainingError,
+  GenerationService,
+  IdempotencyConflictError,
+  InvalidRequestError,
+  ServiceOverloadedError,
+  UserLimitError,
+} from '../../generation';
 
 export const TEXT_WORKFLOW = 'txt2img';
 export const EDIT_WORKFLOW = 'edit';

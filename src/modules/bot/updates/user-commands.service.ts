@@ -1,10 +1,5 @@
-import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
+import { Injectable } from '@nestjs/common';
 import type { InlineKeyboardMarkup } from 'telegraf/types';
-import { REDIS } from '../../../streams/redis.provider';
-import { StreamKeys } from '../../../streams/stream-keys';
-import { JobFinishedError, JobNotFoundError } from '../../generation/commands/generation.errors';
-import { GenerationService } from '../../generation/commands/generation.service';
 import { WorkflowCatalog } from '../../../workflows';
 import { codePointLength } from '../../../workflows/input-rules.util';
 import { isLang, LANG_NAMES, LANGS, texts, type Lang } from '../i18n';
@@ -17,6 +12,7 @@ import { TelegramGateway } from '../telegram/telegram-gateway';
 import type { Inbound } from './inbound';
 import { ReplySender } from './reply-sender.service';
 import { TEXT_WORKFLOW } from './prompt-intake.service';
+import { GenerationService, JobFinishedError, JobLedger, JobNotFoundError } from '../../generation';
 
 const STATUS_PROMPT_CHARS = 40;
 
@@ -24,8 +20,7 @@ const STATUS_PROMPT_CHARS = 40;
 @Injectable()
 export class UserCommands {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
-    private readonly keys: StreamKeys,
+    private readonly ledger: JobLedger,
     private readonly catalog: WorkflowCatalog,
     private readonly generations: GenerationService,
     private readonly settings: UserSettingsStore,
@@ -134,7 +129,7 @@ export class UserCommands {
   }
 
   private async activeJobs(userId: number): Promise<string[]> {
-    return (await this.redis.smembers(this.keys.userActive(`tg:${userId}`))).sort();
+    return this.ledger.activeJobs(`tg:${userId}`);
   }
 }
 

@@ -13,6 +13,7 @@ import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamPublisher } from '../../../streams/stream.publisher';
 import { randomSeed, validateInputs, WorkflowCatalog, type WorkflowInputValues } from '../../../workflows';
 import { isTerminal } from '../projection/job-view';
+import { JobLedger } from '../ledger/job-ledger';
 import { JobViewRepository } from '../projection/job-view.repository';
 import {
   DrainingError,
@@ -64,6 +65,7 @@ export class GenerationService {
     private readonly views: JobViewRepository,
     private readonly queue: QueuePositionService,
     private readonly memory: RedisMemoryMonitor,
+    private readonly ledger: JobLedger,
   ) {}
 
   async submit(request: SubmitRequest): Promise<SubmitResult> {
@@ -154,11 +156,7 @@ export class GenerationService {
     const meta = { jobId, correlationId: view?.correlationId ?? jobId, actor: by };
     await this.publisher.publish('job.cancel-requested', meta, { by });
     if (removed[1] === 1) {
-      const ttl = Math.ceil(this.config.retentionMs / 1000);
-      await this.publisher.publishOnce(this.keys.cancelledMarker(jobId), ttl, 'job.cancelled', meta, {
-        by,
-        whileQueued: true,
-      });
+      await this.ledger.publishCancelled(meta, { by, whileQueued: true });
       return { id: jobId, status: 'cancelled' };
     }
     return { id: jobId, status: 'cancelling' };

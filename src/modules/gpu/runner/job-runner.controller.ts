@@ -1,18 +1,16 @@
 import { Inject } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
-import type Redis from 'ioredis';
 import { BLOB_STORE, blobHolders, type BlobStore } from '../../../blobs/blob-store';
 import type { BlobRef } from '../../../streams/job-event.types';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import type { JobEnvelope } from '../../../streams/job-event.types';
 import { OnStreamEvent, StreamController } from '../../../streams/on-stream-event.decorator';
-import { REDIS } from '../../../streams/redis.provider';
 import { DeadLetterError, RetryLaterError } from '../../../streams/stream-errors';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamPublisher } from '../../../streams/stream.publisher';
 import { StreamContext } from '../../../streams/stream.context';
 import { WorkflowCatalog } from '../../../workflows';
-import { TERMINAL_STATUSES, type JobStatus } from '../../generation/projection/job-view';
+import { JobLedger } from '../../generation';
 import { CancelRegistry } from './cancel-registry.service';
 import { JobRunLease } from './job-run.lease';
 import { ROOT_LOGGER } from '../../../common/root-logger';
@@ -31,8 +29,8 @@ export class JobRunnerController {
   constructor(
     @Inject(GENERATION_EXECUTOR) private readonly executor: GenerationExecutor,
     @Inject(BLOB_STORE) private readonly blobs: BlobStore,
-    @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly ledger: JobLedger,
     private readonly keys: StreamKeys,
     private readonly publisher: StreamPublisher,
     private readonly catalog: WorkflowCatalog,
@@ -49,20 +47,15 @@ export class JobRunnerController {
     // Listen for a cancel before looking at the flag: the API sets the flag before it sends the event, so a cancel
     // is either seen here or heard by the registration — never missed in between.
     const registration = this.cancels.register(jobId);
-    const [, cancelledBy, status] = (await this.redis
-      .multi()
-      .zrem(this.keys.queue, jobId)
-      .get(this.keys.cancelFlag(jobId))
-      .hget(this.keys.view(jobId), 'status')
-      .exec()) as [unknown, [Error | null, string | null], [Error | null, string | null]];
-    if (status[1] && TERMINAL_STATUSES.has(status[1] as JobStatus)) {
+    const claim = await this.ledger.claimForRun(jobId);
+    if (claim.finished) {
       // Redelivered after the job already ended (e.g. a worker died between completing and acking): done.
       registration.release();
       return;
     }
-    if (cancelledBy[1] !== null) {
+    if (claim.cancelledBy !== null) {
       registration.release();
-      await this.cancelledOnce(meta, cancelledBy[1], true);
+      await this.cancelledOnce(meta, claim.cancelledBy, true);
       return;
     }
     const entry = `${ctx.entry.stream.slice(this.keys.prefix.length)}|${ctx.entry.id}`;
@@ -143,11 +136,7 @@ export class JobRunnerController {
     by: string,
     queued: boolean,
   ) {
-    const ttl = Math.ceil(this.config.retentionMs / 1000);
-    await this.publisher.publishOnce(this.keys.cancelledMarker(meta.jobId), ttl, 'job.cancelled', meta, {
-      by,
-      whileQueued: queued,
-    });
+    await this.ledger.publishCancelled(meta, { by, whileQueued: queued });
   }
 
   private async onFailure(

@@ -1,0 +1,21 @@
+/**
+ * The generation module's public API: what the other roles (bot, gpu) and the operator tools may use. Their
+ * imports of anything deeper are refused by ESLint (no-restricted-imports), so the job's state keeps one owner.
+ */
+export { GenerationCoreModule } from './generation-core.module';
+export { GenerationService, type SubmitRequest, type SubmitResult } from './commands/generation.service';
+export {
+  DrainingError,
+  GenerationError,
+  IdempotencyConflictError,
+  InvalidRequestError,
+  JobFinishedError,
+  JobNotFoundError,
+  ServiceOverloadedError,
+  UserLimitError,
+} from './commands/generation.errors';
+export { QueuePositionService, type GpuWorkerAdvert } from './commands/queue-position.service';
+export { TICKET_PLACEHOLDER } from './commands/job-submit.script';
+export { JobLedger, type RunClaim } from './ledger/job-ledger';
+export { JobViewRepository } from './projection/job-view.repository';
+export { isTerminal, TERMINAL_STATUSES, type JobStatus, type JobView } from './projection/job-view';
