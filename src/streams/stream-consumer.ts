@@ -18,6 +18,8 @@ export interface HandlerContext {
   deliveries: number;
   /** Aborted when the consumer shuts down past its grace period or loses the entry to another consumer. */
   signal: AbortSignal;
+  /** The entry's raw field/value list (the envelope field and any others a producer added). */
+  fields: readonly string[];
 }
 
 export type EntryHandler = (envelope: AnyJobEnvelope, ctx: HandlerContext) => Promise<void>;
@@ -333,6 +335,7 @@ export class StreamConsumer {
       consumer: this.options.consumer,
       deliveries: entry.deliveries,
       signal: entry.abort.signal,
+      fields: entry.fields,
     };
     try {
       await this.options.handle(envelope, ctx);

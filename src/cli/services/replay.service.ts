@@ -1,4 +1,5 @@
 import { BlobLifetimesRepository } from '../../blobs/blob-lifetimes.repository';
+import { PROJECTED_FIELD } from '../../modules/generation';
 import { BLOB_STORE, type BlobStore } from '../../blobs/blob-store';
 import { createBlobStore } from '../../blobs/blob-store.factory';
 import { imageInputs } from '../../blobs/job-input-blobs';
@@ -119,7 +120,8 @@ export class ReplayService {
       const pipeline = this.redis.pipeline();
       for (const item of plan.items.slice(i, i + PAGE)) {
         // The entry as it was (a replay of a replay names the first original), plus where it came from.
-        const fields = withoutField(item.fields, REPLAY_OF_FIELD);
+        // Not marked as applied: the target prefix's projector builds its own views from the copies.
+        const fields = withoutField(withoutField(item.fields, REPLAY_OF_FIELD), PROJECTED_FIELD);
         const origin = fieldValue(item.fields, REPLAY_OF_FIELD) ?? `${this.keys.prefix}${item.stream}|${item.id}`;
         pipeline.xadd(target[item.source], '*', ...fields, REPLAY_OF_FIELD, origin);
         byStream[item.stream] = (byStream[item.stream] ?? 0) + 1;

@@ -16,6 +16,6 @@ export {
 } from './commands/generation.errors';
 export { QueuePositionService, type GpuWorkerAdvert } from './commands/queue-position.service';
 export { TICKET_PLACEHOLDER } from './commands/job-submit.script';
-export { JobLedger, type RunClaim } from './ledger/job-ledger';
+export { JobLedger, PROJECTED_FIELD, type AppliedEventType, type RunClaim } from './ledger/job-ledger';
 export { JobViewRepository } from './projection/job-view.repository';
 export { isTerminal, TERMINAL_STATUSES, type JobStatus, type JobView } from './projection/job-view';

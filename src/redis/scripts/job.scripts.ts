@@ -1,8 +1,8 @@
 import { LuaScript } from '../lua-script';
 
 /**
- * Accepts a job atomically: idempotency check, per-user active limit, ticket, request append, queue entry and
- * the accepted-job record (read-your-writes) — all or nothing. The ticket goes into the envelope by replacing a
+ * Accepts a job atomically: idempotency check, per-user active limit, ticket, request append, the job's view
+ * and timeline, queue entry and the accepted-job record (read-your-writes) — all or nothing. The ticket goes into the envelope by replacing a
  * placeholder, because the ticket only exists inside the script and re-encoding JSON with cjson would change it.
  */
 export const JOB_SUBMIT = new LuaScript(
@@ -18,7 +18,11 @@ local active = redis.call('SCARD', KEYS[2])
 if active >= tonumber(ARGV[2]) then return {'limit', tostring(active)} end
 local ticket = redis.call('INCR', KEYS[3])
 local body = string.gsub(ARGV[3], '"__TICKET__"', tostring(ticket), 1)
-local entryId = redis.call('XADD', KEYS[6], '*', 'e', body)
+local entryId = redis.call('XADD', KEYS[6], '*', 'e', body, 'projected', '1')
+-- The job's view, readable at once (the projector skips the entry): the reducer's fields plus the ticket.
+redis.call('HSET', KEYS[7], 'rev', '1', 'ticket', tostring(ticket), unpack(ARGV, 12))
+redis.call('ZADD', KEYS[8], string.match(entryId, '^(%d+)'), ARGV[11] .. '|' .. entryId)
+redis.call('EXPIRE', KEYS[8], ARGV[5])
 local score = tonumber(ticket)
 if ARGV[9] == '1' then score = score - 1e12 end
 redis.call('ZADD', KEYS[4], score, ARGV[1])
@@ -54,5 +58,41 @@ if avg == nil then avg = x else avg = avg * 0.8 + x * 0.2 end
 redis.call('HSET', KEYS[1], 'avgRunMs', tostring(avg))
 redis.call('HINCRBY', KEYS[1], 'completed', 1)
 return tostring(avg)
+`,
+);
+
+/**
+ * Appends a job event and applies it to the job's view in one step, so the new state is readable the moment the
+ * event exists (the projector skips entries marked `projected`). The view fields come from the one reducer
+ * (job-view.reducer.ts), computed by the caller against the view at rev ARGV[1]; another writer in between makes
+ * this answer { 0, <the current view> } and the caller reduces again.
+ * KEYS: stream, view, timeline, queue, user's active set, last progress, run stats.
+ * ARGV: rev, envelope, jobId, timeline member prefix (the stream's name), view TTL (0: none), timeline TTL,
+ * dequeue (1: the job left the queue), finished (1: the job just ended), run ms for the average ('' none), fields…
+ */
+export const JOB_APPEND_APPLIED = new LuaScript(
+  'job-append-applied',
+  `
+local rev = redis.call('HGET', KEYS[2], 'rev') or ''
+if rev ~= ARGV[1] then return {0, redis.call('HGETALL', KEYS[2])} end
+local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[2], 'projected', '1')
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], 'rev', tostring((tonumber(rev) or 0) + 1), unpack(ARGV, 10))
+if ARGV[5] ~= '0' then redis.call('EXPIRE', KEYS[2], ARGV[5]) end
+redis.call('ZADD', KEYS[3], string.match(id, '^(%d+)'), ARGV[4] .. '|' .. id)
+redis.call('EXPIRE', KEYS[3], ARGV[6])
+if ARGV[7] == '1' or ARGV[8] == '1' then redis.call('ZREM', KEYS[4], ARGV[3]) end
+if ARGV[8] == '1' then
+  redis.call('SREM', KEYS[5], ARGV[3])
+  redis.call('DEL', KEYS[6])
+end
+if ARGV[9] ~= '' then
+  local avg = tonumber(redis.call('HGET', KEYS[7], 'avgRunMs'))
+  local x = tonumber(ARGV[9])
+  if avg == nil then avg = x else avg = avg * 0.8 + x * 0.2 end
+  redis.call('HSET', KEYS[7], 'avgRunMs', tostring(avg))
+  redis.call('HINCRBY', KEYS[7], 'completed', 1)
+end
+return {1, id}
 `,
 );

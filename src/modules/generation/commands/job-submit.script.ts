@@ -1,6 +1,9 @@
 import type Redis from 'ioredis';
 import { JOB_SUBMIT } from '../../../redis/scripts';
+import type { AnyJobEnvelope } from '../../../streams/job-event.types';
 import type { StreamKeys } from '../../../streams/stream-keys';
+import { viewToHash } from '../projection/job-view.codec';
+import { reduceJobView } from '../projection/job-view.reducer';
 
 export const TICKET_PLACEHOLDER = '__TICKET__';
 
@@ -25,9 +28,22 @@ export interface SubmitScriptArgs {
 }
 
 export async function runSubmitScript(redis: Redis, keys: StreamKeys, a: SubmitScriptArgs): Promise<SubmitOutcome> {
+  // The job's first view, from the one reducer; the script adds the ticket it draws.
+  const { ticket: _ticket, ...viewFields } = viewToHash(
+    reduceJobView(undefined, JSON.parse(a.envelopeJson) as AnyJobEnvelope),
+  );
   const reply = (await JOB_SUBMIT.run(
     redis,
-    [a.idempotencyKey, keys.userActive(a.userId), keys.ticketCounter, keys.queue, keys.record(a.jobId), a.stream],
+    [
+      a.idempotencyKey,
+      keys.userActive(a.userId),
+      keys.ticketCounter,
+      keys.queue,
+      keys.record(a.jobId),
+      a.stream,
+      keys.view(a.jobId),
+      keys.timeline(a.jobId),
+    ],
     [
       a.jobId,
       String(a.maxActive),
@@ -39,6 +55,8 @@ export async function runSubmitScript(redis: Redis, keys: StreamKeys, a: SubmitS
       a.createdAt,
       a.priority ? '1' : '0',
       a.fingerprint,
+      a.stream.slice(keys.prefix.length),
+      ...Object.entries(viewFields).flat(),
     ],
   )) as string[];
   const [kind, first = '', second = '', third = ''] = reply;

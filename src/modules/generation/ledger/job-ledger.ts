@@ -1,13 +1,31 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
-import type { EnvelopeMeta } from '../../../streams/envelope.codec';
-import type { JobEventPayloads } from '../../../streams/job-event.types';
+import { BLOB_STORE, blobHolders, type BlobStore } from '../../../blobs/blob-store';
+import { JOB_APPEND_APPLIED } from '../../../redis/scripts';
+import { encodeEnvelope, makeEnvelope, type EnvelopeMeta } from '../../../streams/envelope.codec';
+import type { AnyJobEnvelope, JobEnvelope, JobEventPayloads } from '../../../streams/job-event.types';
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamPublisher } from '../../../streams/stream.publisher';
 import { runSubmitScript, type SubmitOutcome, type SubmitScriptArgs } from '../commands/job-submit.script';
-import { TERMINAL_STATUSES, type JobStatus } from '../projection/job-view';
+import { inputsReleasable, isTerminal, TERMINAL_STATUSES, type JobStatus } from '../projection/job-view';
+import { hashToView, viewToHash } from '../projection/job-view.codec';
+import { reduceJobView } from '../projection/job-view.reducer';
+
+/** Events a worker appends through the ledger (applied to the view as they are appended). */
+export type AppliedEventType = 'job.accepted' | 'job.started' | 'job.completed' | 'job.failed';
+
+/** The stream entry field that says "already applied to the view": the projector skips such entries. */
+export const PROJECTED_FIELD = 'projected';
+
+const MAX_APPLY_ATTEMPTS = 20;
+
+function pairs(flat: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]] = flat[i + 1]!;
+  return out;
+}
 
 /** What a worker learns when it takes a job's request entry. */
 export interface RunClaim {
@@ -24,12 +42,17 @@ export interface RunClaim {
  */
 @Injectable()
 export class JobLedger {
+  private readonly retentionSeconds: number;
+
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(BLOB_STORE) private readonly blobs: BlobStore,
     private readonly keys: StreamKeys,
     private readonly publisher: StreamPublisher,
-  ) {}
+  ) {
+    this.retentionSeconds = Math.ceil(config.retentionMs / 1000);
+  }
 
   /**
    * A worker takes the job out of the queue and learns whether it was cancelled meanwhile or already finished.
@@ -63,6 +86,61 @@ export class JobLedger {
   /** The jobs a user has queued or running, sorted. */
   async activeJobs(userId: string): Promise<string[]> {
     return (await this.redis.smembers(this.keys.userActive(userId))).sort();
+  }
+
+  /**
+   * Appends a lifecycle event and applies it to the job's view in the same round trip (the one reducer computes
+   * the new view; a concurrent writer costs a retry with the view the script hands back). The state a client
+   * polls for is readable as soon as the event exists; the projector skips the entry (it is marked `projected`).
+   */
+  async append<T extends AppliedEventType>(
+    type: T,
+    meta: EnvelopeMeta,
+    payload: JobEventPayloads[T],
+  ): Promise<{ id: string; envelope: JobEnvelope<T> }> {
+    const envelope = makeEnvelope(type, meta, payload);
+    const event = envelope as AnyJobEnvelope;
+    const stream = this.publisher.streamFor(envelope);
+    const body = encodeEnvelope(envelope);
+    let hash = await this.redis.hgetall(this.keys.view(meta.jobId));
+    for (let attempt = 0; attempt < MAX_APPLY_ATTEMPTS; attempt++) {
+      const before = hashToView(hash);
+      const after = reduceJobView(before, event);
+      const finished = isTerminal(after.status);
+      const justFinished = finished && !(before && isTerminal(before.status));
+      const reply = (await JOB_APPEND_APPLIED.run(
+        this.redis,
+        [
+          stream,
+          this.keys.view(meta.jobId),
+          this.keys.timeline(meta.jobId),
+          this.keys.queue,
+          this.keys.userActive(after.userId ?? ''),
+          this.keys.lastProgress(meta.jobId),
+          this.keys.runStats,
+        ],
+        [
+          hash.rev ?? '',
+          body,
+          meta.jobId,
+          stream.slice(this.keys.prefix.length),
+          finished ? this.retentionSeconds : 0,
+          this.retentionSeconds,
+          type === 'job.accepted' || type === 'job.started' ? '1' : '0',
+          finished ? '1' : '0',
+          justFinished && event.type === 'job.completed' ? event.payload.timings.runMs : '',
+          ...Object.entries(viewToHash(after)).flat(),
+        ],
+      )) as [number, string | string[]];
+      if (reply[0] === 1) {
+        if (after.inputBlobs && inputsReleasable(after)) {
+          for (const blob of after.inputBlobs) await this.blobs.release(blob, blobHolders.input(meta.jobId));
+        }
+        return { id: reply[1] as string, envelope };
+      }
+      hash = pairs(reply[1] as string[]);
+    }
+    throw new Error(`job ${meta.jobId}: its view kept changing under ${MAX_APPLY_ATTEMPTS} concurrent writers`);
   }
 
   /** Accepts a prepared request (a re-drive): the same atomic submit as a new job's. */

@@ -9,6 +9,7 @@ import { OnStreamEvent, StreamController } from '../../../streams/on-stream-even
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamContext } from '../../../streams/stream.context';
+import { PROJECTED_FIELD } from '../ledger/job-ledger';
 import { inputsReleasable, isTerminal, type JobView } from './job-view';
 import { JobViewRepository } from './job-view.repository';
 import { RunStatsRepository } from './run-stats.repository';
@@ -72,6 +73,8 @@ export class ProjectorController {
   }
 
   private project(event: AnyJobEnvelope, ctx: StreamContext): Promise<void> {
+    // Applied to the view by the ledger as it was appended (same reducer, same side effects): nothing left to do.
+    if (isProjected(ctx.entry.fields)) return Promise.resolve();
     // One job's events are applied in arrival order within this process; CAS covers other replicas.
     return this.serializer.run(event.jobId, async () => {
       const { before, after } = await this.views.apply(event, (v) =>
@@ -103,4 +106,9 @@ export class ProjectorController {
     }
     if (justFinished && event.type === 'job.completed') await this.runStats.recordRun(event.payload.timings.runMs);
   }
+}
+
+function isProjected(fields: readonly string[]): boolean {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === PROJECTED_FIELD) return fields[i + 1] === '1';
+  return false;
 }

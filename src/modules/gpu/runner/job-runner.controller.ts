@@ -86,10 +86,10 @@ export class JobRunnerController {
           cancelSignal: registration.controller.signal,
           onAccepted: async (p) => {
             placement = p;
-            await this.publisher.publish('job.accepted', meta, { worker: meta.actor, attempt, ...p });
+            await this.ledger.append('job.accepted', meta, { worker: meta.actor, attempt, ...p });
           },
           onStarted: async () => {
-            await this.publisher.publish('job.started', meta, { worker: meta.actor, attempt, ...placement });
+            await this.ledger.append('job.started', meta, { worker: meta.actor, attempt, ...placement });
           },
           onProgress: (progress) => {
             if (!throttle.shouldEmit(progress.value >= progress.max)) return;
@@ -109,7 +109,7 @@ export class JobRunnerController {
       }
       const outputs = stored.map((s) => (s as PromiseFulfilledResult<BlobRef>).value);
       const queuedMs = Math.max(0, startedAt - Date.parse(event.occurredAt));
-      await this.publisher.publish('job.completed', meta, {
+      await this.ledger.append('job.completed', meta, {
         outputs,
         instance: result.instance,
         promptId: result.promptId,
@@ -161,6 +161,6 @@ export class JobRunnerController {
     willRetry = false,
     attempt?: number,
   ) {
-    await this.publisher.publish('job.failed', meta, { code, message, retriable, willRetry, attempt });
+    await this.ledger.append('job.failed', meta, { code, message, retriable, willRetry, attempt });
   }
 }
