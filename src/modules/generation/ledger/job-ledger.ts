@@ -20,6 +20,7 @@ export type AppliedEventType = 'job.accepted' | 'job.started' | 'job.completed' 
 export const PROJECTED_FIELD = 'projected';
 
 const MAX_APPLY_ATTEMPTS = 20;
+const VIEW_CACHE_SIZE = 1_000;
 
 function pairs(flat: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -43,6 +44,7 @@ export interface RunClaim {
 @Injectable()
 export class JobLedger {
   private readonly retentionSeconds: number;
+  private readonly lastWritten = new Map<string, Record<string, string>>();
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
@@ -102,7 +104,9 @@ export class JobLedger {
     const event = envelope as AnyJobEnvelope;
     const stream = this.publisher.streamFor(envelope);
     const body = encodeEnvelope(envelope);
-    let hash = await this.redis.hgetall(this.keys.view(meta.jobId));
+    // The view this process last wrote for the job, if any (a worker appends accepted → started → completed):
+    // the CAS still guards it, so a stale copy costs a retry, never a lost update.
+    let hash = this.lastWritten.get(meta.jobId) ?? (await this.redis.hgetall(this.keys.view(meta.jobId)));
     for (let attempt = 0; attempt < MAX_APPLY_ATTEMPTS; attempt++) {
       const before = hashToView(hash);
       const after = reduceJobView(before, event);
@@ -133,6 +137,10 @@ export class JobLedger {
         ],
       )) as [number, string | string[]];
       if (reply[0] === 1) {
+        this.remember(
+          meta.jobId,
+          finished ? undefined : { ...viewToHash(after), rev: String(Number(hash.rev ?? 0) + 1) },
+        );
         if (after.inputBlobs && inputsReleasable(after)) {
           for (const blob of after.inputBlobs) await this.blobs.release(blob, blobHolders.input(meta.jobId));
         }
@@ -141,6 +149,17 @@ export class JobLedger {
       hash = pairs(reply[1] as string[]);
     }
     throw new Error(`job ${meta.jobId}: its view kept changing under ${MAX_APPLY_ATTEMPTS} concurrent writers`);
+  }
+
+  /** Bounded: jobs a process is running right now, not every job it ever touched. */
+  private remember(jobId: string, hash: Record<string, string> | undefined): void {
+    this.lastWritten.delete(jobId);
+    if (!hash) return;
+    if (this.lastWritten.size >= VIEW_CACHE_SIZE) {
+      const oldest = this.lastWritten.keys().next().value;
+      if (oldest !== undefined) this.lastWritten.delete(oldest);
+    }
+    this.lastWritten.set(jobId, hash);
   }
 
   /** Accepts a prepared request (a re-drive): the same atomic submit as a new job's. */
