@@ -103,6 +103,34 @@ describe('HTTP API (all roles, echo executor, real Redis)', () => {
     const lifecycle = sse.events.map((e) => e.event).filter((t) => t !== 'job.progress');
     expect(lifecycle).toEqual(['job.requested', 'job.accepted', 'job.started', 'job.completed']);
     expect(sse.events.every((e) => e.data.jobId === created.body.id)).toBe(true);
+    // Every event says the job's status after it; the last one says how the job ended.
+    const statuses = sse.events.filter((e) => e.event !== 'job.progress').map((e) => e.data.status);
+    expect(statuses).toEqual(['queued', 'queued', 'running', 'succeeded']);
+    for (const progress of sse.events.filter((e) => e.event === 'job.progress')) {
+      expect(progress.data.status).toBe('running');
+    }
+  });
+
+  it('SSE of a job cancelled while queued ends with status cancelled', async () => {
+    // No gpu role: the job certainly waits in the queue when it is cancelled.
+    const api = await startTestApp({ ROLE: 'api,projector', API_KEYS: KEY });
+    try {
+      const created = await api.http('/v1/generations', {
+        method: 'POST',
+        json: { workflow: 'echo-invert', inputs: { prompt: 'cancel me' } },
+        headers: auth,
+      });
+      const cancel = await api.http(`/v1/generations/${created.body.id}/cancel`, { method: 'POST', headers: auth });
+      expect(cancel.status).toBeLessThan(300);
+      const sse = await readSse(`${api.url}/v1/generations/${created.body.id}/events`, () => false);
+      expect(sse.events.map((e) => [e.event, e.data.status])).toEqual([
+        ['job.requested', 'queued'],
+        ['job.cancel-requested', 'queued'],
+        ['job.cancelled', 'cancelled'],
+      ]);
+    } finally {
+      await api.stop();
+    }
   });
 
   it('SSE of an already finished job replays its events and closes', async () => {
@@ -118,6 +146,7 @@ describe('HTTP API (all roles, echo executor, real Redis)', () => {
       'job.started',
       'job.completed',
     ]);
+    expect(sse.events.at(-1)?.data.status).toBe('succeeded');
   });
 
   it('GET /v1/workflows lists the shipped workflows with their inputs', async () => {

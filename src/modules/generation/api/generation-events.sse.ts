@@ -6,7 +6,8 @@ import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamTail, type TailedEvent } from '../../../streams/stream-tail';
 import { compareStreamEntries } from '../../../streams/stream-reply.parser';
-import { isTerminal, type JobView } from '../projection/job-view';
+import { isTerminal, type JobStatus, type JobView } from '../projection/job-view';
+import { reduceJobView } from '../projection/job-view.reducer';
 import { JobTimelineReader } from '../projection/job-timeline.reader';
 
 const KEEPALIVE_MS = 15_000;
@@ -38,6 +39,9 @@ export class GenerationEventsSse implements BeforeApplicationShutdown {
     const buffered: TailedEvent[] = [];
     let replaying = true;
     let ended = false;
+    // The job's state as the client has seen it: each event is folded with the one reducer, so every event's
+    // `status` is the status after it (the final event says how the job ended).
+    let seen: JobView | undefined;
     const finish = () => {
       if (ended) return;
       ended = true;
@@ -49,7 +53,8 @@ export class GenerationEventsSse implements BeforeApplicationShutdown {
     const send = (event: TailedEvent) => {
       if (ended || sent.has(event.envelope.eventId)) return;
       sent.add(event.envelope.eventId);
-      response.write(formatEvent(event));
+      seen = reduceJobView(seen, event.envelope);
+      response.write(formatEvent(event, seen.status));
       if (isFinal(event.envelope)) finish();
     };
     const unsubscribe = this.tail.subscribe((event) => {
@@ -92,10 +97,11 @@ function sortEvents(events: TailedEvent[]): TailedEvent[] {
   return events.sort(compareStreamEntries);
 }
 
-function formatEvent({ id, envelope }: TailedEvent): string {
+function formatEvent({ id, envelope }: TailedEvent, status: JobStatus): string {
   const data = JSON.stringify({
     type: envelope.type,
     jobId: envelope.jobId,
+    status,
     occurredAt: envelope.occurredAt,
     payload: envelope.payload,
   });
