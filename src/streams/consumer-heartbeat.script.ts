@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { CONSUMER_HEARTBEAT } from '../redis/scripts';
+import { CONSUMER_HEARTBEAT, CONSUMER_REDELIVER_OWN } from '../redis/scripts';
 
 export class ConsumerHeartbeat {
   constructor(private readonly redis: Redis) {}
@@ -8,5 +8,22 @@ export class ConsumerHeartbeat {
   async beat(stream: string, group: string, consumer: string, ids: readonly string[]): Promise<string[]> {
     if (ids.length === 0) return [];
     return (await CONSUMER_HEARTBEAT.run(this.redis, [stream], [group, consumer, ...ids])) as string[];
+  }
+
+  /**
+   * Delivers an entry this consumer owns once more (delivery counter + 1). `lost`: another consumer has it;
+   * `deleted`: it left the stream meanwhile.
+   */
+  async redeliverOwn(
+    stream: string,
+    group: string,
+    consumer: string,
+    id: string,
+  ): Promise<{ deliveries: number; fields: string[] } | 'lost' | 'deleted'> {
+    const reply = (await CONSUMER_REDELIVER_OWN.run(this.redis, [stream], [group, consumer, id])) as
+      [number, string[]] | [number] | null;
+    if (!reply) return 'lost';
+    if (reply[0] === -1 || reply.length < 2) return 'deleted';
+    return { deliveries: reply[0], fields: reply[1] as string[] };
   }
 }

@@ -5,7 +5,7 @@ import { ConsumerHeartbeat } from './consumer-heartbeat.script';
 import { DeadLetterWriter } from './dead-letter.writer';
 import { decodeEntry } from './envelope.codec';
 import type { AnyJobEnvelope } from './job-event.types';
-import { errorMessage, isDeadLetterError } from './stream-errors';
+import { errorMessage, inPlaceRetryDelay, isDeadLetterError } from './stream-errors';
 import type { StreamKeys } from './stream-keys';
 import { parseAutoclaimReply, parseReadReply, type RawEntry } from './stream-reply.parser';
 
@@ -318,15 +318,23 @@ export class StreamConsumer {
   }
 
   private async process(entry: HeldEntry): Promise<void> {
+    for (;;) {
+      const retryAfterMs = await this.processOnce(entry);
+      if (retryAfterMs === undefined || !(await this.redeliverInPlace(entry, retryAfterMs))) return;
+    }
+  }
+
+  /** Runs the handler once; returns a delay when the entry is to be retried in place. */
+  private async processOnce(entry: HeldEntry): Promise<number | undefined> {
     const decoded = decodeEntry(entry.fields);
     if (!decoded.ok) {
       await this.deadLetter(entry, `malformed entry: ${decoded.reason}`);
-      return;
+      return undefined;
     }
     const { envelope } = decoded;
     if (entry.deliveries > this.options.maxDeliveries) {
       await this.deadLetter(entry, `exceeded MAX_DELIVERIES (${this.options.maxDeliveries})`, envelope);
-      return;
+      return undefined;
     }
     const ctx: HandlerContext = {
       stream: entry.stream,
@@ -340,14 +348,65 @@ export class StreamConsumer {
     try {
       await this.options.handle(envelope, ctx);
     } catch (err) {
+      const retryAfterMs = inPlaceRetryDelay(err);
+      if (retryAfterMs !== undefined && this.mayRetryInPlace(entry)) {
+        // Not settled: the heartbeat keeps the entry ours while it waits for its next delivery.
+        this.counters.failed++;
+        this.log.warn(
+          { err: errorMessage(err), jobId: envelope.jobId, correlationId: envelope.correlationId, type: envelope.type },
+          `handler failed for ${envelope.type}; retrying in place after ${retryAfterMs} ms`,
+        );
+        await this.recordAttempt(entry, errorMessage(err));
+        return retryAfterMs;
+      }
       entry.settled = true;
       await this.onHandlerError(entry, envelope, err);
-      return;
+      return undefined;
     }
     entry.settled = true;
-    if (entry.lost) return;
+    if (entry.lost) return undefined;
     await this.ack(entry);
     this.counters.processed++;
+    return undefined;
+  }
+
+  private mayRetryInPlace(entry: HeldEntry): boolean {
+    return !this.closing && !entry.lost && !entry.abort.signal.aborted && entry.deliveries < this.options.maxDeliveries;
+  }
+
+  /**
+   * Waits, then takes the entry again as its next delivery. False when it is no longer ours to run: shutdown
+   * (it stays held and is handed back), lost to another consumer, or deleted from the stream (dead-lettered).
+   */
+  private async redeliverInPlace(entry: HeldEntry, delayMs: number): Promise<boolean> {
+    await sleep(delayMs, AbortSignal.any([this.stopController.signal, entry.abort.signal]));
+    if (entry.lost) return false;
+    if (this.closing) {
+      // Shutting down: a peer takes it now rather than after CLAIM_IDLE_MS.
+      entry.settled = true;
+      await this.handBack([entry]);
+      return false;
+    }
+    try {
+      const next = await this.heartbeat.redeliverOwn(entry.stream, this.options.group, this.options.consumer, entry.id);
+      if (next === 'lost') {
+        this.markLost(entry.stream, entry.id);
+        return false;
+      }
+      if (next === 'deleted') {
+        entry.settled = true;
+        await this.deadLetterDeleted(entry.stream, entry.id);
+        return false;
+      }
+      entry.deliveries = next.deliveries;
+      entry.fields = next.fields;
+      return true;
+    } catch (err) {
+      // Redis unreachable: leave the entry pending; the sweeper (ours after a restart, or a peer's) retries it.
+      entry.settled = true;
+      this.log.warn({ err: errorMessage(err), entryId: entry.id }, 'in-place retry failed; entry stays pending');
+      return false;
+    }
   }
 
   private async onHandlerError(entry: HeldEntry, envelope: AnyJobEnvelope, err: unknown): Promise<void> {

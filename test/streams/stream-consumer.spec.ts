@@ -1,6 +1,6 @@
 import type Redis from 'ioredis';
 import { parseDlqEntry } from '../../src/streams/dead-letter.writer';
-import { DeadLetterError } from '../../src/streams/stream-errors';
+import { DeadLetterError, RetryLaterError } from '../../src/streams/stream-errors';
 import type { StreamConsumer } from '../../src/streams/stream-consumer';
 import { StreamRetention } from '../../src/streams/stream-retention';
 import { expectEventually, pollUntil } from '../support/poll-until';
@@ -93,6 +93,55 @@ describe('StreamConsumer (real Redis)', () => {
     expect(events).toHaveLength(1);
     const event = JSON.parse(events[0]![1][1]!);
     expect(event).toMatchObject({ type: 'job.dead-lettered', jobId: 'poison', payload: { endsJob: true } });
+  });
+
+  it('retries in place on RetryLaterError with inPlaceAfterMs: same consumer, delivery count grows, slot kept', async () => {
+    const deliveries: number[] = [];
+    const order: string[] = [];
+    await start(
+      async (env, ctx) => {
+        order.push(`${env.jobId}#${ctx.deliveries}`);
+        if (env.jobId === 'flaky') {
+          deliveries.push(ctx.deliveries);
+          if (ctx.deliveries < 3) throw new RetryLaterError('fleet fault', { inPlaceAfterMs: 20 });
+        }
+      },
+      // CLAIM_IDLE_MS far beyond the deadline: only an in-place retry can finish in time; one slot, so the
+      // entry read after it cannot pass it.
+      { concurrency: 1, claimIdleMs: 60_000, maxDeliveries: 5 },
+    ).start();
+    await appendRequest(redis, keys, 'flaky');
+    await appendRequest(redis, keys, 'after');
+    await pollUntil(
+      () => order.length,
+      (n) => n === 4,
+      { timeoutMs: 5_000, description: 'three tries and the next entry' },
+    );
+    expect(deliveries).toEqual([1, 2, 3]);
+    expect(order).toEqual(['flaky#1', 'flaky#2', 'flaky#3', 'after#1']);
+    await expectEventually(async () => expect(await groupPending(redis, keys.requests, 'gpu')).toBe(0));
+    expect(await redis.xlen(keys.dlq)).toBe(0);
+  });
+
+  it('an in-place retry past MAX_DELIVERIES dead-letters with every attempt in its history', async () => {
+    let calls = 0;
+    await start(
+      async () => {
+        calls++;
+        throw new RetryLaterError(`fault ${calls}`, { inPlaceAfterMs: 0 });
+      },
+      { claimIdleMs: 60_000, maxDeliveries: 3 },
+    ).start();
+    await appendRequest(redis, keys, 'always-failing');
+    const dlq = await pollUntil(
+      () => redis.xrange(keys.dlq, '-', '+'),
+      (e) => e.length === 1,
+      { timeoutMs: 5_000 },
+    );
+    const record = parseDlqEntry(dlq[0]![0], dlq[0]![1]);
+    expect(calls).toBe(3);
+    expect(record).toMatchObject({ reason: 'fault 3', deliveries: 3 });
+    expect(record.history).toHaveLength(3);
   });
 
   it('dead-letters at once on DeadLetterError', async () => {

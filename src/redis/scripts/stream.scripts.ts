@@ -23,6 +23,23 @@ return lost
 `,
 );
 
+/**
+ * Takes an entry this consumer still owns once more, as a new delivery: XCLAIM without JUSTID bumps the
+ * delivery counter (so the attempt count survives a crash) and returns the entry's fields. Owner-checked like
+ * the heartbeat, for the same reason. Returns false when another consumer has it, {-1} when the entry was
+ * deleted from the stream meanwhile, else {deliveries, fields}.
+ */
+export const CONSUMER_REDELIVER_OWN = new LuaScript(
+  'consumer-redeliver-own',
+  `
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if p[1] == nil or p[1][2] ~= ARGV[2] then return false end
+local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3])
+if claimed[1] == nil or claimed[1][2] == nil then return {-1} end
+return {p[1][4] + 1, claimed[1][2]}
+`,
+);
+
 /** Appends ARGV[2] to KEYS[2] only if the marker KEYS[1] was not set yet (one event of its kind per job). */
 export const PUBLISH_ONCE = new LuaScript(
   'publish-once',

@@ -124,7 +124,9 @@ export class ComfyUiExecutor implements GenerationExecutor {
     const prompt = await this.prepare(job, instance, hooks.signal);
     await this.placements.set(job.jobId, { instanceId: instance.id, promptId, attempt: job.attempt });
     try {
-      await instance.client.submit(prompt, { promptId, signal: hooks.signal });
+      // A later attempt (retry, takeover) was submitted before anything placed since: it goes to the front of
+      // the instance's queue, so a retried job keeps its place.
+      await instance.client.submit(prompt, { promptId, signal: hooks.signal, front: job.attempt > 1 });
     } catch (err) {
       throw this.placementFailure(instance, err);
     }

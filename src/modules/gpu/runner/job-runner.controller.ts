@@ -147,7 +147,9 @@ export class JobRunnerController {
     const execution = toExecutionError(err);
     const willRetry = execution.retriable && attempt < this.config.maxDeliveries;
     await this.fail(meta, execution.code, execution.message, execution.retriable, willRetry, attempt);
-    if (willRetry) throw new RetryLaterError(execution.message, { cause: err });
+    // Retried here, in this job's slot, after a short backoff: jobs submitted later do not pass it (waiting
+    // for CLAIM_IDLE_MS would let them), and an instance outage is waited out in the pool, not by failing again.
+    if (willRetry) throw new RetryLaterError(execution.message, { cause: err, inPlaceAfterMs: retryDelayMs(attempt) });
     // Retries exhausted on a fault of the fleet, not of the request: park it in the DLQ so an operator can
     // re-drive it once the fleet is fixed. A request's own fault (validation) is simply failed.
     if (execution.retriable) throw new DeadLetterError(`${execution.code}: ${execution.message}`, { cause: err });
@@ -163,4 +165,13 @@ export class JobRunnerController {
   ) {
     await this.ledger.append('job.failed', meta, { code, message, retriable, willRetry, attempt });
   }
+}
+
+/**
+ * The first retry goes at once (a slot it waited for would otherwise go to a job read later); then 250 ms,
+ * 500 ms, … capped at 5 s, so a call that keeps failing does not spin. An unusable fleet is waited out in the
+ * pool, not here.
+ */
+function retryDelayMs(attempt: number): number {
+  return attempt <= 1 ? 0 : Math.min(250 * 2 ** (attempt - 2), 5_000);
 }
