@@ -92,6 +92,16 @@ function pngOf(width: number, height: number, rgb: [number, number, number]): Bu
   return PNG.sync.write(png, { filterType: 1 });
 }
 
+/** A prompt as a dead worker left it: submitted under a clientId nobody listens to any more. */
+async function postForeignPrompt(prompt: ComfyPrompt, promptId: string): Promise<void> {
+  const res = await fetch(`${base}/prompt`, {
+    method: 'POST',
+    body: JSON.stringify({ prompt, prompt_id: promptId, client_id: 'dead-worker' }),
+  });
+  expect(res.status).toBe(200);
+  await res.arrayBuffer();
+}
+
 /** Collects watch events; `until` waits for one matching. */
 function recorder(): {
   events: ComfyPromptEvent[];
@@ -357,6 +367,38 @@ describe('ComfyUiClient: when things go wrong', () => {
     // A finished prompt is collected from history at once; nothing runs twice.
     expect((await c.watch(promptId)).images).toHaveLength(1);
     expect(sim.executionCount(promptId)).toBe(1);
+  });
+
+  // ComfyUI sends execution_start only to the submitting clientId: a dead worker's prompt starts silently.
+  it('reports the start of a re-attached prompt that waited in the queue, from the running list of /queue', async () => {
+    sim.configure({ manualSteps: true });
+    const c = client();
+    await c.submit(txt2img(40, 1), { promptId: randomUUID() });
+    const promptId = randomUUID();
+    await postForeignPrompt(txt2img(41, 2), promptId);
+    const rec = recorder();
+    const result = c.watch(promptId, { onEvent: rec.onEvent });
+    await rec.until((e) => e.type === 'queued', 'queued behind the running prompt');
+    expect(rec.events.some((e) => e.type === 'started')).toBe(false);
+    sim.releaseSteps(1);
+    await rec.until((e) => e.type === 'started', 'started once ComfyUI runs it');
+    expect(sim.stats().running).toBe(promptId);
+    sim.releaseSteps(2);
+    expect((await result).completedVia).toBe('history');
+    expect(rec.events.filter((e) => e.type === 'started')).toHaveLength(1);
+  });
+
+  it('reports the start of a re-attached prompt that ran and ended between two polls, from its history', async () => {
+    const c = client();
+    const promptId = randomUUID();
+    await postForeignPrompt(txt2img(42, 2), promptId);
+    await pollUntil(
+      () => sim.stats().succeeded,
+      (n) => n === 1,
+    );
+    const rec = recorder();
+    expect((await c.watch(promptId, { onEvent: rec.onEvent })).completedVia).toBe('history');
+    expect(rec.events.map((e) => e.type)).toEqual(['started']);
   });
 
   it('reports prompts in neither queue nor history as PromptWentMissingError', async () => {

@@ -229,10 +229,8 @@ describe('gpu role on the ComfyUI simulator', () => {
     expect(sim!.executionCount(queuedPrompt)).toBe(0);
   });
 
-  it('a gpu worker killed with -9 mid-job: another worker finishes it and the prompt ran once', async () => {
-    const [sim] = await simulators(1, { manualSteps: true });
-    const prefix = uniquePrefix('takeover');
-    const api = await app({ ROLE: 'api,projector' }, prefix);
+  /** A gpu worker in its own process, to be killed with -9. */
+  function gpuProcess(prefix: string, sim: ComfyUiSimulator): ChildProcess {
     const child = spawn(
       process.execPath,
       ['-r', 'ts-node/register/transpile-only', join(__dirname, '../../src/main.ts')],
@@ -243,7 +241,7 @@ describe('gpu role on the ComfyUI simulator', () => {
           REDIS_URL: TEST_REDIS_URL,
           STREAM_PREFIX: prefix,
           PORT: '0',
-          COMFYUI_URLS: sim!.url,
+          COMFYUI_URLS: sim.url,
           CLAIM_IDLE_MS: '800',
           INSTANCE_NAME: 'doomed',
           LOG_LEVEL: 'silent',
@@ -252,6 +250,20 @@ describe('gpu role on the ComfyUI simulator', () => {
       },
     );
     children.push(child);
+    return child;
+  }
+
+  const kill9 = async (child: ChildProcess): Promise<void> => {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  };
+
+  it('a gpu worker killed with -9 mid-job: another worker finishes it and the prompt ran once', async () => {
+    const [sim] = await simulators(1, { manualSteps: true });
+    const prefix = uniquePrefix('takeover');
+    const api = await app({ ROLE: 'api,projector' }, prefix);
+    const child = gpuProcess(prefix, sim!);
     const id = await submit(api);
     await pollUntil(
       () => sim!.stats().running,
@@ -264,9 +276,7 @@ describe('gpu role on the ComfyUI simulator', () => {
       (n) => n === 1,
     );
     sim!.releaseSteps(1);
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
+    await kill9(child);
 
     await app({ ROLE: 'gpu', COMFYUI_URLS: sim!.url, CLAIM_IDLE_MS: '800', INSTANCE_NAME: 'survivor' }, prefix);
     // The survivor claims the entry, finds the prompt still running there and re-attaches; let it finish.
@@ -282,4 +292,95 @@ describe('gpu role on the ComfyUI simulator', () => {
     expect(sim!.executionCount(accepted[0].payload.promptId)).toBe(1);
     expect(sim!.stats().submitted).toBe(1);
   });
+
+  it('a job waiting in ComfyUI’s queue when its worker is killed -9 shows as started once ComfyUI runs it; the no-progress watchdog guards it', async () => {
+    const [sim] = await simulators(1, { manualSteps: true });
+    // Someone else's prompt holds ComfyUI, so the job's prompt waits in its queue.
+    const blocker = await fetch(`${sim!.url}/prompt`, {
+      method: 'POST',
+      body: JSON.stringify({ prompt: blockingPrompt(), client_id: 'another-app' }),
+    });
+    expect(blocker.status).toBe(200);
+    await blocker.arrayBuffer();
+    const prefix = uniquePrefix('takeover-queued');
+    const api = await app({ ROLE: 'api,projector' }, prefix);
+    const child = gpuProcess(prefix, sim!);
+    const id = await submit(api);
+    await pollUntil(
+      async () => (await events(api, id)).filter((e) => e.type === 'job.accepted').length,
+      (n) => n === 1,
+      { timeoutMs: 60_000, description: 'the doomed worker placing the job' },
+    );
+    await pollUntil(
+      () => sim!.stats().pending,
+      (n) => n === 1,
+    );
+    await kill9(child);
+
+    await app(
+      {
+        ROLE: 'gpu',
+        COMFYUI_URLS: sim!.url,
+        CLAIM_IDLE_MS: '800',
+        NO_PROGRESS_TIMEOUT_MS: '1500',
+        INSTANCE_NAME: 'survivor',
+      },
+      prefix,
+    );
+    await pollUntil(
+      async () => (await events(api, id)).filter((e) => e.type === 'job.accepted').length,
+      (n) => n === 2,
+      { timeoutMs: 45_000, description: 'the survivor re-attaching to the queued prompt' },
+    );
+    expect((await view(api, id)).status).toBe('queued');
+    const promptId = (await events(api, id))[0].payload.promptId as string;
+
+    // The blocker ends; the job's prompt starts and then makes no progress: ComfyUI tells only the dead worker.
+    sim!.releaseSteps(1);
+    await pollUntil(
+      () => sim!.stats().running,
+      (r) => r === promptId,
+    );
+    const failed = await pollUntil(
+      async () => (await events(api, id)).find((e) => e.type === 'job.failed'),
+      (e) => e !== undefined,
+      { timeoutMs: 20_000, description: 'the no-progress watchdog cancelling the re-attached prompt' },
+    );
+    expect(failed.payload).toMatchObject({ code: 'no_progress', willRetry: true });
+    const types = (await events(api, id)).map((e) => e.type);
+    expect(types.slice(0, 4)).toEqual(['job.accepted', 'job.accepted', 'job.started', 'job.failed']);
+    expect((await view(api, id)).startedAt).toEqual(expect.any(String));
+    expect(sim!.stats().interrupted).toBe(1);
+
+    // The retry runs a new prompt; the interrupted one never ran twice.
+    sim!.releaseSteps(100);
+    await waitStatus(api, id, 'succeeded', 30_000);
+    expect(sim!.executionCount(promptId)).toBe(1);
+  });
 });
+
+/** A prompt that runs until its one sampler step is released (manualSteps). */
+function blockingPrompt(): Record<string, unknown> {
+  return {
+    '4': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'sd_xl_base_1.0.safetensors' } },
+    '5': { class_type: 'EmptyLatentImage', inputs: { width: 64, height: 64, batch_size: 1 } },
+    '6': { class_type: 'CLIPTextEncode', inputs: { text: 'in the way', clip: ['4', 1] } },
+    '3': {
+      class_type: 'KSampler',
+      inputs: {
+        seed: 1,
+        steps: 1,
+        cfg: 7,
+        sampler_name: 'euler',
+        scheduler: 'normal',
+        denoise: 1,
+        model: ['4', 0],
+        positive: ['6', 0],
+        negative: ['6', 0],
+        latent_image: ['5', 0],
+      },
+    },
+    '8': { class_type: 'VAEDecode', inputs: { samples: ['3', 0], vae: ['4', 2] } },
+    '9': { class_type: 'SaveImage', inputs: { images: ['8', 0], filename_prefix: 'other-app' } },
+  };
+}

@@ -129,3 +129,8 @@ export function cachedNodesOf(entry: ComfyHistoryEntry): string[] {
   const nodes = cached?.[1].nodes;
   return Array.isArray(nodes) ? nodes.filter((n): n is string => typeof n === 'string') : [];
 }
+
+/** Whether ComfyUI began executing the prompt (its history keeps the `execution_start` message). */
+export function executionStarted(entry: ComfyHistoryEntry): boolean {
+  return entry.status?.messages.some(([event]) => event === 'execution_start') ?? false;
+}

@@ -1,5 +1,5 @@
 import type { Logger } from '../../../common/logger';
-import { cachedNodesOf, historyOutcome, parseNodeOutput } from './comfyui-history';
+import { cachedNodesOf, executionStarted, historyOutcome, parseNodeOutput } from './comfyui-history';
 import type { ComfyWsMessage } from './comfyui-ws-message';
 import {
   ComfyAbortedError,
@@ -67,6 +67,7 @@ export class PromptWatch {
   private readonly outputs: Record<string, ComfyNodeOutput> = {};
   private cachedNodes: string[] = [];
   private sawSuccess = false;
+  private sawStart = false;
 
   constructor(
     private readonly deps: PromptWatchDeps,
@@ -100,7 +101,7 @@ export class PromptWatch {
     const promptId = this.deps.promptId;
     switch (msg.type) {
       case 'execution_start':
-        this.emit({ type: 'started', promptId });
+        this.noteStarted();
         break;
       case 'execution_cached':
         this.cachedNodes = msg.nodes;
@@ -162,6 +163,13 @@ export class PromptWatch {
   /** Ends the watch from outside (client closing). */
   close(err: ComfyUiError): void {
     this.fail(err);
+  }
+
+  /** `started` once per watch, whichever source (socket, /queue, history) tells first. */
+  private noteStarted(): void {
+    if (this.sawStart) return;
+    this.sawStart = true;
+    this.emit({ type: 'started', promptId: this.deps.promptId });
   }
 
   private emit(event: ComfyPromptEvent): void {
@@ -242,6 +250,9 @@ export class PromptWatch {
         return;
       }
       if (location.item.clientId !== this.deps.clientId) this.foreign = true;
+      // ComfyUI sends execution_start only to the submitting clientId: for a prompt submitted by a dead worker,
+      // the running list of /queue is the only sign that it left the queue.
+      if (location.state === 'running') this.noteStarted();
       if (location.state === 'pending' && location.position !== this.lastPosition) {
         this.lastPosition = location.position;
         this.emit({ type: 'queued', promptId: this.deps.promptId, position: location.position });
@@ -274,6 +285,8 @@ export class PromptWatch {
   }
 
   private finishFromHistory(entry: ComfyHistoryEntry, via: PromptResult['completedVia']): void {
+    // It may have started and ended between two polls: its history still says it ran.
+    if (executionStarted(entry)) this.noteStarted();
     const outcome = historyOutcome(entry);
     if (outcome.kind === 'success') this.succeed(entry.outputs, cachedNodesOf(entry), via);
     else if (outcome.kind === 'error') this.fail(outcome.error);

@@ -178,6 +178,8 @@ export class ComfyUiExecutor implements GenerationExecutor {
     if (alreadyRunning) watchdog.running();
     let started = alreadyRunning;
     if (started) this.countRunning(instance, 1);
+    // Awaited before the outcome is returned or thrown, so job.started is never appended after job.completed.
+    let announced: Promise<void> = Promise.resolve();
     try {
       return await instance.client.watch(promptId, {
         signal: stop,
@@ -187,7 +189,9 @@ export class ComfyUiExecutor implements GenerationExecutor {
             if (!started) {
               started = true;
               this.countRunning(instance, 1);
-              void hooks.onStarted().catch(() => undefined);
+              announced = hooks.onStarted().catch((err: unknown) => {
+                this.log.warn({ jobId: job.jobId, promptId, err: errorMessage(err) }, 'could not record the start');
+              });
             }
           }
           if (event.type === 'progress') hooks.onProgress({ value: event.value, max: event.max, node: event.node });
@@ -210,6 +214,7 @@ export class ComfyUiExecutor implements GenerationExecutor {
     } finally {
       watchdog.dispose();
       if (started) this.countRunning(instance, -1);
+      await announced;
     }
   }
 
