@@ -72,9 +72,9 @@ describe('the service killed mid-job and started again', () => {
       body: JSON.stringify({ workflow: 'txt2img', inputs: { prompt: 'survive', width: 64, height: 64, steps: 3 } }),
     });
     expect(created.status).toBe(202);
-    await pollUntil(
-      () => sim.stats().running,
-      (r) => r !== null,
+    const running = await pollUntil(
+      async () => (await http(port, `/v1/generations/${created.body.id}`)).body,
+      (v) => v?.status === 'running' && typeof v.startedAt === 'string',
       { timeoutMs: 30_000 },
     );
     sim.releaseSteps(1);
@@ -89,14 +89,16 @@ describe('the service killed mid-job and started again', () => {
       { timeoutMs: 60_000 },
     );
     // The restarted service re-attaches to the prompt still running on ComfyUI; let it finish.
-    await pollUntil(
+    const done = await pollUntil(
       async () => {
         sim.releaseSteps(1);
-        return (await http(port, `/v1/generations/${created.body.id}`)).body?.status;
+        return (await http(port, `/v1/generations/${created.body.id}`)).body;
       },
-      (s) => s === 'succeeded',
+      (v) => v?.status === 'succeeded',
       { timeoutMs: 60_000, intervalMs: 50 },
     );
+    // It started before the restart, not when the restarted service re-attached to it.
+    expect(done.startedAt).toBe(running.startedAt);
     const result = await fetch(`http://127.0.0.1:${port}/v1/generations/${created.body.id}/result`);
     expect(result.status).toBe(200);
     expect(sim.stats().submitted).toBe(1);

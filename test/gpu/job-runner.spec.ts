@@ -270,10 +270,10 @@ describe('gpu role on the ComfyUI simulator', () => {
       (r) => r !== null,
       { timeoutMs: 60_000 },
     );
-    // Kill it only once its job.accepted is out, so the test counts a re-attach, not a first placement.
-    await pollUntil(
-      async () => (await events(api, id)).filter((e) => e.type === 'job.accepted').length,
-      (n) => n === 1,
+    // Kill it only once its job.accepted and job.started are out, so the test counts a re-attach.
+    const running = await pollUntil(
+      () => view(api, id),
+      (v) => v.status === 'running' && typeof v.startedAt === 'string',
     );
     sim!.releaseSteps(1);
     await kill9(child);
@@ -286,9 +286,12 @@ describe('gpu role on the ComfyUI simulator', () => {
       { timeoutMs: 45_000, description: 'the survivor re-attaching (second job.accepted)' },
     );
     sim!.releaseSteps(100);
-    await waitStatus(api, id, 'succeeded', 20_000);
+    const done = await waitStatus(api, id, 'succeeded', 20_000);
     const accepted = (await events(api, id)).filter((e) => e.type === 'job.accepted');
     expect(accepted[1].payload.promptId).toBe(accepted[0].payload.promptId);
+    // The survivor announces the re-attached prompt as started again; the job still started when it first ran.
+    expect((await events(api, id)).filter((e) => e.type === 'job.started')).toHaveLength(2);
+    expect(done.startedAt).toBe(running.startedAt);
     expect(sim!.executionCount(accepted[0].payload.promptId)).toBe(1);
     expect(sim!.stats().submitted).toBe(1);
   });

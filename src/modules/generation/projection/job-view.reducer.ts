@@ -42,7 +42,9 @@ export function reduceJobView(current: JobView | undefined, event: AnyJobEnvelop
       view.status = 'running';
       view.instance = p.instance;
       view.promptId = p.promptId;
-      view.startedAt = event.occurredAt;
+      // The first start counts: a worker that takes the job over re-announces it (re-attaching to the prompt
+      // that has been running all along), and a retry continues the same job.
+      view.startedAt ??= event.occurredAt;
       break;
     }
     case 'job.completed': {
