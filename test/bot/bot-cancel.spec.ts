@@ -73,6 +73,33 @@ describe('bot: Cancel button, per-user limit', () => {
     expect(fake.callbackAnswers).toHaveLength(4);
   });
 
+  it('a second press while the cancel is being carried out says it is under way, not "already finished"', async () => {
+    app = await startBotApp(fake, { ROLE: 'bot,projector' });
+    await waitForPolling(fake);
+    const owner = fake.user(2005);
+    const sent = fake.sendText(owner, 'a quick change of mind');
+    const status = await waitForReply(fake, owner.id, sent.messageId, 'status message');
+    await waitForText(status, /In the queue: #1/);
+    const data = button(status);
+    // Telegram holds back edits for now: the chat keeps showing the queue place and the Cancel button.
+    fake.forceRateLimit({ forMs: 120_000, retryAfter: 1, methods: ['editMessageText'] });
+
+    const first = fake.pressButton(owner, owner.id, status.messageId, data);
+    expect(await answerTo(first.callbackQueryId)).toMatchObject({ text: 'Cancelled' });
+    const [job] = await requestedJobs(app);
+    await expectEventually(async () =>
+      expect(await app!.redis.hget(`${app!.prefix}jobs:view:${job!.jobId}`, 'status')).toBe('cancelled'),
+    );
+    const second = fake.pressButton(owner, owner.id, status.messageId, data);
+    expect(await answerTo(second.callbackQueryId)).toMatchObject({ text: 'The cancel is under way.' });
+    expect(status.text).toMatch(/In the queue/);
+
+    fake.clearRateLimit();
+    await waitForText(status, /^🚫 Cancelled$/);
+    const late = fake.pressButton(owner, owner.id, status.messageId, data);
+    expect(await answerTo(late.callbackQueryId)).toMatchObject({ text: 'This picture is already finished.' });
+  });
+
   it('while running: the status shows progress, Cancel stops the job, no picture is sent', async () => {
     // Slow simulated sampler steps (txt2img runs 25 of them), so the job is surely running when pressed.
     app = await startBotApp(fake, { COMFYUI_SIM_STEP_MS: '400' });

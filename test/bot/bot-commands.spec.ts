@@ -18,7 +18,11 @@ describe('bot: commands, admin commands, bad updates', () => {
     fake = new FakeTelegram();
     await fake.start();
     // No gpu role: jobs stay queued, which is all these tests need.
-    app = await startBotApp(fake, { ROLE: 'bot,projector', TELEGRAM_ADMIN_IDS: `${ADMIN}, 6999` });
+    app = await startBotApp(fake, {
+      ROLE: 'bot,projector',
+      TELEGRAM_ADMIN_IDS: `${ADMIN}, 6999`,
+      USER_MAX_ACTIVE: '6',
+    });
     keys = new StreamKeys(app.prefix);
     await waitForPolling(fake);
   });
@@ -186,5 +190,21 @@ describe('bot: commands, admin commands, bad updates', () => {
     expect(await ask(user, '/cancel')).toBe('Отменено картинок: 1.');
     await waitForText(status, /^🚫 Отменено$/);
     await expectEventually(async () => expect(await ask(user, '/status')).toBe('У вас ничего нет в работе.'));
+  });
+
+  it('/status numbers the pictures in queue order', async () => {
+    const user = fake.user(6106);
+    const prompts = ['first', 'second', 'third', 'fourth', 'fifth', 'sixth'].map((n) => `${n} picture of six`);
+    for (const prompt of prompts) {
+      const sent = fake.sendText(user, prompt);
+      await waitForText(await waitForReply(fake, user.id, sent.messageId, prompt), /In the queue/);
+    }
+    const lines = (await ask(user, '/status')).split('\n');
+    expect(lines[0]).toBe('In progress: 6');
+    const listed = lines.slice(1).map((line) => /^(\d+)\. (.+) — ⏳ In the queue: #(\d+)/.exec(line));
+    expect(listed.map((m) => m?.[1])).toEqual(['1', '2', '3', '4', '5', '6']);
+    expect(listed.map((m) => m?.[2])).toEqual(prompts);
+    const positions = listed.map((m) => Number(m?.[3]));
+    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
   });
 });

@@ -19,7 +19,10 @@ import type {
   ApiCall,
   BotMessage,
   CallbackAnswer,
+  ChatType,
+  ErrorRule,
   FakeUser,
+  MessageOptions,
   InjectedUpdate,
   RateLimitRule,
   ReplyMarkup,
@@ -63,6 +66,16 @@ interface ChatState {
   nextMessageId: number;
   userMessages: Set<number>;
   blocked: boolean;
+  type: ChatType;
+  title?: string;
+}
+
+/** A user's message as the fake keeps it, so a later message can reply to it. */
+interface UserMessage {
+  chatId: number;
+  messageId: number;
+  from: FakeUser;
+  text?: string;
 }
 
 /**
@@ -93,7 +106,9 @@ export class FakeTelegram {
   private readonly files = new Map<string, StoredFile>();
   private readonly openCallbacks = new Set<string>();
   private readonly messageFiles = new Map<string, StoredFile>();
+  private readonly userMessageLog = new Map<string, UserMessage>();
   private rateLimit?: RateLimitRule & { until?: number; left?: number };
+  private errorRule?: ErrorRule & { left: number };
   private webhook?: { url: string; secret?: string; lastError?: { date: number; message: string } };
   private readonly deliveries = new Set<Promise<void>>();
 
@@ -145,17 +160,21 @@ export class FakeTelegram {
     return user;
   }
 
-  /** The user sends `text`; with a webhook set, `deliveries` > 1 POSTs it that many times at once (a retry race). */
-  sendText(user: FakeUser, text: string, options: { deliveries?: number } = {}): InjectedUpdate {
-    const message: Json = { ...this.userMessage(user), text };
-    const command = /^\/[A-Za-z0-9_]+(@[A-Za-z0-9_]+)?/.exec(text);
-    if (command) message.entities = [{ type: 'bot_command', offset: 0, length: command[0].length }];
+  /**
+   * The user sends `text` (in their private chat, or in `chatId`, a group made with `group()`); with a webhook
+   * set, `deliveries` > 1 POSTs it that many times at once (a retry race). Entities are found as Telegram does:
+   * a leading /command and every @username.
+   */
+  sendText(user: FakeUser, text: string, options: MessageOptions & { deliveries?: number } = {}): InjectedUpdate {
+    const message: Json = { ...this.userMessage(user, options, text), text };
+    const entities = textEntities(text);
+    if (entities.length > 0) message.entities = entities;
     return this.injectUpdate({ message }, options);
   }
 
   sendPhoto(
     user: FakeUser,
-    photo: { bytes: Buffer; caption?: string; width?: number; height?: number; declaredSize?: number },
+    photo: { bytes: Buffer; caption?: string; width?: number; height?: number; declaredSize?: number } & MessageOptions,
   ): InjectedUpdate {
     const width = photo.width ?? 512;
     const height = photo.height ?? 512;
@@ -165,14 +184,27 @@ export class FakeTelegram {
       { ...photoSize(thumb), width: 90, height: Math.max(1, Math.round((90 * height) / width)) },
       { ...photoSize(full), width, height },
     ];
-    const message: Json = { ...this.userMessage(user), photo: sizes };
-    if (photo.caption !== undefined) message.caption = photo.caption;
+    const message: Json = {
+      ...this.userMessage(user, { chatId: photo.chatId, replyTo: photo.replyTo }),
+      photo: sizes,
+    };
+    if (photo.caption !== undefined) {
+      message.caption = photo.caption;
+      const entities = textEntities(photo.caption);
+      if (entities.length > 0) message.caption_entities = entities;
+    }
     return this.injectUpdate({ message });
   }
 
   sendDocument(
     user: FakeUser,
-    document: { bytes: Buffer; fileName: string; mimeType: string; caption?: string; declaredSize?: number },
+    document: {
+      bytes: Buffer;
+      fileName: string;
+      mimeType: string;
+      caption?: string;
+      declaredSize?: number;
+    } & MessageOptions,
   ): InjectedUpdate {
     const file = this.storeFile(
       document.bytes,
@@ -181,7 +213,7 @@ export class FakeTelegram {
       document.declaredSize,
     );
     const message: Json = {
-      ...this.userMessage(user),
+      ...this.userMessage(user, { chatId: document.chatId, replyTo: document.replyTo }),
       document: {
         file_id: file.fileId,
         file_unique_id: file.uniqueId,
@@ -190,15 +222,19 @@ export class FakeTelegram {
         file_size: file.size,
       },
     };
-    if (document.caption !== undefined) message.caption = document.caption;
+    if (document.caption !== undefined) {
+      message.caption = document.caption;
+      const entities = textEntities(document.caption);
+      if (entities.length > 0) message.caption_entities = entities;
+    }
     return this.injectUpdate({ message });
   }
 
-  sendSticker(user: FakeUser): InjectedUpdate {
+  sendSticker(user: FakeUser, options: MessageOptions = {}): InjectedUpdate {
     const file = this.storeFile(Buffer.from('RIFF0000WEBPVP8 '), 'stickers', 'webp');
     return this.injectUpdate({
       message: {
-        ...this.userMessage(user),
+        ...this.userMessage(user, options),
         sticker: {
           file_id: file.fileId,
           file_unique_id: file.uniqueId,
@@ -307,6 +343,16 @@ export class FakeTelegram {
     };
   }
 
+  /** Lifts a forced rate limit now. */
+  clearRateLimit(): void {
+    this.rateLimit = undefined;
+  }
+
+  /** The next `calls` calls of `methods` answer `status` (a 5xx: Telegram had trouble and did not act). */
+  failNext(rule: ErrorRule): void {
+    this.errorRule = { ...rule, left: rule.calls };
+  }
+
   /** The user blocked the bot: every call to this chat answers 403. */
   blockChat(chatId: number, blocked = true): void {
     this.chat(chatId).blocked = blocked;
@@ -350,7 +396,7 @@ export class FakeTelegram {
       this.getUpdates(params, req, res, call);
       return;
     }
-    const reply = this.limited(method) ?? this.call(method, params);
+    const reply = this.limited(method) ?? this.injectedError(method) ?? this.call(method, params);
     call.status = reply.status;
     send(res, reply);
   }
@@ -390,6 +436,13 @@ export class FakeTelegram {
         parameters: { retry_after: rule.retryAfter },
       },
     };
+  }
+
+  private injectedError(method: string): Reply | undefined {
+    const rule = this.errorRule;
+    if (!rule || !rule.methods.includes(method)) return undefined;
+    if (--rule.left <= 0) this.errorRule = undefined;
+    return fail(rule.status, rule.description ?? 'Internal Server Error');
   }
 
   private call(method: string, p: Params): Reply {
@@ -676,7 +729,7 @@ export class FakeTelegram {
   private chat(chatId: number): ChatState {
     let chat = this.chats.get(chatId);
     if (!chat) {
-      chat = { nextMessageId: 1, userMessages: new Set(), blocked: false };
+      chat = { nextMessageId: 1, userMessages: new Set(), blocked: false, type: chatId > 0 ? 'private' : 'supergroup' };
       this.chats.set(chatId, chat);
     }
     return chat;
@@ -706,16 +759,41 @@ export class FakeTelegram {
     return message;
   }
 
-  private userMessage(user: FakeUser): Json {
-    const chat = this.chat(user.id);
+  private userMessage(user: FakeUser, options: MessageOptions = {}, text?: string): Json {
+    const chatId = options.chatId ?? user.id;
+    const chat = this.chat(chatId);
     const messageId = chat.nextMessageId++;
     chat.userMessages.add(messageId);
+    this.userMessageLog.set(key(chatId, messageId), { chatId, messageId, from: user, ...(text ? { text } : {}) });
+    const json: Json = {
+      message_id: messageId,
+      date: Math.floor(Date.now() / 1000),
+      chat: this.chatJson(chatId),
+      from: this.userJson(user),
+    };
+    if (options.replyTo !== undefined) json.reply_to_message = this.repliedMessageJson(chatId, options.replyTo);
+    return json;
+  }
+
+  /** The message a user replies to, as Telegram embeds it: the bot's (with its content) or another user's. */
+  private repliedMessageJson(chatId: number, messageId: number): Json {
+    const mine = this.messages.get(key(chatId, messageId));
+    if (mine) return this.messageJson(mine);
+    const theirs = this.userMessageLog.get(key(chatId, messageId));
+    if (!theirs) throw new Error(`no message ${messageId} in chat ${chatId} to reply to`);
     return {
       message_id: messageId,
       date: Math.floor(Date.now() / 1000),
-      chat: { id: user.id, type: 'private', first_name: user.firstName },
-      from: this.userJson(user),
+      chat: this.chatJson(chatId),
+      from: this.userJson(theirs.from),
+      ...(theirs.text !== undefined ? { text: theirs.text } : {}),
     };
+  }
+
+  private chatJson(chatId: number): Json {
+    const chat = this.chat(chatId);
+    if (chat.type !== 'private') return { id: chatId, type: chat.type, title: chat.title ?? 'Group' };
+    return { id: chatId, type: 'private', first_name: this.users.get(chatId)?.firstName ?? 'User' };
   }
 
   private userJson(user: FakeUser): Json {
@@ -731,7 +809,7 @@ export class FakeTelegram {
     const base: Json = {
       message_id: message.messageId,
       date: Math.floor(message.sentAt / 1000),
-      chat: { id: message.chatId, type: 'private', first_name: this.users.get(message.chatId)?.firstName ?? 'User' },
+      chat: this.chatJson(message.chatId),
       from: { id: this.botId, is_bot: true, first_name: 'Comfy Relay Test', username: this.username },
       ...(message.replyMarkup ? { reply_markup: message.replyMarkup } : {}),
     };
@@ -765,6 +843,19 @@ export class FakeTelegram {
     this.files.set(file.fileId, file);
     return file;
   }
+}
+
+/** Entities Telegram finds in a text by itself: a leading /command and every @username (offsets in UTF-16). */
+function textEntities(text: string): Json[] {
+  const entities: Json[] = [];
+  const command = /^\/[A-Za-z0-9_]+(@[A-Za-z0-9_]+)?/.exec(text);
+  if (command) entities.push({ type: 'bot_command', offset: 0, length: command[0].length });
+  for (const mention of text.matchAll(/(?<![\w@])@[A-Za-z][A-Za-z0-9_]{4,31}\b/g)) {
+    const offset = mention.index ?? 0;
+    if (command && offset < command[0].length) continue;
+    entities.push({ type: 'mention', offset, length: mention[0].length });
+  }
+  return entities;
 }
 
 function photoSize(file: StoredFile): Json {

@@ -62,6 +62,22 @@ export interface RateLimitRule {
   methods?: readonly string[];
 }
 
+export type ChatType = 'private' | 'group' | 'supergroup';
+
+/** Where a user's message goes (default: their private chat) and what it replies to. */
+export interface MessageOptions {
+  chatId?: number;
+  replyTo?: number;
+}
+
+export interface ErrorRule {
+  methods: readonly string[];
+  calls: number;
+  /** An HTTP status with Telegram's error envelope, e.g. 500 or 502. */
+  status: number;
+  description?: string;
+}
+
 export interface WebhookDelivery {
   updateId: number;
   status: number | 'error';

@@ -65,6 +65,7 @@ export const en: Messages = {
 
   cancelAnswer: 'Cancelled',
   cancellingAnswer: 'Cancelling…',
+  cancelUnderWay: 'The cancel is under way.',
   alreadyFinished: 'This picture is already finished.',
   notYourJob: 'This button is not yours.',
   buttonExpired: 'This button has expired.',
@@ -78,6 +79,7 @@ export const en: Messages = {
 
   settings: (language, size) => `Language: ${language}\nPicture size: ${size}\n\nChoose below.`,
   settingsDefaultSize: (size) => `default (${size}×${size})`,
+  settingsDefaultButton: 'default',
   settingsSaved: 'Saved',
   settingsUsage: 'Usage: /settings, or /settings lang en|ru, or /settings size 512|768|1024',
 

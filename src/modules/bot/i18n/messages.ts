@@ -43,6 +43,8 @@ export interface Messages {
 
   cancelAnswer: string;
   cancellingAnswer: string;
+  /** A second Cancel press while the first one is still being carried out (the chat does not show it yet). */
+  cancelUnderWay: string;
   alreadyFinished: string;
   notYourJob: string;
   buttonExpired: string;
@@ -56,6 +58,8 @@ export interface Messages {
 
   settings(language: string, size: string): string;
   settingsDefaultSize(size: number): string;
+  /** The size button for the default: the same word as settingsDefaultSize. */
+  settingsDefaultButton: string;
   settingsSaved: string;
   settingsUsage: string;
 

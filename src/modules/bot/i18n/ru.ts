@@ -65,6 +65,7 @@ export const ru: Messages = {
 
   cancelAnswer: 'Отменено',
   cancellingAnswer: 'Отменяю…',
+  cancelUnderWay: 'Отмена уже идёт.',
   alreadyFinished: 'Эта картинка уже готова.',
   notYourJob: 'Это не ваша кнопка.',
   buttonExpired: 'Эта кнопка устарела.',
@@ -78,6 +79,7 @@ export const ru: Messages = {
 
   settings: (language, size) => `Язык: ${language}\nРазмер картинки: ${size}\n\nВыберите ниже.`,
   settingsDefaultSize: (size) => `по умолчанию (${size}×${size})`,
+  settingsDefaultButton: 'по умолчанию',
   settingsSaved: 'Сохранено',
   settingsUsage: 'Использование: /settings, или /settings lang en|ru, или /settings size 512|768|1024',
 

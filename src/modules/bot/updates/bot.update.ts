@@ -1,12 +1,14 @@
 import { Inject } from '@nestjs/common';
 import { Command, Ctx, Help, On, Start, Update } from 'nestjs-telegraf';
 import type { Context } from 'telegraf';
+import type { CallbackQuery } from 'telegraf/types';
 import type { Logger } from '../../../common/logger';
 import { ROOT_LOGGER } from '../../../common/root-logger';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import { AdminCommands } from '../admin/admin-commands.service';
 import { ChatUnreachableHandler } from '../delivery/chat-unreachable.handler';
 import { pickLang, texts } from '../i18n';
+import { SETTINGS_PREFIX } from '../settings/settings-callback';
 import { UserSettingsStore } from '../settings/user-settings.store';
 import { ChatBlocklist } from '../telegram/chat-blocklist';
 import { SecretScrubber } from '../telegram/secret-scrubber';
@@ -15,6 +17,8 @@ import { JobButtons } from './job-buttons.service';
 import { PromptIntake } from './prompt-intake.service';
 import { ReplySender } from './reply-sender.service';
 import { UserCommands } from './user-commands.service';
+
+type CallbackMessage = NonNullable<CallbackQuery['message']>;
 
 /**
  * Maps Telegram updates to the services. Order matters (nestjs-telegraf registers in method order): commands
@@ -138,9 +142,8 @@ export class BotUpdate {
       const query = ctx.callbackQuery;
       if (!query) return;
       const data = 'data' in query ? query.data : '';
-      if (data.startsWith('s:')) {
-        const messageId = query.message && 'text' in query.message ? query.message.message_id : undefined;
-        await this.commands.settingsButton(from, query.id, data, messageId);
+      if (data.startsWith(SETTINGS_PREFIX)) {
+        await this.commands.settingsButton(from, query.id, data, pressedPanel(query.message, data));
         return;
       }
       await this.buttons.press(from, query.id, data);
@@ -204,6 +207,17 @@ export class BotUpdate {
       isAdmin: this.admins.has(user.id),
     };
   }
+}
+
+/**
+ * The id of the message pressed when it is a settings panel: Telegram sends the message with its keyboard, and a
+ * real press carries the data of one of its buttons. Data that is not on the message (hand-made, or pressed on a
+ * status message) or a message too old to be shown to the bot gives undefined.
+ */
+function pressedPanel(message: CallbackMessage | undefined, data: string): number | undefined {
+  if (!message || !('reply_markup' in message) || !message.reply_markup) return undefined;
+  const buttons = message.reply_markup.inline_keyboard.flat();
+  return buttons.some((b) => 'callback_data' in b && b.callback_data === data) ? message.message_id : undefined;
 }
 
 function commandArgs(ctx: Context): string[] {

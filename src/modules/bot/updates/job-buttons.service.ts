@@ -3,7 +3,8 @@ import type { Logger } from '../../../common/logger';
 import { ROOT_LOGGER } from '../../../common/root-logger';
 import { errorMessage } from '../../../streams/stream-errors';
 import { texts } from '../i18n';
-import { BotJobStore } from '../status/bot-job.store';
+import { BotJobStore, type BotJobRecord } from '../status/bot-job.store';
+import { digestOf, renderFinal, type FinalOutcome } from '../status/status.renderer';
 import { StatusRefresher } from '../status/status-refresher.service';
 import { TelegramGateway } from '../telegram/telegram-gateway';
 import { CallbackSigner } from './callback-data';
@@ -58,15 +59,29 @@ export class JobButtons {
       // The new job answers the same user message as the original.
       return { text: await this.intake.regenerate({ ...from, messageId: original.replyTo }, original), alert: false };
     }
+    const record = await this.store.get(parsed.jobId);
+    // A second press (a double tap, or a press before the status message caught up) while the first is being
+    // carried out: say so, and don't ask the worker again.
+    if (record?.cancelRequested && record.phase === 'live') return { text: t.cancelUnderWay, alert: false };
     try {
       const result = await this.generations.cancel(parsed.jobId, `tg:${from.userId}`);
       await this.store.markCancelRequested(parsed.jobId);
       this.refresher.kick(parsed.jobId);
       return { text: result.status === 'cancelled' ? t.cancelAnswer : t.cancellingAnswer, alert: false };
     } catch (err) {
-      if (err instanceof JobFinishedError) return { text: t.alreadyFinished, alert: false };
+      if (err instanceof JobFinishedError) {
+        // Cancelled, but the chat does not say so yet: from the user's side the cancel is still under way.
+        const unseen =
+          err.status === 'cancelled' && record !== undefined && !showsOutcome(record, { kind: 'cancelled' });
+        return { text: unseen ? t.cancelUnderWay : t.alreadyFinished, alert: false };
+      }
       if (err instanceof JobNotFoundError) return { text: t.buttonExpired, alert: true };
       throw err;
     }
   }
+}
+
+/** True once the job's status message shows this final outcome (the digest of what was last shown matches). */
+function showsOutcome(record: BotJobRecord, outcome: FinalOutcome): boolean {
+  return record.rendered === digestOf(renderFinal(record.lang, outcome));
 }

@@ -3,9 +3,10 @@ import type { InlineKeyboardMarkup } from 'telegraf/types';
 import { WorkflowCatalog } from '../../../workflows';
 import { codePointLength } from '../../../workflows/input-rules.util';
 import { isLang, LANG_NAMES, LANGS, texts, type Lang } from '../i18n';
+import { langCallback, parseSettingsCallback, sizeCallback } from '../settings/settings-callback';
 import { PICTURE_SIZES, UserSettingsStore } from '../settings/user-settings.store';
 import { BotJobStore } from '../status/bot-job.store';
-import { JobStateReader } from '../status/job-state.reader';
+import { JobStateReader, type LiveJobState } from '../status/job-state.reader';
 import { renderLive } from '../status/status.renderer';
 import { StatusRefresher } from '../status/status-refresher.service';
 import { TelegramGateway } from '../telegram/telegram-gateway';
@@ -37,15 +38,18 @@ export class UserCommands {
 
   async status(from: Inbound): Promise<void> {
     const t = texts(from.lang);
-    const lines: string[] = [];
+    const entries: StatusEntry[] = [];
     for (const jobId of await this.activeJobs(from.userId)) {
       const record = await this.store.get(jobId);
       const state = await this.reader.read(jobId, record?.cancelRequested === true);
       // The active set heals lazily: a job that has just ended may still be in it.
       if (state.kind === 'final') continue;
-      const prompt = truncate(record?.prompt || jobId, STATUS_PROMPT_CHARS);
-      lines.push(t.statusLine(lines.length + 1, prompt, renderLive(from.lang, state, 'unused').text));
+      entries.push({ jobId, prompt: record?.prompt ?? '', createdAt: record?.createdAt ?? 0, state });
     }
+    const lines = entries.sort(byQueueOrder).map((entry, index) => {
+      const prompt = truncate(entry.prompt || entry.jobId, STATUS_PROMPT_CHARS);
+      return t.statusLine(index + 1, prompt, renderLive(from.lang, entry.state, 'unused').text);
+    });
     this.replies.reply(from, lines.length === 0 ? t.statusNone : [t.statusHeader(lines.length), ...lines].join('\n'));
   }
 
@@ -85,21 +89,32 @@ export class UserCommands {
     this.replies.reply(from, texts(from.lang).settingsUsage);
   }
 
-  /** A settings button: applies to the presser's own settings, so it needs no signature. */
-  async settingsButton(from: Inbound, callbackQueryId: string, data: string, messageId?: number): Promise<void> {
-    const [, kind, value] = data.split(':');
+  /**
+   * A settings button: applies to the presser's own settings, so it needs no signature. Only data our panels carry
+   * counts, and only the panel itself is redrawn (`panelMessageId` is set when the pressed message is one): hand-made
+   * data pressed on any other message — a job's status message — changes nothing there.
+   */
+  async settingsButton(
+    from: Inbound,
+    callbackQueryId: string,
+    data: string,
+    panelMessageId: number | undefined,
+  ): Promise<void> {
+    const choice = parseSettingsCallback(data);
+    if (!choice || panelMessageId === undefined) {
+      await this.gateway.answerCallback(callbackQueryId, texts(from.lang).buttonExpired, true);
+      return;
+    }
     let lang = from.lang;
-    if (kind === 'l' && isLang(value)) {
-      await this.settings.setLang(from.userId, value);
-      lang = value;
-    } else if (kind === 'z' && value !== undefined && (value === '0' || PICTURE_SIZES.includes(Number(value)))) {
-      await this.settings.setSize(from.userId, Number(value));
+    if (choice.kind === 'lang') {
+      await this.settings.setLang(from.userId, choice.lang);
+      lang = choice.lang;
+    } else {
+      await this.settings.setSize(from.userId, choice.size);
     }
     await this.gateway.answerCallback(callbackQueryId, texts(lang).settingsSaved);
-    if (messageId !== undefined) {
-      const view = await this.settingsView({ ...from, lang });
-      this.replies.edit(from.chatId, messageId, view.text, view.keyboard);
-    }
+    const view = await this.settingsView({ ...from, lang });
+    this.replies.edit(from.chatId, panelMessageId, view.text, view.keyboard);
   }
 
   private async showSettings(from: Inbound): Promise<void> {
@@ -118,10 +133,11 @@ export class UserCommands {
       text: t.settings(LANG_NAMES[from.lang], sizeText),
       keyboard: {
         inline_keyboard: [
-          LANGS.map((l: Lang) => ({ text: mark(l === from.lang, LANG_NAMES[l]), callback_data: `s:l:${l}` })),
+          LANGS.map((l: Lang) => ({ text: mark(l === from.lang, LANG_NAMES[l]), callback_data: langCallback(l) })),
           [
-            ...PICTURE_SIZES.map((s) => ({ text: mark(s === size, String(s)), callback_data: `s:z:${s}` })),
-            { text: mark(!size, 'auto'), callback_data: 's:z:0' },
+            ...PICTURE_SIZES.map((s) => ({ text: mark(s === size, String(s)), callback_data: sizeCallback(s) })),
+            // The same word as the panel's text ("default (1024×1024)"), in the user's language.
+            { text: mark(!size, t.settingsDefaultButton), callback_data: sizeCallback(0) },
           ],
         ],
       },
@@ -131,6 +147,19 @@ export class UserCommands {
   private async activeJobs(userId: number): Promise<string[]> {
     return this.ledger.activeJobs(`tg:${userId}`);
   }
+}
+
+interface StatusEntry {
+  jobId: string;
+  prompt: string;
+  createdAt: number;
+  state: Exclude<LiveJobState, { kind: 'final' }>;
+}
+
+/** /status lists jobs the way the queue serves them: those already on a GPU first, then by queue position. */
+function byQueueOrder(a: StatusEntry, b: StatusEntry): number {
+  const place = (e: StatusEntry) => (e.state.kind === 'queued' ? e.state.position : 0);
+  return place(a) - place(b) || a.createdAt - b.createdAt;
 }
 
 function truncate(text: string, max: number): string {
