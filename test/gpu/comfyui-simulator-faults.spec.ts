@@ -167,9 +167,10 @@ function pngOf(width: number, height: number, rgb: [number, number, number]): Bu
   return PNG.sync.write(png, { filterType: 1 });
 }
 
-async function upload(name: string, bytes: Buffer): Promise<Any> {
+async function upload(name: string, bytes: Buffer, type?: 'temp'): Promise<Any> {
   const form = new FormData();
   form.append('image', new Blob([bytes]), name);
+  if (type) form.append('type', type);
   const res = await fetch(`${base}/upload/image`, { method: 'POST', body: form });
   return res.json();
 }
@@ -221,6 +222,22 @@ describe('ComfyUI simulator: failure injection', () => {
     expect(again.number).toBe(0);
     expect(sim.executionCount(id)).toBe(1);
     expect((await finished(again.prompt_id)).status.status_str).toBe('success');
+  });
+
+  // ComfyUI's main.py calls cleanup_temp() at start: temp/ is wiped, input/ and output/ are kept.
+  it('a restart empties temp/ (temp uploads, PreviewImage results) and keeps input/ and output/', async () => {
+    expect((await upload('job-input.png', pngOf(4, 4, [9, 9, 9]), 'temp')).type).toBe('temp');
+    const preview = invertPrompt(2);
+    preview['3'] = { class_type: 'PreviewImage', inputs: { images: ['2', 0] } };
+    const previewed = await finished((await post('/prompt', { prompt: preview })).json.prompt_id);
+    expect(previewed.outputs['3'].images[0]).toMatchObject({ subfolder: '', type: 'temp' });
+    await finished((await post('/prompt', { prompt: invertPrompt(3, 8, 'kept') })).json.prompt_id);
+    expect(sim.storedFiles('temp')).toEqual([previewed.outputs['3'].images[0].filename, 'job-input.png']);
+    await sim.crash();
+    await sim.recover();
+    expect(sim.storedFiles('temp')).toEqual([]);
+    expect(sim.storedFiles('input')).toEqual(['example.png']);
+    expect(sim.storedFiles('output')).toEqual(['kept_00001_.png']);
   });
 
   it('crash while running: the prompt never finishes and is gone after recovery', async () => {

@@ -78,6 +78,27 @@ describe('gpu role on the ComfyUI simulator', () => {
     expect(sim!.stats().uploads).toBe(1);
   });
 
+  it('leaves nothing in ComfyUI’s input/ or output/: uploads and results go to temp/, which its restart empties', async () => {
+    const [sim] = await simulators(1);
+    const a = await app({ COMFYUI_URLS: sim!.url });
+    const image = encodePng(8, 8, new Uint8Array(8 * 8 * 4).fill(90)).toString('base64');
+    const edit = await submit(a, { workflow: 'edit', inputs: { prompt: 'make it red', image, steps: 2 } });
+    const txt2img = await submit(a);
+    for (const id of [edit, txt2img]) {
+      const done = await waitStatus(a, id, 'succeeded');
+      const png = Buffer.from(await (await fetch(`${a.url}${done.result[0].url}`)).arrayBuffer());
+      expect(png.subarray(1, 4).toString('ascii')).toBe('PNG');
+    }
+    expect(sim!.storedFiles('input')).toEqual(['example.png']); // the simulator's own sample
+    expect(sim!.storedFiles('output')).toEqual([]);
+    const temp = sim!.storedFiles('temp');
+    expect(temp.filter((f) => f.startsWith(`comfy-relay-${edit}-`))).toHaveLength(1);
+    expect(temp.filter((f) => /^ComfyUI_temp_[a-z]{5}_\d{5}_\.png$/.test(f))).toHaveLength(2);
+    await sim!.crash();
+    await sim!.recover();
+    expect(sim!.storedFiles('temp')).toEqual([]);
+  });
+
   it('an image over MAX_IMAGE_BYTES is refused with 400 naming inputs.image; nothing queued', async () => {
     const [sim] = await simulators(1);
     const a = await app({ COMFYUI_URLS: sim!.url, MAX_IMAGE_BYTES: '2048' });

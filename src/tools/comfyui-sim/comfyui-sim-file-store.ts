@@ -68,6 +68,11 @@ export class SimFileStore {
     return names;
   }
 
+  /** Every file of a directory ("sub/name.png"), sorted. */
+  list(type: DirType): string[] {
+    return [...this.dirs[type].keys()].sort();
+  }
+
   count(type: DirType): number {
     return this.dirs[type].size;
   }

@@ -11,6 +11,7 @@ import { SimPromptQueue } from './comfyui-sim-queue';
 import { SimSocketHub } from './comfyui-sim-socket-hub';
 import type {
   ComfyUiSimulatorOptions,
+  DirType,
   SimFault,
   SimFileRef,
   SimModelLists,
@@ -195,6 +196,11 @@ export class ComfyUiSimulator {
   readFile(ref: SimFileRef): Buffer | undefined {
     const rel = safeRelative(ref.subfolder, ref.filename);
     return rel === null ? undefined : this.files.read(ref.type, rel);
+  }
+
+  /** What a client left in one of ComfyUI's folders ("sub/name.png", sorted): only temp/ is emptied by a restart. */
+  storedFiles(type: DirType): string[] {
+    return this.files.list(type);
   }
 
   stats(): SimStats {

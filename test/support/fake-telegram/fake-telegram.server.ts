@@ -160,6 +160,15 @@ export class FakeTelegram {
     return user;
   }
 
+  /** A group or supergroup (ids below zero, as Telegram's) that any fake user may write in. */
+  group(id: number, options: { type?: 'group' | 'supergroup'; title?: string } = {}): number {
+    if (id >= 0) throw new Error('group ids are negative');
+    const chat = this.chat(id);
+    chat.type = options.type ?? 'supergroup';
+    chat.title = options.title ?? `Group ${-id}`;
+    return id;
+  }
+
   /**
    * The user sends `text` (in their private chat, or in `chatId`, a group made with `group()`); with a webhook
    * set, `deliveries` > 1 POSTs it that many times at once (a retry race). Entities are found as Telegram does:

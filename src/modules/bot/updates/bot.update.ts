@@ -12,6 +12,7 @@ import { SETTINGS_PREFIX } from '../settings/settings-callback';
 import { UserSettingsStore } from '../settings/user-settings.store';
 import { ChatBlocklist } from '../telegram/chat-blocklist';
 import { SecretScrubber } from '../telegram/secret-scrubber';
+import { isGroupChat, textForBot } from './group-addressing.util';
 import type { Inbound } from './inbound';
 import { JobButtons } from './job-buttons.service';
 import { PromptIntake } from './prompt-intake.service';
@@ -24,6 +25,8 @@ type CallbackMessage = NonNullable<CallbackQuery['message']>;
  * Maps Telegram updates to the services. Order matters (nestjs-telegraf registers in method order): commands
  * first, then plain text (where an unknown /command ends up), photos, files, buttons, and last every other
  * message kind. Handlers only touch Redis and return; replies go out in the background (see ReplySender).
+ * In groups the bot answers commands, mentions of its @username and replies to its messages, and ignores the
+ * rest of the conversation (textForBot).
  */
 @Update()
 export class BotUpdate {
@@ -92,47 +95,50 @@ export class BotUpdate {
 
   @On('text')
   text(@Ctx() ctx: Context): Promise<void> {
-    return this.handle(ctx, async (from) => {
-      const text = ctx.message && 'text' in ctx.message ? ctx.message.text : '';
-      if (text.startsWith('/')) {
-        const [command = text, addressee] = (text.split(/\s/)[0] ?? text).split('@');
-        // In a group, "/cmd@other_bot" is for another bot: not ours to refuse.
-        if (addressee && addressee.toLowerCase() !== ctx.botInfo.username.toLowerCase()) return;
-        this.replies.reply(from, texts(from.lang).unknownCommand(command));
-        return;
-      }
-      await this.intake.text(from, text);
-    });
+    const message = ctx.message;
+    if (!message || !('text' in message)) return Promise.resolve();
+    if (message.text.startsWith('/')) {
+      const [command = message.text, addressee] = (message.text.split(/\s/)[0] ?? message.text).split('@');
+      // "/cmd@other_bot" is for another bot; in a group, so may be a bare /cmd we don't know: not ours to refuse.
+      const forUs = addressee
+        ? addressee.toLowerCase() === ctx.botInfo.username.toLowerCase()
+        : !isGroupChat(message.chat.type);
+      if (!forUs) return Promise.resolve();
+      return this.handle(ctx, (from) => this.replies.reply(from, texts(from.lang).unknownCommand(command)));
+    }
+    const prompt = textForBot(message, ctx.botInfo);
+    if (prompt === undefined) return Promise.resolve();
+    return this.handle(ctx, (from) => this.intake.text(from, prompt));
   }
 
   @On('photo')
   photo(@Ctx() ctx: Context): Promise<void> {
+    const message = ctx.message;
+    if (!message || !('photo' in message)) return Promise.resolve();
+    const caption = textForBot(message, ctx.botInfo);
+    if (caption === undefined) return Promise.resolve();
     return this.handle(ctx, async (from) => {
-      const message = ctx.message;
-      if (!message || !('photo' in message)) return;
       // Sizes come smallest first; take the largest by area.
       const largest = [...message.photo].sort((a, b) => b.width * b.height - a.width * a.height)[0];
       if (!largest) return;
-      await this.intake.photo(from, { fileId: largest.file_id, fileSize: largest.file_size, caption: message.caption });
+      await this.intake.photo(from, { fileId: largest.file_id, fileSize: largest.file_size, caption });
     });
   }
 
   @On('document')
   document(@Ctx() ctx: Context): Promise<void> {
+    const message = ctx.message;
+    if (!message || !('document' in message)) return Promise.resolve();
+    const caption = textForBot(message, ctx.botInfo);
+    if (caption === undefined) return Promise.resolve();
     return this.handle(ctx, async (from) => {
-      const message = ctx.message;
-      if (!message || !('document' in message)) return;
       const { document } = message;
       // The declared type only filters obvious non-images; the bytes decide (PhotoDownloader sniffs them).
       if (document.mime_type && !document.mime_type.startsWith('image/')) {
         this.replies.reply(from, texts(from.lang).notAnImage);
         return;
       }
-      await this.intake.photo(from, {
-        fileId: document.file_id,
-        fileSize: document.file_size,
-        caption: message.caption,
-      });
+      await this.intake.photo(from, { fileId: document.file_id, fileSize: document.file_size, caption });
     });
   }
 
@@ -166,6 +172,8 @@ export class BotUpdate {
 
   @On('message')
   other(@Ctx() ctx: Context): Promise<void> {
+    // In a group, a sticker or voice message is for the bot only when it answers one of the bot's messages.
+    if (ctx.message && textForBot(ctx.message, ctx.botInfo) === undefined) return Promise.resolve();
     return this.handle(ctx, (from) => this.replies.reply(from, texts(from.lang).unsupportedMessage));
   }
 

@@ -17,6 +17,7 @@ import {
   type GenerationExecutor,
 } from './generation-executor';
 import type { JobPlacementStore } from './job-placement.store';
+import { resultNodesToTemp } from './temp-results';
 import { Watchdog } from './watchdog';
 
 export interface ComfyUiExecutorOptions {
@@ -30,11 +31,12 @@ export interface ComfyUiExecutorOptions {
 const EXTENSION: Record<string, string> = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' };
 
 /**
- * Runs a job on a ComfyUI instance of the pool: leases a slot, uploads image inputs, binds the template, submits
- * with our own prompt_id, follows progress, and fetches the outputs. Watchdogs (no progress once running, and a
- * hard deadline) cancel the prompt on the instance and quarantine it, so the retry lands elsewhere. A job taken
- * over from a dead worker first looks for its prompt where that worker put it: finished outputs are collected and
- * a running prompt is re-attached, instead of running the GPU work twice.
+ * Runs a job on a ComfyUI instance of the pool: leases a slot, uploads image inputs and binds the template (inputs
+ * and results both in ComfyUI's temp folder), submits with our own prompt_id, follows progress, and fetches the
+ * outputs. Watchdogs (no progress once running, and a hard deadline) cancel the prompt on the instance and
+ * quarantine it, so the retry lands elsewhere. A job taken over from a dead worker first looks for its prompt
+ * where that worker put it: finished outputs are collected and a running prompt is re-attached, instead of running
+ * the GPU work twice.
  */
 export class ComfyUiExecutor implements GenerationExecutor {
   readonly name = 'comfyui';
@@ -148,7 +150,8 @@ export class ComfyUiExecutor implements GenerationExecutor {
       if (!bytes) throw new ExecutionError('input_expired', `Input image "${name}" is no longer available.`, false);
       const filename = `comfy-relay-${job.jobId}-${name}.${EXTENSION[value.blob.type] ?? 'png'}`;
       try {
-        const file = await instance.client.uploadImage(bytes, filename, { overwrite: true, signal });
+        // Into temp/, which ComfyUI empties at every start: input/ is never cleaned (there is no delete route).
+        const file = await instance.client.uploadImage(bytes, filename, { overwrite: true, type: 'temp', signal });
         uploaded[name] = ComfyUiClient.loadImageName(file);
       } catch (err) {
         throw this.placementFailure(instance, err);
@@ -159,7 +162,7 @@ export class ComfyUiExecutor implements GenerationExecutor {
         uploadedImages: uploaded,
         seedSource: deterministicSeedSource(job.jobId),
       });
-      return bound.prompt;
+      return resultNodesToTemp(bound.prompt, bound.outputNodeIds);
     } catch (err) {
       throw new ExecutionError('bad_inputs', errorMessage(err), false, { cause: err });
     }
