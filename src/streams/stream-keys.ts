@@ -59,6 +59,10 @@ export class StreamKeys {
   get ticketCounter(): string {
     return `${this.prefix}queue:ticket-counter`;
   }
+  /** Jobs taken off the queue and not yet ended, scored by when they were taken (ms): what runs ahead. */
+  get inflight(): string {
+    return `${this.prefix}queue:inflight`;
+  }
   get runStats(): string {
     return `${this.prefix}stats:run`;
   }

@@ -13,7 +13,7 @@ import { StatusRefresher } from '../status/status-refresher.service';
 import type { Inbound } from '../updates/inbound';
 import { ReplySender } from '../updates/reply-sender.service';
 import { DlqRedrive } from './dlq-redrive.service';
-import { type GpuWorkerAdvert, QueuePositionService } from '../../generation';
+import { QueuePositionService } from '../../generation';
 
 const DLQ_SHOWN = 10;
 const REASON_CHARS = 160;
@@ -55,15 +55,13 @@ export class AdminCommands {
 
   private async stats(from: Inbound): Promise<void> {
     const t = texts(from.lang);
-    const [queue, groups, dlq, draining, adverts] = await Promise.all([
+    const [queue, groups, dlq, draining, capacity] = await Promise.all([
       this.queue.queueLength(),
       this.streamsHealth.groups(),
       this.redis.xlen(this.keys.dlq),
       this.redis.exists(this.keys.drainFlag),
-      this.redis.hvals(this.keys.gpuWorkers),
+      this.queue.capacity(),
     ]);
-    const now = Date.now();
-    const live = adverts.map(parseAdvert).filter((a): a is GpuWorkerAdvert => a !== undefined && a.expiresAt > now);
     const groupLines = groups.map((g) =>
       t.statsGroup(g.group, g.stream, g.lag === null ? '?' : String(g.lag), g.pending),
     );
@@ -72,8 +70,9 @@ export class AdminCommands {
       t.stats({
         queue,
         groups: groupLines.join('\n'),
-        instances: live.length,
-        slots: live.reduce((sum, a) => sum + a.slots, 0),
+        workers: capacity.workers,
+        instances: capacity.instances,
+        slots: capacity.slots,
         dlq,
         draining: draining === 1,
       }),
@@ -141,16 +140,5 @@ export class AdminCommands {
     }
     await this.redis.set(this.keys.drainFlag, `tg-admin:${from.userId} ${new Date().toISOString()}`);
     this.replies.reply(from, t.drainOn);
-  }
-}
-
-function parseAdvert(raw: string): GpuWorkerAdvert | undefined {
-  try {
-    const advert = JSON.parse(raw) as Partial<GpuWorkerAdvert>;
-    return typeof advert.slots === 'number' && typeof advert.expiresAt === 'number'
-      ? { slots: advert.slots, expiresAt: advert.expiresAt }
-      : undefined;
-  } catch {
-    return undefined;
   }
 }

@@ -24,7 +24,7 @@ export const en: Messages = {
     ].join('\n'),
 
   queued: (position, eta) => `⏳ In the queue: #${position}${eta ? `, about ${eta}` : ''}`,
-  starting: '⏳ Starting…',
+  starting: (eta) => `⏳ Starting…${eta ? ` (about ${eta})` : ''}`,
   running: (percent, stage) =>
     `🎨 Drawing… ${percent === null ? '' : `${percent}%`}${stage ? ` (${stage})` : ''}`.trimEnd(),
   retrying: '🔁 Something went wrong on the GPU server; trying again…',
@@ -87,7 +87,7 @@ export const en: Messages = {
   stats: (s) =>
     [
       `Queue: ${s.queue}`,
-      `GPU workers: ${s.instances} (${s.slots} slots)`,
+      `GPU workers: ${s.workers}; ComfyUI instances drawing at once: ${s.instances} (${s.slots} job slots)`,
       `DLQ: ${s.dlq}`,
       `Taking new jobs: ${s.draining ? 'no (draining)' : 'yes'}`,
       '',

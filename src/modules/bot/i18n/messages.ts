@@ -3,7 +3,8 @@ export interface Messages {
   help(isAdmin: boolean): string;
 
   queued(position: number, eta: string | null): string;
-  starting: string;
+  /** Taken by a worker, waiting on an instance: the ETA when known. */
+  starting(eta: string | null): string;
   running(percent: number | null, stage: string | null): string;
   retrying: string;
   cancelling: string;
@@ -64,7 +65,15 @@ export interface Messages {
   settingsUsage: string;
 
   notAllowed: string;
-  stats(s: { queue: number; groups: string; instances: number; slots: number; dlq: number; draining: boolean }): string;
+  stats(s: {
+    queue: number;
+    groups: string;
+    workers: number;
+    instances: number;
+    slots: number;
+    dlq: number;
+    draining: boolean;
+  }): string;
   statsGroup(group: string, stream: string, lag: string, pending: number): string;
   dlqEmpty: string;
   dlqHeader(total: number): string;

@@ -24,7 +24,7 @@ export const ru: Messages = {
     ].join('\n'),
 
   queued: (position, eta) => `⏳ В очереди: №${position}${eta ? `, примерно ${eta}` : ''}`,
-  starting: '⏳ Запускаю…',
+  starting: (eta) => `⏳ Запускаю…${eta ? ` (примерно ${eta})` : ''}`,
   running: (percent, stage) =>
     `🎨 Рисую… ${percent === null ? '' : `${percent}%`}${stage ? ` (${stage})` : ''}`.trimEnd(),
   retrying: '🔁 На GPU-сервере что-то пошло не так; пробую ещё раз…',
@@ -87,7 +87,7 @@ export const ru: Messages = {
   stats: (s) =>
     [
       `Очередь: ${s.queue}`,
-      `GPU-воркеры: ${s.instances} (слотов: ${s.slots})`,
+      `GPU-воркеры: ${s.workers}; инстансов ComfyUI рисуют одновременно: ${s.instances} (слотов для задач: ${s.slots})`,
       `DLQ: ${s.dlq}`,
       `Приём новых задач: ${s.draining ? 'нет (drain)' : 'да'}`,
       '',

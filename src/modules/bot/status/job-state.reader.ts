@@ -8,7 +8,7 @@ import { isTerminal, type JobStatus, JobViewRepository, QueuePositionService } f
 /** What a live status message should say right now. */
 export type LiveJobState =
   | { kind: 'queued'; position: number; etaSeconds: number | null }
-  | { kind: 'starting' }
+  | { kind: 'starting'; etaSeconds: number | null }
   | { kind: 'running'; percent: number | null; stage: string | null }
   | { kind: 'retrying' }
   | { kind: 'cancelling' }
@@ -35,8 +35,8 @@ export class JobStateReader {
     if (view?.status === 'running') return this.progress(jobId);
     // Back in the queue after a failed attempt that will be retried.
     if (view?.status === 'queued' && view.error) return { kind: 'retrying' };
-    const { position, etaSeconds } = await this.queue.positionOf(jobId);
-    return position === undefined ? { kind: 'starting' } : { kind: 'queued', position, etaSeconds };
+    const { position, etaSeconds } = await this.queue.positionOf(jobId, view?.costKey);
+    return position === undefined ? { kind: 'starting', etaSeconds } : { kind: 'queued', position, etaSeconds };
   }
 
   private async progress(jobId: string): Promise<LiveJobState> {

@@ -24,7 +24,7 @@ export function renderLive(
     case 'queued':
       return withCancel(t.queued(state.position, state.etaSeconds === null ? null : formatEta(lang, state.etaSeconds)));
     case 'starting':
-      return withCancel(t.starting);
+      return withCancel(t.starting(state.etaSeconds === null ? null : formatEta(lang, state.etaSeconds)));
     case 'running':
       return withCancel(t.running(state.percent, state.stage));
     case 'retrying':

@@ -64,7 +64,7 @@ export class GenerationQueryService {
     if (view.cancelRequested) out.cancelRequested = true;
     if (view.status === 'queued') {
       // Taken by a worker and waiting in ComfyUI's own queue (pipeline depth): next in line, position 0.
-      const { position, etaSeconds } = await this.queue.positionOf(view.id);
+      const { position, etaSeconds } = await this.queue.positionOf(view.id, view.costKey);
       Object.assign(out, { position: position ?? 0, etaSeconds });
     }
     if (view.status === 'running') out.progress = await this.lastProgress(view.id);

@@ -26,6 +26,7 @@ import {
 } from './generation.errors';
 import { runSubmitScript, TICKET_PLACEHOLDER } from './job-submit.script';
 import { QueuePositionService } from './queue-position.service';
+import { runCostKeyOf } from '../eta/run-cost';
 
 export interface SubmitRequest {
   workflow: unknown;
@@ -126,7 +127,12 @@ export class GenerationService {
       if (outcome.fingerprint !== fingerprint) throw new IdempotencyConflictError(outcome.jobId);
       return { id: outcome.jobId, status: 'queued', duplicate: true, ...(await this.position(outcome.jobId)) };
     }
-    return { id: jobId, status: 'queued', duplicate: false, ...(await this.position(jobId)) };
+    return {
+      id: jobId,
+      status: 'queued',
+      duplicate: false,
+      ...(await this.position(jobId, runCostKeyOf(workflow, values))),
+    };
   }
 
   private runSubmit(args: Parameters<typeof runSubmitScript>[2]) {
@@ -138,8 +144,8 @@ export class GenerationService {
   }
 
   /** Position 0: a worker has already taken the job (it left the queue before we answered). */
-  private async position(jobId: string): Promise<{ position: number; etaSeconds: number | null }> {
-    const { position, etaSeconds } = await this.queue.positionOf(jobId);
+  private async position(jobId: string, costKey?: string): Promise<{ position: number; etaSeconds: number | null }> {
+    const { position, etaSeconds } = await this.queue.positionOf(jobId, costKey);
     return { position: position ?? 0, etaSeconds };
   }
 

@@ -1,7 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
+import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
+import { simulateFinishMs } from '../eta/finish-time.simulator';
+import { runCostKeyOf } from '../eta/run-cost';
+import { predictRunMs } from '../eta/run-time.predictor';
 import { RunStatsRepository } from '../projection/run-stats.repository';
 
 export interface QueuePosition {
@@ -11,52 +15,120 @@ export interface QueuePosition {
   etaSeconds: number | null;
 }
 
-/** A live gpu worker's advertisement in `gpu:workers`: how many jobs it runs at once, until when it is valid. */
+/**
+ * A live gpu process's advertisement in `gpu:workers`: the ComfyUI instances it can place work on now (each
+ * draws one job at a time), how many jobs it holds at once (instances × pipeline depth), until when it is valid.
+ */
 export interface GpuWorkerAdvert {
   slots: number;
+  instances?: string[];
   expiresAt: number;
 }
 
+/** What draws: the distinct instances behind every live gpu process (processes may share instances). */
+export interface GpuCapacity {
+  workers: number;
+  instances: number;
+  slots: number;
+}
+
+/** In-flight jobs read for an ETA at most (the set holds one per gpu slot in the fleet). */
+const MAX_INFLIGHT_READ = 10_000;
+
 /**
  * Queue position is the job's rank in the ticket-ordered queue set (exact, and it only ever falls: jobs ahead
- * leave, new ones join behind). ETA = (jobs ahead + this one) × average run time ÷ parallel GPU slots online.
+ * leave, new ones join behind). The ETA replays the fleet (eta/finish-time.simulator.ts): the jobs drawing now
+ * and their start times, the jobs taken and waiting on an instance, the queue ahead, the instances that draw at
+ * once, and run times learned per class of job (eta/run-time.predictor.ts).
  */
 @Injectable()
 export class QueuePositionService {
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly keys: StreamKeys,
     private readonly runStats: RunStatsRepository,
   ) {}
 
-  async positionOf(jobId: string): Promise<QueuePosition> {
-    const [rank, avgRunMs, slots] = await Promise.all([
+  /** `costKey`: the job's cost class when the caller has it (saves a read). */
+  async positionOf(jobId: string, costKey?: string): Promise<QueuePosition> {
+    const now = Date.now();
+    const key = costKey ?? (await this.costKeyOf(jobId));
+    const [rank, learned, capacity, inflight] = await Promise.all([
       this.redis.zrank(this.keys.queue, jobId),
-      this.runStats.averageRunMs(),
-      this.liveSlots(),
+      this.runStats.learned(key),
+      this.capacity(now),
+      this.redis.zrange(this.keys.inflight, 0, MAX_INFLIGHT_READ - 1, 'WITHSCORES'),
     ]);
-    if (rank === null) return { etaSeconds: slots > 0 ? Math.ceil(avgRunMs / 1000) : null };
-    const position = rank + 1;
-    // Jobs ahead run `slots` at a time; this one finishes after its own run.
-    const waves = Math.ceil(position / Math.max(1, slots));
-    return { position, etaSeconds: slots > 0 ? Math.ceil((waves * avgRunMs) / 1000) : null };
+    const position = rank === null ? undefined : rank + 1;
+    if (capacity.instances === 0) return { position, etaSeconds: null };
+    const ownMs = predictRunMs(learned, key);
+    const stale = now - this.config.jobTimeoutMs * 2;
+    const drawingSince: number[] = [];
+    let waitingTaken = 0;
+    let ownDrawingSince: number | undefined;
+    let ownTakenAt: number | undefined;
+    const waitingAt: number[] = [];
+    for (let i = 0; i + 1 < inflight.length; i += 2) {
+      const score = Number(inflight[i + 1]);
+      if (Math.abs(score) < stale) continue; // a job whose end was never recorded: not ahead of anyone
+      if (inflight[i] === jobId) {
+        if (score > 0) ownDrawingSince = score;
+        else ownTakenAt = -score;
+        continue;
+      }
+      if (score > 0) drawingSince.push(score);
+      else waitingAt.push(-score);
+    }
+    // A taken job waits behind the jobs taken before it; a queued one behind every taken job.
+    waitingTaken = ownTakenAt === undefined ? waitingAt.length : waitingAt.filter((t) => t <= ownTakenAt).length;
+    const finishMs = simulateFinishMs({
+      now,
+      instances: capacity.instances,
+      drawingSince,
+      waitingTaken,
+      queuedAhead: rank ?? 0,
+      aheadMs: learned.recentMs ?? ownMs,
+      ownMs,
+      ownDrawingSince,
+    });
+    // Tenths of a second: a client rounds for display (the bot to 5 s); the API keeps what was estimated.
+    return { position, etaSeconds: Math.max(0.1, Math.round(finishMs / 100) / 10) };
   }
 
   async queueLength(): Promise<number> {
     return this.redis.zcard(this.keys.queue);
   }
 
-  async liveSlots(now = Date.now()): Promise<number> {
+  async capacity(now = Date.now()): Promise<GpuCapacity> {
     const adverts = await this.redis.hvals(this.keys.gpuWorkers);
+    const instances = new Set<string>();
+    let workers = 0;
     let slots = 0;
+    let unnamed = 0;
     for (const raw of adverts) {
-      try {
-        const advert = JSON.parse(raw) as GpuWorkerAdvert;
-        if (advert.expiresAt > now) slots += advert.slots;
-      } catch {
-        continue;
-      }
+      const advert = parseAdvert(raw);
+      if (!advert || advert.expiresAt <= now) continue;
+      workers++;
+      slots += advert.slots;
+      if (advert.instances) for (const id of advert.instances) instances.add(id);
+      // An advert from a release that did not name its instances: one per pipeline of two slots.
+      else unnamed += Math.ceil(advert.slots / 2);
     }
-    return slots;
+    return { workers, instances: instances.size + unnamed, slots };
+  }
+
+  private async costKeyOf(jobId: string): Promise<string> {
+    const [costKey, workflow] = await this.redis.hmget(this.keys.view(jobId), 'costKey', 'workflow');
+    return costKey ?? runCostKeyOf(workflow ?? 'unknown', {});
+  }
+}
+
+export function parseAdvert(raw: string): GpuWorkerAdvert | undefined {
+  try {
+    const advert = JSON.parse(raw) as GpuWorkerAdvert;
+    return typeof advert.slots === 'number' && typeof advert.expiresAt === 'number' ? advert : undefined;
+  } catch {
+    return undefined;
   }
 }

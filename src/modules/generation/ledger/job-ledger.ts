@@ -9,9 +9,11 @@ import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamPublisher } from '../../../streams/stream.publisher';
 import { runSubmitScript, type SubmitOutcome, type SubmitScriptArgs } from '../commands/job-submit.script';
-import { inputsReleasable, isTerminal, TERMINAL_STATUSES, type JobStatus } from '../projection/job-view';
+import { inputsReleasable, isTerminal, TERMINAL_STATUSES, type JobStatus, type JobView } from '../projection/job-view';
 import { hashToView, viewToHash } from '../projection/job-view.codec';
 import { reduceJobView } from '../projection/job-view.reducer';
+import { drawMsOf } from '../eta/draw-time';
+import { runCostKeyOf, workflowOf, workOf } from '../eta/run-cost';
 
 /** Events a worker appends through the ledger (applied to the view as they are appended). */
 export type AppliedEventType = 'job.accepted' | 'job.started' | 'job.completed' | 'job.failed';
@@ -62,16 +64,18 @@ export class JobLedger {
    * before this call either sees the flag here or hears the event — never neither.
    */
   async claimForRun(jobId: string): Promise<RunClaim> {
-    const [, cancelledBy, status] = (await this.redis
+    // Taken: out of the queue and into the in-flight set at once, so an ETA never loses sight of it while it
+    // waits for an instance (scored −now: waiting, not drawing).
+    const [, , cancelledBy, status] = (await this.redis
       .multi()
       .zrem(this.keys.queue, jobId)
+      .zadd(this.keys.inflight, 'NX', -Date.now(), jobId)
       .get(this.keys.cancelFlag(jobId))
       .hget(this.keys.view(jobId), 'status')
-      .exec()) as [unknown, [Error | null, string | null], [Error | null, string | null]];
-    return {
-      finished: status[1] !== null && TERMINAL_STATUSES.has(status[1] as JobStatus),
-      cancelledBy: cancelledBy[1],
-    };
+      .exec()) as [unknown, unknown, [Error | null, string | null], [Error | null, string | null]];
+    const finished = status[1] !== null && TERMINAL_STATUSES.has(status[1] as JobStatus);
+    if (finished) await this.redis.zrem(this.keys.inflight, jobId);
+    return { finished, cancelledBy: cancelledBy[1] };
   }
 
   /** One `job.cancelled` per job, whoever (API or worker) gets there first. */
@@ -122,6 +126,7 @@ export class JobLedger {
           this.keys.userActive(after.userId ?? ''),
           this.keys.lastProgress(meta.jobId),
           this.keys.runStats,
+          this.keys.inflight,
         ],
         [
           hash.rev ?? '',
@@ -130,9 +135,9 @@ export class JobLedger {
           stream.slice(this.keys.prefix.length),
           finished ? this.retentionSeconds : 0,
           this.retentionSeconds,
-          type === 'job.accepted' || type === 'job.started' ? '1' : '0',
+          takenFlag(event),
           finished ? '1' : '0',
-          justFinished && event.type === 'job.completed' ? event.payload.timings.runMs : '',
+          ...learnedRun(before, event, justFinished),
           ...Object.entries(viewToHash(after)).flat(),
         ],
       )) as [number, string | string[]];
@@ -166,4 +171,26 @@ export class JobLedger {
   acceptRequest(args: SubmitScriptArgs): Promise<SubmitOutcome> {
     return runSubmitScript(this.redis, this.keys, args);
   }
+}
+
+/**
+ * What a just-completed job teaches the ETA: its drawing time (from its start on the instance, not from when the
+ * worker took it — a prompt queued behind another inside ComfyUI is waiting, not drawing) and its cost class.
+ */
+function learnedRun(
+  before: JobView | undefined,
+  event: AnyJobEnvelope,
+  justFinished: boolean,
+): [string | number, string, string, number] {
+  if (!justFinished || event.type !== 'job.completed') return ['', '', '', 0];
+  const costKey = before?.costKey ?? runCostKeyOf(before?.workflow ?? 'unknown', {});
+  return [drawMsOf(before, event), costKey, workflowOf(costKey), workOf(costKey)];
+}
+
+/** How the event moves the job through the in-flight set (see JOB_APPEND_APPLIED). */
+function takenFlag(event: AnyJobEnvelope): string {
+  if (event.type === 'job.accepted') return '1';
+  if (event.type === 'job.started') return '2';
+  if (event.type === 'job.failed' && event.payload.willRetry) return '3';
+  return '0';
 }

@@ -1,6 +1,7 @@
 import { imageInputs } from '../../../blobs/job-input-blobs';
 import type { AnyJobEnvelope } from '../../../streams/job-event.types';
 import { isTerminal, type JobView } from './job-view';
+import { runCostKeyOf } from '../eta/run-cost';
 
 /**
  * Folds one event into a job's view. Order-tolerant and idempotent, because the projector reads two streams
@@ -19,6 +20,7 @@ export function reduceJobView(current: JobView | undefined, event: AnyJobEnvelop
       view.source ??= p.source;
       view.ticket ??= p.ticket;
       view.createdAt ??= event.occurredAt;
+      view.costKey ??= runCostKeyOf(p.workflow, p.inputs);
       if (p.telegram) view.telegram ??= p.telegram;
       const images = imageInputs(p.inputs).map(([, ref]) => ref.hash);
       if (images.length > 0) view.inputBlobs ??= [...new Set(images)];

@@ -32,6 +32,8 @@ export interface JobView {
   inputBlobs?: string[];
   runMs?: number;
   queuedMs?: number;
+  /** The class of like jobs its run time is predicted from and learned for (eta/run-cost.ts). */
+  costKey?: string;
   cancelRequested?: boolean;
   telegram?: TelegramOrigin;
   deliveredTo?: { chatId: number; messageId: number };

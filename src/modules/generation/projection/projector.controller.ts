@@ -10,6 +10,8 @@ import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamContext } from '../../../streams/stream.context';
 import { PROJECTED_FIELD } from '../ledger/job-ledger';
+import { drawMsOf } from '../eta/draw-time';
+import { runCostKeyOf } from '../eta/run-cost';
 import { inputsReleasable, isTerminal, type JobView } from './job-view';
 import { JobViewRepository } from './job-view.repository';
 import { RunStatsRepository } from './run-stats.repository';
@@ -90,12 +92,19 @@ export class ProjectorController {
     const multi = this.redis.multi();
     multi.zadd(timeline, Number(id.split('-')[0]), `${stream.slice(this.keys.prefix.length)}|${id}`);
     multi.expire(timeline, this.finishedTtlSeconds);
-    if (event.type === 'job.accepted' || event.type === 'job.started') multi.zrem(this.keys.queue, event.jobId);
+    if ((event.type === 'job.accepted' || event.type === 'job.started') && !isTerminal(after.status)) {
+      multi.zrem(this.keys.queue, event.jobId);
+      // Scored as in JOB_APPEND_APPLIED: −(taken ms) while waiting on an instance, +(start ms) while drawing.
+      const ms = Number(id.split('-')[0]);
+      if (event.type === 'job.started') multi.zadd(this.keys.inflight, ms, event.jobId);
+      else multi.zadd(this.keys.inflight, 'NX', -ms, event.jobId);
+    }
     const justFinished = isTerminal(after.status) && (!before || !isTerminal(before.status));
     if (isTerminal(after.status)) {
       // Idempotent, so done for every event of a finished job: a redelivery after a failed MULTI still frees them.
       if (after.userId) multi.srem(this.keys.userActive(after.userId), event.jobId);
       multi.zrem(this.keys.queue, event.jobId);
+      multi.zrem(this.keys.inflight, event.jobId);
       // Progress is shown only while a job runs: the last tick need not outlive it (Redis memory per job).
       multi.del(this.keys.lastProgress(event.jobId));
     }
@@ -104,7 +113,9 @@ export class ProjectorController {
     if (after.inputBlobs && inputsReleasable(after)) {
       for (const hash of after.inputBlobs) await this.blobs.release(hash, blobHolders.input(event.jobId));
     }
-    if (justFinished && event.type === 'job.completed') await this.runStats.recordRun(event.payload.timings.runMs);
+    if (justFinished && event.type === 'job.completed') {
+      await this.runStats.recordRun(drawMsOf(before, event), after.costKey ?? runCostKeyOf(after.workflow ?? '', {}));
+    }
   }
 }
 

@@ -1,12 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { RUN_STATS_EMA } from '../../../redis/scripts';
 import type Redis from 'ioredis';
+import { RUN_STATS_EMA } from '../../../redis/scripts';
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
+import { workflowOf, workOf } from '../eta/run-cost';
+import type { LearnedRunTimes } from '../eta/run-time.predictor';
 
-/** Assumed run time before any job has finished: a typical SDXL image on one GPU. */
-export const DEFAULT_RUN_MS = 15_000;
-
+/** Learned run times (`stats:run`), written as runs finish, read for ETAs. */
 @Injectable()
 export class RunStatsRepository {
   constructor(
@@ -14,12 +14,34 @@ export class RunStatsRepository {
     private readonly keys: StreamKeys,
   ) {}
 
-  async recordRun(runMs: number): Promise<void> {
-    await RUN_STATS_EMA.run(this.redis, [this.keys.runStats], [String(Math.max(0, Math.round(runMs)))]);
+  async recordRun(drawMs: number, costKey: string): Promise<void> {
+    const ms = String(Math.max(0, Math.round(drawMs)));
+    await RUN_STATS_EMA.run(
+      this.redis,
+      [this.keys.runStats],
+      [ms, costKey, workflowOf(costKey), String(workOf(costKey))],
+    );
   }
 
-  async averageRunMs(): Promise<number> {
-    const value = Number(await this.redis.hget(this.keys.runStats, 'avgRunMs'));
-    return Number.isFinite(value) && value > 0 ? value : DEFAULT_RUN_MS;
+  /** What is known for predicting a job of this cost class: its class, its workflow, every workflow. */
+  async learned(costKey: string): Promise<LearnedRunTimes> {
+    const [recent, perWork, byClass, byWorkflow] = await this.redis.hmget(
+      this.keys.runStats,
+      'avgRunMs',
+      'perWork',
+      `k:${costKey}`,
+      `w:${workflowOf(costKey)}`,
+    );
+    return {
+      recentMs: positive(recent),
+      perWork: positive(perWork),
+      classMs: positive(byClass),
+      workflowPerWork: positive(byWorkflow),
+    };
   }
+}
+
+function positive(value: string | null | undefined): number | undefined {
+  const n = Number(value);
+  return value != null && Number.isFinite(n) && n > 0 ? n : undefined;
 }

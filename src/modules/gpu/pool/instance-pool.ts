@@ -77,6 +77,10 @@ export class InstancePool {
     return this.instances.find((i) => i.id === id);
   }
 
+  usableIds(): string[] {
+    return this.instances.filter((i) => i.usable).map((i) => i.id);
+  }
+
   /** Parallel jobs this pool can usefully hold in this process: usable instances × pipeline depth. */
   capacity(): number {
     return this.instances.filter((i) => i.usable).length * this.depth;

@@ -57,6 +57,10 @@ export class ComfyUiExecutor implements GenerationExecutor {
     return this.pool.capacity();
   }
 
+  drawingInstances(): string[] {
+    return this.pool.usableIds();
+  }
+
   async execute(job: ExecutionJob, hooks: ExecutionHooks): Promise<ExecutionResult> {
     const previous = await this.placements.get(job.jobId);
     const previousInstance = previous ? this.pool.byId(previous.instanceId) : undefined;

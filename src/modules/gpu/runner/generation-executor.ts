@@ -39,6 +39,8 @@ export interface GenerationExecutor {
   readonly name: string;
   /** Parallel jobs this executor can run in this process (advertised for ETA). */
   capacity(): number;
+  /** Ids of the instances that can draw now (each draws one job at a time), advertised for ETA. */
+  drawingInstances(): string[];
   execute(job: ExecutionJob, hooks: ExecutionHooks): Promise<ExecutionResult>;
   /**
    * The job's outcome is recorded (its result stored and announced, or its final failure): what the executor kept

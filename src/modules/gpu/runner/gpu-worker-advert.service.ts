@@ -8,7 +8,10 @@ import { GENERATION_EXECUTOR, type GenerationExecutor } from './generation-execu
 
 const ADVERT_INTERVAL_MS = 5_000;
 
-/** Advertises this process's GPU slots in `gpu:workers` (with an expiry), so ETAs divide by real capacity. */
+/**
+ * Advertises this process's job slots and the instances it draws on in `gpu:workers` (with an expiry), so ETAs
+ * count the instances that really draw at once.
+ */
 @Injectable()
 export class GpuWorkerAdvertService implements OnModuleInit, OnApplicationShutdown {
   private readonly field = randomUUID().slice(0, 8);
@@ -38,7 +41,9 @@ export class GpuWorkerAdvertService implements OnModuleInit, OnApplicationShutdo
 
   private async advertise(): Promise<void> {
     const slots = Math.min(this.config.gpuConcurrency, this.executor.capacity());
-    const advert = JSON.stringify({ slots, expiresAt: Date.now() + ADVERT_INTERVAL_MS * 3 });
+    // The instances by id, so that processes sharing instances count each once: only they draw in parallel.
+    const instances = slots > 0 ? this.executor.drawingInstances() : [];
+    const advert = JSON.stringify({ slots, instances, expiresAt: Date.now() + ADVERT_INTERVAL_MS * 3 });
     await this.redis.hset(this.keys.gpuWorkers, this.fieldName(), advert).catch(() => 0);
   }
 }
