@@ -23,7 +23,15 @@ describe('Bot API errors, secrets and photo limits', () => {
       [tgError(401, 'Unauthorized'), 'unauthorized'],
     ];
     for (const [err, kind] of cases) expect(classifyTelegramError(err, 'm', scrub).kind).toBe(kind);
-    expect(classifyTelegramError(tgError(502, 'Bad Gateway'), 'm', scrub)).toMatchObject({
+    // A 5xx is an answer: Telegram refused the call, and it may be sent again at once.
+    for (const code of [500, 502, 503]) {
+      expect(classifyTelegramError(tgError(code, 'Internal Server Error'), 'm', scrub)).toMatchObject({
+        kind: 'transient',
+        definite: true,
+      });
+    }
+    // 504: nobody answered in time; Telegram may have carried the call out.
+    expect(classifyTelegramError(tgError(504, 'Gateway Timeout'), 'm', scrub)).toMatchObject({
       kind: 'transient',
       definite: false,
     });

@@ -36,6 +36,7 @@ import { StatusRefresher } from './status/status-refresher.service';
 import { ChatBlocklist } from './telegram/chat-blocklist';
 import { SecretScrubber } from './telegram/secret-scrubber';
 import { SendBudget } from './telegram/send-budget';
+import { TelegramCallMeter } from './telegram/telegram-call.meter';
 import { TelegramGateway } from './telegram/telegram-gateway';
 import { BotUpdate } from './updates/bot.update';
 import { CallbackSigner } from './updates/callback-data';
@@ -105,6 +106,7 @@ export class BotModule implements NestModule, OnModuleInit {
           useFactory: (redis: Redis, keys: BotKeys) =>
             new SendBudget(redis, keys, { perSecond: config.telegram.maxSendsPerSecond }),
         },
+        TelegramCallMeter,
         TelegramGateway,
         ChatBlocklist,
         UserSettingsStore,

@@ -7,8 +7,10 @@
  *   metrics.comfyuiRunning(instance, jobs)         whenever the number of prompts executing on it changes (0 = idle);
  *                                                  busy/idle, busy seconds and the busy ratio derive from it
  * Bot module (every Bot API call, from the replica that made it):
- *   metrics.telegramCall(method, outcome)          outcome: 'ok' | 'rate_limited' (429) | 'blocked' (403) |
- *                                                  'bad_request' (400) | 'error' (network, 5xx)
+ *   metrics.telegramCall(method, outcome)          outcome: 'ok' | 'not_modified' (400 "message is not modified",
+ *                                                  a success for us) | 'rate_limited' (429) | 'blocked' (403) |
+ *                                                  'unauthorized' (401) | 'bad_request' (other 4xx) |
+ *                                                  'error' (network, timeout, 5xx)
  *   metrics.telegramCall('sendPhoto', 'rate_limited', { retryAfterSeconds: 7 })   also records retry_after
  * Bootstrap (once, after creating the transport):
  *   metrics.watchConsumers(() => streams.stats())  exports per-consumer processed/failed/claimed/dead-lettered
@@ -22,7 +24,8 @@ import { BusyWindowTracker } from './busy-window.tracker';
 import { LabelGuard } from './label-guard';
 import { METRIC_PREFIX, METRICS_REGISTRY } from './metrics.registry';
 
-export type TelegramOutcome = 'ok' | 'rate_limited' | 'blocked' | 'bad_request' | 'error';
+export type TelegramOutcome =
+  'ok' | 'not_modified' | 'rate_limited' | 'blocked' | 'unauthorized' | 'bad_request' | 'error';
 
 const BUSY_WINDOW_MS = 60_000;
 
@@ -87,7 +90,7 @@ export class MetricsService {
     });
     this.telegramCalls = new Counter({
       name: name('telegram_requests_total'),
-      help: 'Bot API calls by method and outcome (ok, rate_limited, blocked, bad_request, error).',
+      help: 'Bot API calls by method and outcome (ok, not_modified, rate_limited, blocked, unauthorized, bad_request, error).',
       labelNames: ['method', 'outcome'],
       registers: [registry],
     });

@@ -4,7 +4,9 @@ import { LEASE_RELEASE, LEASE_TAKE } from '../../../redis/scripts';
 import { REDIS } from '../../../streams/redis.provider';
 import { BotKeys } from '../bot-keys';
 
-export type OutputState = 'sending' | 'sent' | 'failed';
+/** `unanswered`: the call got no answer (a timeout, a dropped connection): it may or may not have reached the chat. */
+export type OutputState = 'sending' | 'sent' | 'failed' | 'unanswered';
+const STATES: ReadonlySet<string> = new Set<OutputState>(['sending', 'sent', 'failed', 'unanswered']);
 
 export interface LedgerEntry {
   outputs: Map<number, { state: OutputState; messageId?: number }>;
@@ -36,10 +38,10 @@ export class DeliveryLedger {
     const outputs = new Map<number, { state: OutputState; messageId?: number }>();
     for (const [field, value] of Object.entries(hash)) {
       const match = /^s(\d+)$/.exec(field);
-      if (!match || (value !== 'sending' && value !== 'sent' && value !== 'failed')) continue;
+      if (!match || !STATES.has(value)) continue;
       const index = Number(match[1]);
       const messageId = hash[`m${index}`];
-      outputs.set(index, { state: value, ...(messageId ? { messageId: Number(messageId) } : {}) });
+      outputs.set(index, { state: value as OutputState, ...(messageId ? { messageId: Number(messageId) } : {}) });
     }
     return { outputs, undeliverable: hash.undeliverable || undefined, announced: hash.announced === '1' };
   }
@@ -55,6 +57,11 @@ export class DeliveryLedger {
   /** Telegram refused the call: nothing reached the chat, the next attempt may send. */
   async markFailed(jobId: string, index: number): Promise<void> {
     await this.write(jobId, { [`s${index}`]: 'failed' });
+  }
+
+  /** The call got no answer: unknowable whether the chat got it (see ResultDelivery for what happens next). */
+  async markUnanswered(jobId: string, index: number): Promise<void> {
+    await this.write(jobId, { [`s${index}`]: 'unanswered' });
   }
 
   async markUndeliverable(jobId: string, reason: string): Promise<void> {

@@ -142,6 +142,11 @@ export class ResultDelivery {
           { jobId: record.jobId, index },
           'a previous delivery died inside the Bot API call; sending again (the chat may get this image twice)',
         );
+      } else if (done?.state === 'unanswered') {
+        this.log.warn(
+          { jobId: record.jobId, index },
+          'Telegram did not answer the previous send of this image; sending again (the chat may get it twice)',
+        );
       }
       const messageId = await this.sendOne(record, ref, index, index === outputs.length - 1, signal);
       if (messageId === undefined) return undefined;
@@ -164,7 +169,7 @@ export class ResultDelivery {
           record.chatId,
           texts(record.lang).resultExpired,
           { replyTo: record.replyTo },
-          { budget: 'mandatory' },
+          { budget: 'mandatory', jobId: record.jobId },
         )
         .catch(() => undefined);
       await this.ledger.markUndeliverable(record.jobId, 'result blob expired');
@@ -178,7 +183,9 @@ export class ResultDelivery {
       return messageId;
     } catch (err) {
       if (!(err instanceof TelegramCallError)) throw err;
+      // Refused calls were already retried (TelegramGateway); what is left goes back to the stream.
       if (err.definite) await this.ledger.markFailed(record.jobId, index);
+      else await this.ledger.markUnanswered(record.jobId, index);
       if (err.kind === 'unreachable') {
         await this.ledger.markUndeliverable(record.jobId, err.message);
         await this.unreachable.handle(record.chatId);
@@ -214,7 +221,7 @@ export class ResultDelivery {
       : undefined;
     const filename = `${record.jobId.slice(0, 8)}-${index + 1}.${EXTENSIONS[ref.type] ?? 'png'}`;
     const extra = { replyTo: record.replyTo, keyboard };
-    const options = { budget: 'mandatory' as const, deadlineMs: SEND_DEADLINE_MS, signal };
+    const options = { budget: 'mandatory' as const, deadlineMs: SEND_DEADLINE_MS, signal, jobId: record.jobId };
     if (fitsAsPhoto(bytes)) {
       try {
         return (await this.gateway.sendPhoto(record.chatId, bytes, filename, caption, extra, options)).message_id;

@@ -94,7 +94,7 @@ export class StatusMessenger {
           fresh.chatId,
           status.text,
           { replyTo: fresh.replyTo, keyboard: status.keyboard },
-          { budget: 'mandatory', deadlineMs: CREATE_DEADLINE_MS, signal },
+          { budget: 'mandatory', deadlineMs: CREATE_DEADLINE_MS, signal, jobId },
         );
         await this.store.setStatusMessage(jobId, message.message_id, digest);
       },
@@ -106,6 +106,7 @@ export class StatusMessenger {
     if (!fresh || fresh.phase !== 'live' || fresh.statusMessageId === undefined || fresh.rendered === digest) return;
     await this.gateway.editText(fresh.chatId, fresh.statusMessageId, status.text, status.keyboard, {
       budget: 'droppable',
+      jobId,
     });
     await this.store.setRendered(jobId, digest);
   }
@@ -119,7 +120,7 @@ export class StatusMessenger {
   ): Promise<void> {
     const fresh = await this.store.get(jobId);
     if (!fresh || fresh.rendered === digest || (await this.blocklist.isBlocked(fresh.chatId))) return;
-    const options = { budget: 'mandatory' as const, deadlineMs: FINAL_DEADLINE_MS, signal };
+    const options = { budget: 'mandatory' as const, deadlineMs: FINAL_DEADLINE_MS, signal, jobId };
     try {
       if (fresh.statusMessageId !== undefined) {
         await this.gateway.editText(fresh.chatId, fresh.statusMessageId, status.text, undefined, options);

@@ -6,7 +6,7 @@
  * - gone: the message to edit/delete no longer exists, or can't be edited — final, retrying will not help;
  * - bad-request: any other 4xx — final for this payload;
  * - unauthorized: 401, the token is wrong or revoked;
- * - transient: 5xx, network errors, timeouts — retry later.
+ * - transient: 5xx, network errors, timeouts — retry (at once when Telegram answered, see `definite`).
  */
 export type TelegramFailureKind =
   'not-modified' | 'rate-limited' | 'unreachable' | 'gone' | 'bad-request' | 'unauthorized' | 'transient';
@@ -71,8 +71,9 @@ export function classifyTelegramError(
       return new TelegramCallError('gone', method, text, code);
     }
     if (code === 401) return new TelegramCallError('unauthorized', method, text, code);
-    // A 5xx may come from a proxy after Telegram acted on the call: not definite.
-    if (code >= 500) return new TelegramCallError('transient', method, text, code, undefined, false);
+    // A 5xx is an answer: Telegram (or its front end) refused the call, so it is retried at once. Only 504 says
+    // that nobody answered in time — the call may have been carried out after all: not definite.
+    if (code >= 500) return new TelegramCallError('transient', method, text, code, undefined, code !== 504);
     return new TelegramCallError('bad-request', method, text, code);
   }
   const name = err instanceof Error ? err.name : 'Error';

@@ -3,6 +3,8 @@ import { InjectBot } from 'nestjs-telegraf';
 import type { Telegraf } from 'telegraf';
 import type { File, InlineKeyboardMarkup, Message, UserFromGetMe } from 'telegraf/types';
 import type { Opts, Telegram as BotApiMethods } from 'telegraf/typings/core/types/typegram';
+import type { Logger } from '../../../common/logger';
+import { ROOT_LOGGER } from '../../../common/root-logger';
 import { sleep } from '../../../common/sleep.util';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import { SendBudget } from './send-budget';
@@ -19,6 +21,8 @@ export interface CallOptions {
   /** Give up after this long, waits for the budget and for 429 pauses included. */
   deadlineMs?: number;
   signal?: AbortSignal;
+  /** The job the call is about, for the log lines it causes. */
+  jobId?: string;
 }
 
 export interface SendExtra {
@@ -29,7 +33,9 @@ export interface SendExtra {
 const DEFAULT_DEADLINE_MS = 30_000;
 const CALL_TIMEOUT_MS = 15_000;
 const UPLOAD_TIMEOUT_MS = 60_000;
-const MAX_TRANSIENT_RETRIES = 2;
+/** A call Telegram refused (5xx answer, connection refused) is retried at once, this many times, backing off. */
+const MAX_TRANSIENT_RETRIES = 3;
+const TRANSIENT_BACKOFF_MS = 500;
 const MAX_ROUNDS = 100;
 /** Calls that are safe to repeat after an unclear failure (an edit to the same content is a no-op). */
 const IDEMPOTENT_METHODS = new Set(['getMe', 'getFile', 'editMessageText', 'editMessageReplyMarkup', 'setWebhook']);
@@ -46,6 +52,7 @@ export class TelegramGateway {
     private readonly budget: SendBudget,
     private readonly scrubber: SecretScrubber,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(ROOT_LOGGER) private readonly log: Logger,
   ) {}
 
   getMe(): Promise<UserFromGetMe> {
@@ -218,14 +225,26 @@ export class TelegramGateway {
       } catch (raw) {
         const err = classifyTelegramError(raw, method, (t) => this.scrubber.scrub(t));
         if (err.kind === 'rate-limited') {
-          await this.budget.pause(err.retryAfterMs ?? 1_000);
-          if (options.budget === 'droppable' || Date.now() + (err.retryAfterMs ?? 0) > deadline) throw err;
+          const retryAfterMs = err.retryAfterMs ?? 1_000;
+          // Once per 429 answer (the metric counts it too): every replica now waits this long.
+          this.log.warn(
+            { method, chatId: chatOf(payload), jobId: options.jobId, retryAfterMs },
+            'Telegram rate limit (429): all replicas pause their sends',
+          );
+          await this.budget.pause(retryAfterMs);
+          if (options.budget === 'droppable' || Date.now() + retryAfterMs > deadline) throw err;
           continue; // the next acquire waits out the shared pause
         }
+        // A refused call (Telegram answered, or the connection was refused) is safe to repeat; one that got no
+        // answer only when repeating it changes nothing. The caller handles the rest (see ResultDelivery).
         const retriable = err.kind === 'transient' && (err.definite || IDEMPOTENT_METHODS.has(method));
         if (!retriable || transientRetries >= MAX_TRANSIENT_RETRIES || options.budget === 'droppable') throw err;
-        const backoffMs = 500 * ++transientRetries;
+        const backoffMs = TRANSIENT_BACKOFF_MS * 2 ** transientRetries++;
         if (Date.now() + backoffMs > deadline) throw err;
+        this.log.info(
+          { method, chatId: chatOf(payload), jobId: options.jobId, err: err.message, retryInMs: backoffMs },
+          'Bot API call failed; retrying',
+        );
         await sleep(backoffMs, options.signal);
       }
     }
@@ -236,6 +255,11 @@ export class TelegramGateway {
   get apiRoot(): string {
     return this.config.telegram.apiRoot ?? 'https://api.telegram.org';
   }
+}
+
+function chatOf(payload: object): number | string | undefined {
+  const chatId = (payload as { chat_id?: unknown }).chat_id;
+  return typeof chatId === 'number' || typeof chatId === 'string' ? chatId : undefined;
 }
 
 function replyParameters(replyTo: number | undefined): object {
