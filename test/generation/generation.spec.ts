@@ -65,7 +65,7 @@ describe('generation commands and projection', () => {
     expect(again.status).toBe(409);
   });
 
-  it('queue position and ETA only ever fall while a job waits', async () => {
+  it('queue position only ever falls while a job waits; the ETA is there once a worker is online', async () => {
     const prefix = uniquePrefix('eta');
     const api = await app({ ROLE: 'api,projector', USER_MAX_ACTIVE: '20' }, prefix);
     const ids: string[] = [];
@@ -89,8 +89,11 @@ describe('generation commands and projection', () => {
     for (let i = 1; i < queued.length; i++) {
       expect(queued[i]!.position!).toBeLessThanOrEqual(queued[i - 1]!.position!);
     }
-    const etas = queued.map((s) => s.eta).filter((e): e is number => typeof e === 'number');
-    for (let i = 1; i < etas.length; i++) expect(etas[i]!).toBeLessThanOrEqual(etas[i - 1]!);
+    // The ETA is an estimate that learns run times as jobs finish, so it may move either way by what was learned
+    // (its accuracy is eta-burst.spec's); here: once a worker is online, every queued sample has one.
+    const online = queued.slice(queued.findIndex((s) => typeof s.eta === 'number'));
+    expect(online.length).toBeGreaterThan(0);
+    for (const sample of online) expect(sample.eta).toEqual(expect.any(Number));
     expect(new Set(queued.map((s) => s.position)).size).toBeGreaterThan(1);
   });
 
