@@ -2,6 +2,7 @@ import type Redis from 'ioredis';
 import { BotKeys } from '../../src/modules/bot/bot-keys';
 import { SendBudget } from '../../src/modules/bot/telegram/send-budget';
 import { StreamKeys } from '../../src/streams/stream-keys';
+import { pollUntil } from '../support/poll-until';
 import { cleanupPrefix, testRedis, uniquePrefix } from '../support/test-redis';
 
 describe('SendBudget (shared by replicas through Redis)', () => {
@@ -48,6 +49,37 @@ describe('SendBudget (shared by replicas through Redis)', () => {
     expect(wait).toBeLessThanOrEqual(2_000);
     expect(await budget.tryAcquire({ droppable: true, editChatId: 2 })).toBe(0);
     expect(await budget.tryAcquire({ droppable: false })).toBe(0); // sends don't take the chat's edit slot
+  });
+
+  it("a chat's status messages take turns on its edit slot; one that stops asking is not waited for", async () => {
+    const budget = new SendBudget(redis, keys, { perSecond: 25, chatEditIntervalMs: 200, turnStaleMs: 400 });
+    const edit = (job: string, droppable = true, chat = 1) =>
+      budget.tryAcquire({ droppable, editChatId: chat, turnOf: job });
+    const slotFree = () =>
+      pollUntil(
+        () => redis.pttl(keys.chatEditSlot(1)),
+        (ms) => ms <= 0,
+        { description: 'chat edit slot free' },
+      );
+    expect(await edit('a')).toBe(0);
+    expect(await edit('b')).toBeGreaterThan(0); // slot busy: b now waits for its turn
+    await slotFree();
+    expect(await edit('a')).toBeGreaterThan(0); // free, but b's turn (never edited)
+    expect(await edit('b')).toBe(0);
+    await slotFree();
+    expect(await edit('b')).toBeGreaterThan(0); // a asked meanwhile and was edited longer ago
+    expect(await edit('a')).toBe(0);
+    expect(await edit('c', true, 2)).toBe(0); // another chat: its own slot and turns
+    // b asks no more (its job ended, or its message shows the latest): a is held back only until b drops out.
+    await pollUntil(
+      () => edit('a'),
+      (wait) => wait === 0,
+      { timeoutMs: 3_000, description: 'a granted once b stopped asking' },
+    );
+    // b waits again; a final edit of a (not droppable) does not wait for b's turn.
+    expect(await edit('b')).toBeGreaterThan(0);
+    await slotFree();
+    expect(await edit('a', false)).toBe(0);
   });
 
   it('a 429 pause holds every replica, is never shortened, and acquire waits it out within the deadline', async () => {

@@ -47,6 +47,14 @@ export class BotKeys {
   chatEditSlot(chatId: number): string {
     return `${this.base}budget:chat:${chatId}`;
   }
+  /** Sorted set: the chat's status messages (by job) waiting for an edit, scored by their last ask. */
+  chatEditWaiting(chatId: number): string {
+    return `${this.base}budget:chat:${chatId}:waiting`;
+  }
+  /** Hash: when each of the chat's status messages (by job) last got the chat's edit slot. */
+  chatEditTurns(chatId: number): string {
+    return `${this.base}budget:chat:${chatId}:turns`;
+  }
   /** Present while a chat has blocked the bot (403). */
   chatBlocked(chatId: number): string {
     return `${this.base}chat:${chatId}:blocked`;

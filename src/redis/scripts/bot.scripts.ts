@@ -27,18 +27,40 @@ return 'live'
 /**
  * Takes a send from the global budget shared by every bot replica (a sliding window), honouring a shared pause
  * (a 429's retry_after) and, for edits, the chat's edit slot. 0: granted; else how many ms to wait.
+ *
+ * Edits of a job's status message name it (ARGV[6]): the chat's status messages then take turns on its edit slot.
+ * Every ask marks the message as waiting (KEYS[4], scored by the ask; a message that stops asking drops out after
+ * ARGV[8] ms), and a call that waits its turn (ARGV[7] = '1': progress edits) is granted only when no other
+ * waiting message of the chat was edited longer ago (KEYS[5]: last grant per message; never = 0). Other edits of a
+ * status message (the final one) never wait for a turn but count as one.
+ * KEYS: window, pause, [chat edit slot, [chat's waiting messages, their last edits]]
+ * ARGV: perSecond, reserve, windowMs, chatEditIntervalMs, window member, [turn, waits for it, staleMs]
  */
 export const SEND_BUDGET_ACQUIRE = new LuaScript(
   'send-budget-acquire',
   `
 local pause = redis.call('PTTL', KEYS[2])
 if pause > 0 then return pause end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local turn = ARGV[6]
+if turn then
+  redis.call('ZADD', KEYS[4], now, turn)
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[8]))
+  redis.call('PEXPIRE', KEYS[4], 60000)
+end
 if KEYS[3] then
   local slot = redis.call('PTTL', KEYS[3])
   if slot > 0 then return slot end
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if turn and ARGV[7] == '1' then
+  local mine = tonumber(redis.call('HGET', KEYS[5], turn) or '0')
+  for _, other in ipairs(redis.call('ZRANGE', KEYS[4], 0, 99)) do
+    if other ~= turn and tonumber(redis.call('HGET', KEYS[5], other) or '0') < mine then
+      return tonumber(ARGV[4])
+    end
+  end
+end
 local window = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local allowed = tonumber(ARGV[1]) - tonumber(ARGV[2])
@@ -52,6 +74,11 @@ end
 redis.call('ZADD', KEYS[1], now, ARGV[5])
 redis.call('PEXPIRE', KEYS[1], window * 2)
 if KEYS[3] then redis.call('SET', KEYS[3], '1', 'PX', ARGV[4]) end
+if turn then
+  redis.call('ZREM', KEYS[4], turn)
+  redis.call('HSET', KEYS[5], turn, now)
+  redis.call('PEXPIRE', KEYS[5], 60000)
+end
 return 0
 `,
 );

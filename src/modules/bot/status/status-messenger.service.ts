@@ -107,6 +107,7 @@ export class StatusMessenger {
     await this.gateway.editText(fresh.chatId, fresh.statusMessageId, status.text, status.keyboard, {
       budget: 'droppable',
       jobId,
+      turnOf: jobId,
     });
     await this.store.setRendered(jobId, digest);
   }
@@ -120,7 +121,7 @@ export class StatusMessenger {
   ): Promise<void> {
     const fresh = await this.store.get(jobId);
     if (!fresh || fresh.rendered === digest || (await this.blocklist.isBlocked(fresh.chatId))) return;
-    const options = { budget: 'mandatory' as const, deadlineMs: FINAL_DEADLINE_MS, signal, jobId };
+    const options = { budget: 'mandatory' as const, deadlineMs: FINAL_DEADLINE_MS, signal, jobId, turnOf: jobId };
     try {
       if (fresh.statusMessageId !== undefined) {
         await this.gateway.editText(fresh.chatId, fresh.statusMessageId, status.text, undefined, options);

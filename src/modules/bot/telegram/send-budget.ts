@@ -12,6 +12,11 @@ export interface BudgetRequest {
   droppable: boolean;
   /** Set for edits: the chat whose 1-per-interval edit slot this call takes. */
   editChatId?: number;
+  /**
+   * With editChatId, for a job's status message: the job. The chat's status messages take turns on its edit slot,
+   * so each running job shows progress; a droppable edit waits for its turn, others only count as one.
+   */
+  turnOf?: string;
 }
 
 export interface SendBudgetOptions {
@@ -23,11 +28,16 @@ export interface SendBudgetOptions {
    */
   windowMs?: number;
   chatEditIntervalMs?: number;
+  /**
+   * A status message that has not asked for an edit for this long is no longer waiting for its turn. Longer than
+   * the refresher's pass (1 s), so a message whose news was refused asks again before it drops out.
+   */
+  turnStaleMs?: number;
 }
 
 /**
  * The Telegram send budget shared by every bot replica: ≤ perSecond messages (sends and edits) in any window,
- * ≤ 1 edit per chat per interval, and a shared pause after a 429 so that no replica keeps hammering Telegram
+ * ≤ 1 edit per chat per interval (taken in turns by the chat's status messages), and a shared pause after a 429 so that no replica keeps hammering Telegram
  * while it asked us to wait. Droppable calls use at most 80% of the window, so results and final edits always
  * find room.
  */
@@ -36,6 +46,7 @@ export class SendBudget {
   private readonly windowMs: number;
   private readonly chatEditIntervalMs: number;
   private readonly reserve: number;
+  private readonly turnStaleMs: number;
 
   constructor(
     private readonly redis: Redis,
@@ -46,20 +57,27 @@ export class SendBudget {
     this.windowMs = options.windowMs ?? 1_250;
     this.chatEditIntervalMs = options.chatEditIntervalMs ?? 1_100;
     this.reserve = this.perSecond >= 5 ? Math.floor(this.perSecond / 5) : 0;
+    this.turnStaleMs = options.turnStaleMs ?? 2_500;
   }
 
   /** 0 when granted, else the wait in ms before a grant is possible. */
   async tryAcquire(request: BudgetRequest): Promise<number> {
     const keys = [this.keys.budgetWindow, this.keys.budgetPause];
-    if (request.editChatId !== undefined) keys.push(this.keys.chatEditSlot(request.editChatId));
-    const reply = await SEND_BUDGET_ACQUIRE.run(this.redis, keys, [
+    const args = [
       String(this.perSecond),
       String(request.droppable ? this.reserve : 0),
       String(this.windowMs),
       String(this.chatEditIntervalMs),
       `${Date.now()}-${randomBytes(6).toString('hex')}`,
-    ]);
-    return Number(reply);
+    ];
+    if (request.editChatId !== undefined) {
+      keys.push(this.keys.chatEditSlot(request.editChatId));
+      if (request.turnOf !== undefined) {
+        keys.push(this.keys.chatEditWaiting(request.editChatId), this.keys.chatEditTurns(request.editChatId));
+        args.push(request.turnOf, request.droppable ? '1' : '0', String(this.turnStaleMs));
+      }
+    }
+    return Number(await SEND_BUDGET_ACQUIRE.run(this.redis, keys, args));
   }
 
   /**

@@ -23,6 +23,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** The job the call is about, for the log lines it causes. */
   jobId?: string;
+  /** For edits of a job's status message: the job, so the chat's status messages take turns (SendBudget). */
+  turnOf?: string;
 }
 
 export interface SendExtra {
@@ -210,7 +212,11 @@ export class TelegramGateway {
     callTimeoutMs = CALL_TIMEOUT_MS,
   ): Promise<ReturnType<BotApiMethods[M]>> {
     const deadline = Date.now() + (options.deadlineMs ?? DEFAULT_DEADLINE_MS);
-    const request = { droppable: options.budget === 'droppable', editChatId: options.editChatId };
+    const request = {
+      droppable: options.budget === 'droppable',
+      editChatId: options.editChatId,
+      turnOf: options.turnOf,
+    };
     let transientRetries = 0;
     // Bounded by the deadline (every round waits for the budget or a pause); the cap is a second fence.
     for (let attempt = 0; attempt < MAX_ROUNDS; attempt++) {
