@@ -1,16 +1,7 @@
 import { Catch, HttpException, HttpStatus, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { Response } from 'express';
 import type { Logger } from '../common/logger';
-import {
-  DrainingError,
-  GenerationError,
-  IdempotencyConflictError,
-  InvalidRequestError,
-  JobFinishedError,
-  JobNotFoundError,
-  ServiceOverloadedError,
-  UserLimitError,
-} from '../modules/generation/commands/generation.errors';
+import { isClientFacingError } from '../common/client-facing.error';
 
 export interface ErrorBody {
   statusCode: number;
@@ -20,16 +11,6 @@ export interface ErrorBody {
   fields?: { field: string; message: string }[];
   details?: Record<string, unknown>;
 }
-
-const STATUS_BY_ERROR = new Map<new (...args: never[]) => GenerationError, number>([
-  [InvalidRequestError, HttpStatus.BAD_REQUEST],
-  [UserLimitError, HttpStatus.TOO_MANY_REQUESTS],
-  [IdempotencyConflictError, HttpStatus.UNPROCESSABLE_ENTITY],
-  [JobNotFoundError, HttpStatus.NOT_FOUND],
-  [JobFinishedError, HttpStatus.CONFLICT],
-  [DrainingError, HttpStatus.SERVICE_UNAVAILABLE],
-  [ServiceOverloadedError, HttpStatus.SERVICE_UNAVAILABLE],
-]);
 
 /**
  * Every HTTP error as JSON `{ statusCode, error, message, field? }`. Client mistakes keep their 4xx; anything
@@ -53,17 +34,17 @@ export class HttpErrorFilter implements ExceptionFilter {
       return;
     }
     if (body.statusCode === 429) response.setHeader('Retry-After', '10');
-    if (exception instanceof ServiceOverloadedError)
+    if (isClientFacingError(exception) && exception.retryAfterSeconds !== undefined) {
       response.setHeader('Retry-After', String(exception.retryAfterSeconds));
+    }
     if (body.statusCode === 401) response.setHeader('WWW-Authenticate', 'Bearer');
     response.status(body.statusCode).json(body);
   }
 
   private toBody(exception: unknown): ErrorBody {
-    if (exception instanceof GenerationError) {
-      const statusCode = STATUS_BY_ERROR.get(exception.constructor as never) ?? 400;
-      const body: ErrorBody = { statusCode, error: exception.code, message: exception.message };
-      if (exception instanceof InvalidRequestError) {
+    if (isClientFacingError(exception)) {
+      const body: ErrorBody = { statusCode: exception.httpStatus, error: exception.code, message: exception.message };
+      if (exception.fields) {
         body.fields = [...exception.fields];
         body.field = exception.fields[0]?.field;
       }

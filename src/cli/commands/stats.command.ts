@@ -1,5 +1,5 @@
 import { Command, Option } from 'nest-commander';
-import { StreamStatsReader, type StreamsSnapshot } from '../../modules/metrics/stream-stats.reader';
+import { StreamStatsReader, type StreamsSnapshot } from '../../modules/metrics';
 import { CliOutput } from '../cli-io';
 import { formatDuration, streamIdAgeMs } from '../format.util';
 import { formatTable } from '../text-table';

@@ -1,7 +1,7 @@
 import { Inject } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { Command, Option } from 'nest-commander';
-import { summarize } from '../../modules/generation/projection/job-timeline.reader';
+import { summarize } from '../../modules/generation';
 import { parseDlqEntry } from '../../streams/dead-letter.writer';
 import { decodeEntry } from '../../streams/envelope.codec';
 import { REDIS } from '../../streams/redis.provider';

@@ -4,7 +4,7 @@ import type Redis from 'ioredis';
 import { BLOB_STORE, type BlobStore } from '../../blobs/blob-store';
 import { imageInputs, releaseJobInputs, retainJobInputs } from '../../blobs/job-input-blobs';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
-import { runSubmitScript, TICKET_PLACEHOLDER } from '../../modules/generation/commands/job-submit.script';
+import { runSubmitScript, TICKET_PLACEHOLDER } from '../../modules/generation';
 import { consumerGroupSpecs, type ConsumerGroupName } from '../../streams/consumer-groups';
 import { parseDlqEntry, type DlqRecord } from '../../streams/dead-letter.writer';
 import { decodeEntry, encodeEnvelope, ENVELOPE_FIELD, makeEnvelope } from '../../streams/envelope.codec';

@@ -1,9 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
-import { JobTimelineReader, summarize } from '../../modules/generation/projection/job-timeline.reader';
-import type { JobView } from '../../modules/generation/projection/job-view';
-import { JobViewRepository } from '../../modules/generation/projection/job-view.repository';
+import { JobTimelineReader, JobViewRepository, summarize, type JobView } from '../../modules/generation';
 import { consumerGroupSpecs } from '../../streams/consumer-groups';
 import { decodeEntry, ENVELOPE_FIELD } from '../../streams/envelope.codec';
 import type { AnyJobEnvelope } from '../../streams/job-event.types';

@@ -1,13 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
-import { isTerminal, type JobView } from '../../modules/generation/projection/job-view';
-import { viewToHash } from '../../modules/generation/projection/job-view.codec';
-import { reduceJobView } from '../../modules/generation/projection/job-view.reducer';
 import {
+  isTerminal,
   ProjectionRebuilder,
+  reduceJobView,
+  viewToHash,
+  type JobView,
   type ProjectionDifference,
-} from '../../modules/generation/projection/projection-rebuilder';
+} from '../../modules/generation';
 import { JOB_VIEW_CAS_WRITE } from '../../redis/scripts';
 import { decodeEntry } from '../../streams/envelope.codec';
 import { REDIS } from '../../streams/redis.provider';

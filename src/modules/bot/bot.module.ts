@@ -16,7 +16,7 @@ import { APP_CONFIG, type AppConfig } from '../../config/app-config';
 import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
 import { WorkflowCatalog } from '../../workflows';
-import { HealthContributors } from '../health/health-contributors';
+import { HealthContributors } from '../health';
 import { AdminCommands } from './admin/admin-commands.service';
 import { DlqRedrive } from './admin/dlq-redrive.service';
 import { BotKeys } from './bot-keys';

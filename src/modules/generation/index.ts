@@ -15,7 +15,11 @@ export {
   UserLimitError,
 } from './commands/generation.errors';
 export { QueuePositionService, type GpuWorkerAdvert } from './commands/queue-position.service';
-export { TICKET_PLACEHOLDER } from './commands/job-submit.script';
+export { runSubmitScript, TICKET_PLACEHOLDER, type SubmitScriptArgs } from './commands/job-submit.script';
 export { JobLedger, PROJECTED_FIELD, type AppliedEventType, type RunClaim } from './ledger/job-ledger';
 export { JobViewRepository } from './projection/job-view.repository';
 export { isTerminal, TERMINAL_STATUSES, type JobStatus, type JobView } from './projection/job-view';
+export { reduceJobView } from './projection/job-view.reducer';
+export { viewToHash } from './projection/job-view.codec';
+export { JobTimelineReader, summarize } from './projection/job-timeline.reader';
+export { ProjectionRebuilder, type ProjectionDifference } from './projection/projection-rebuilder';

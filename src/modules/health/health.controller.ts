@@ -6,7 +6,8 @@ import {
   type HealthCheckResult,
   type HealthIndicatorResult,
 } from '@nestjs/terminus';
-import { RedisHealthIndicator, withTimeout } from './redis.health';
+import { withTimeout } from '../../common/with-timeout.util';
+import { RedisHealthIndicator } from './redis.health';
 
 const CONTRIBUTOR_TIMEOUT_MS = 2_000;
 import { StorageHealthIndicator } from './storage.health';

@@ -1,3 +1,4 @@
+import { withTimeout } from '../../common/with-timeout.util';
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import type Redis from 'ioredis';
@@ -22,17 +23,5 @@ export class RedisHealthIndicator {
     } catch (err) {
       return session.down({ message: errorMessage(err), connection: this.redis.status });
     }
-  }
-}
-
-export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timeout of ${ms}ms exceeded`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

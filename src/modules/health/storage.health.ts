@@ -3,7 +3,7 @@ import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/term
 import { BLOB_STORE, type BlobStore } from '../../blobs/blob-store';
 import { RedisMemoryMonitor } from '../../streams/redis-memory.monitor';
 import { errorMessage } from '../../streams/stream-errors';
-import { withTimeout } from './redis.health';
+import { withTimeout } from '../../common/with-timeout.util';
 
 const PROBE_TIMEOUT_MS = 2_000;
 

@@ -5,7 +5,7 @@ import { APP_CONFIG, type AppConfig } from '../../config/app-config';
 import { REDIS } from '../../streams/redis.provider';
 import { errorMessage } from '../../streams/stream-errors';
 import { StreamKeys } from '../../streams/stream-keys';
-import { withTimeout } from './redis.health';
+import { withTimeout } from '../../common/with-timeout.util';
 
 export interface GroupHealth {
   stream: string;

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Gauge, type Registry } from 'prom-client';
-import { withTimeout } from '../health/redis.health';
+import { withTimeout } from '../../common/with-timeout.util';
 import { METRIC_PREFIX, METRICS_REGISTRY } from './metrics.registry';
 import { StreamStatsReader, type StreamsSnapshot } from './stream-stats.reader';
 

@@ -5,7 +5,7 @@ import { ROOT_LOGGER } from '../../../common/root-logger';
 import { parseDlqEntry } from '../../../streams/dead-letter.writer';
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
-import { StreamsHealthIndicator } from '../../health/streams.health';
+import { StreamsHealthIndicator } from '../../health';
 import { pickLang, texts } from '../i18n';
 import { UserSettingsStore } from '../settings/user-settings.store';
 import { BotJobStore } from '../status/bot-job.store';

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectBot } from 'nestjs-telegraf';
 import type { Telegraf } from 'telegraf';
-import { MetricsService, type TelegramOutcome } from '../../metrics/metrics.service';
+import { MetricsService, type TelegramOutcome } from '../../metrics';
 import { SecretScrubber } from './secret-scrubber';
 import { classifyTelegramError, type TelegramCallError } from './telegram-errors';
 

@@ -1,9 +1,15 @@
-/** Domain errors of the generation commands; the HTTP layer and the bot map them to their own words. */
-export class GenerationError extends Error {
+import type { ClientFacingError } from '../../../common/client-facing.error';
+
+/**
+ * Domain errors of the generation commands. Each says which HTTP status answers it (the HTTP layer maps any
+ * ClientFacingError without knowing this module); the bot maps them to its own words.
+ */
+export class GenerationError extends Error implements ClientFacingError {
   constructor(
     readonly code: string,
     message: string,
     readonly details?: Record<string, unknown>,
+    readonly httpStatus = 400,
   ) {
     super(message);
     this.name = new.target.name;
@@ -17,7 +23,7 @@ export interface FieldError {
 
 export class InvalidRequestError extends GenerationError {
   constructor(readonly fields: readonly FieldError[]) {
-    super('invalid_request', fields.map((f) => `${f.field}: ${f.message}`).join('; '));
+    super('invalid_request', fields.map((f) => `${f.field}: ${f.message}`).join('; '), undefined, 400);
   }
 }
 
@@ -30,19 +36,20 @@ export class UserLimitError extends GenerationError {
       'too_many_active_jobs',
       `You already have ${active} active job(s); the limit is ${limit}. Wait for one to finish or cancel one.`,
       { active, limit },
+      429,
     );
   }
 }
 
 export class IdempotencyConflictError extends GenerationError {
   constructor(readonly jobId: string) {
-    super('idempotency_key_reused', 'This Idempotency-Key was already used for a different request.', { jobId });
+    super('idempotency_key_reused', 'This Idempotency-Key was already used for a different request.', { jobId }, 422);
   }
 }
 
 export class JobNotFoundError extends GenerationError {
   constructor(jobId: string) {
-    super('not_found', `No generation with id ${jobId}.`);
+    super('not_found', `No generation with id ${jobId}.`, undefined, 404);
   }
 }
 
@@ -51,13 +58,13 @@ export class JobFinishedError extends GenerationError {
     jobId: string,
     readonly status: string,
   ) {
-    super('already_finished', `Generation ${jobId} already ${status}.`, { status });
+    super('already_finished', `Generation ${jobId} already ${status}.`, { status }, 409);
   }
 }
 
 export class DrainingError extends GenerationError {
   constructor() {
-    super('draining', 'The service is not taking new jobs right now (drain mode). Try again later.');
+    super('draining', 'The service is not taking new jobs right now (drain mode). Try again later.', undefined, 503);
   }
 }
 
@@ -71,6 +78,6 @@ export class ServiceOverloadedError extends GenerationError {
     message: string,
     readonly retryAfterSeconds: number,
   ) {
-    super('overloaded', message, { reason });
+    super('overloaded', message, { reason }, 503);
   }
 }

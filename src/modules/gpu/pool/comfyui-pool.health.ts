@@ -1,5 +1,5 @@
 import type { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
-import { withTimeout } from '../../health/redis.health';
+import { withTimeout } from '../../../common/with-timeout.util';
 import type { InstancePool } from './instance-pool';
 
 /** Up while at least one ComfyUI instance is usable; details per instance (state, version, last error). */
