@@ -4,18 +4,19 @@ import type { AppConfig } from '../config/app-config';
 import { ConfigModule } from '../config/config.module';
 import { JobViewRepository } from '../modules/generation';
 import { StreamStatsReader } from '../modules/metrics';
+import { OperationsModule } from '../modules/operations';
 import { StreamsModule } from '../streams/streams.module';
 import { CliOutput, type CliIo } from './cli-io';
 import { DlqListCommand } from './commands/dlq-list.command';
 import { DlqRedriveCommand } from './commands/dlq-redrive.command';
 import { DlqCommand } from './commands/dlq.command';
+import { DrainCommand, DrainOffCommand, DrainOnCommand, DrainStatusCommand } from './commands/drain.command';
 import { JobCommand } from './commands/job.command';
 import { ProjectionsRebuildCommand } from './commands/projections-rebuild.command';
 import { ProjectionsCommand } from './commands/projections.command';
 import { ReplayCommand } from './commands/replay.command';
 import { StatsCommand } from './commands/stats.command';
 import { TailCommand } from './commands/tail.command';
-import { DlqService } from './services/dlq.service';
 import { JobEventsScanner } from './services/job-events.scanner';
 import { JobInspector } from './services/job-inspector.service';
 import { ProjectionRebuildService } from './services/projection-rebuild.service';
@@ -39,14 +40,13 @@ export class CliModule {
   static forRoot(config: AppConfig, io: CliIo): DynamicModule {
     return {
       module: CliModule,
-      imports: [ConfigModule.forRoot(config), StreamsModule],
+      imports: [ConfigModule.forRoot(config), StreamsModule, OperationsModule],
       providers: [
         { provide: CliOutput, useValue: new CliOutput(io) },
         CommanderRoot,
         JobViewRepository,
         StreamStatsReader,
         JobEventsScanner,
-        DlqService,
         JobInspector,
         ReplayService,
         ProjectionRebuildService,
@@ -56,6 +56,10 @@ export class CliModule {
         DlqCommand,
         DlqListCommand,
         DlqRedriveCommand,
+        DrainCommand,
+        DrainOnCommand,
+        DrainOffCommand,
+        DrainStatusCommand,
         ReplayCommand,
         ProjectionsCommand,
         ProjectionsRebuildCommand,

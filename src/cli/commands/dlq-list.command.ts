@@ -1,6 +1,6 @@
 import { Option, SubCommand } from 'nest-commander';
 import { CliOutput } from '../cli-io';
-import { DlqService } from '../services/dlq.service';
+import { DlqService } from '../../modules/operations';
 import { formatTable } from '../text-table';
 import { CliCommand } from './cli-command';
 

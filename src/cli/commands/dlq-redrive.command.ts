@@ -1,7 +1,7 @@
 import { Option, SubCommand } from 'nest-commander';
 import { CliOutput } from '../cli-io';
 import { CliFailure } from '../cli.errors';
-import { DlqService, RedriveError, type RedriveResult } from '../services/dlq.service';
+import { DlqService, RedriveError, type RedriveResult } from '../../modules/operations';
 import { CliCommand } from './cli-command';
 
 const DLQ_ID = /^\d+-\d+$/;

@@ -8,7 +8,7 @@ import type { AnyJobEnvelope } from '../../streams/job-event.types';
 import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
 import { compareStreamEntries, compareStreamIds } from '../../streams/stream-reply.parser';
-import { DlqService, type DlqItem, type RedriveAudit } from './dlq.service';
+import { DlqService, type DlqItem, type RedriveAudit } from '../../modules/operations';
 import { JobEventsScanner, type FoundEvent } from './job-events.scanner';
 
 /** Entries read per stream when the timeline index is incomplete (projector behind, index expired). */

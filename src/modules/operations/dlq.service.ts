@@ -4,7 +4,7 @@ import type Redis from 'ioredis';
 import { BLOB_STORE, type BlobStore } from '../../blobs/blob-store';
 import { imageInputs, releaseJobInputs, retainJobInputs } from '../../blobs/job-input-blobs';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
-import { runSubmitScript, TICKET_PLACEHOLDER } from '../../modules/generation';
+import { JobLedger, TICKET_PLACEHOLDER } from '../generation';
 import { consumerGroupSpecs, type ConsumerGroupName } from '../../streams/consumer-groups';
 import { parseDlqEntry, type DlqRecord } from '../../streams/dead-letter.writer';
 import { decodeEntry, encodeEnvelope, ENVELOPE_FIELD, makeEnvelope } from '../../streams/envelope.codec';
@@ -67,7 +67,7 @@ const MAX_ENTRIES = 100_000;
  * original correlation id, `redriveOf` = the DLQ entry id and an audit record (who, why, when), through the same
  * atomic submit script the API uses (ticket, queue, read-your-writes record). Its idempotency key is the DLQ
  * entry id, so two operators re-driving the same entry at once create one job. The DLQ entry itself stays, as
- * the record of what failed. Usable outside the CLI (the bot's /redrive).
+ * the record of what failed. The one implementation behind `cli dlq` and the bot's /dlq and /redrive.
  */
 @Injectable()
 export class DlqService {
@@ -77,6 +77,7 @@ export class DlqService {
     @Inject(BLOB_STORE) private readonly blobs: BlobStore,
     private readonly keys: StreamKeys,
     private readonly publisher: StreamPublisher,
+    private readonly ledger: JobLedger,
   ) {}
 
   /** Newest first. With `jobId`, scans up to MAX_ENTRIES for that job's dead letters. */
@@ -160,7 +161,7 @@ export class DlqService {
     const stream = this.publisher.streamFor(envelope);
     // The new job holds the images itself: the dead one's hold lapses at its BLOB_TTL_SECONDS.
     await retainJobInputs(this.blobs, jobId, p.inputs, this.config.blobs.ttlSeconds);
-    const outcome = await runSubmitScript(this.redis, this.keys, {
+    const outcome = await this.ledger.acceptRequest({
       jobId,
       idempotencyKey: this.marker(dlqEntryId),
       userId: p.userId,
@@ -247,7 +248,8 @@ export class DlqService {
   }
 }
 
-function requestOf(record: DlqRecord): JobEnvelope<'job.requested'> | undefined {
+/** The dead `job.requested` an entry holds, if it holds one. */
+export function requestOf(record: DlqRecord): JobEnvelope<'job.requested'> | undefined {
   if (!record.raw) return undefined;
   const decoded = decodeEntry([ENVELOPE_FIELD, record.raw]);
   return decoded.ok && decoded.envelope.type === 'job.requested' ? decoded.envelope : undefined;

@@ -2,7 +2,6 @@ import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
 import type { Logger } from '../../../common/logger';
 import { ROOT_LOGGER } from '../../../common/root-logger';
-import { parseDlqEntry } from '../../../streams/dead-letter.writer';
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamsHealthIndicator } from '../../health';
@@ -12,8 +11,8 @@ import { BotJobStore } from '../status/bot-job.store';
 import { StatusRefresher } from '../status/status-refresher.service';
 import type { Inbound } from '../updates/inbound';
 import { ReplySender } from '../updates/reply-sender.service';
-import { DlqRedrive } from './dlq-redrive.service';
 import { QueuePositionService } from '../../generation';
+import { DlqService, DrainService, RedriveError, requestOf } from '../../operations';
 
 const DLQ_SHOWN = 10;
 const REASON_CHARS = 160;
@@ -27,7 +26,8 @@ export class AdminCommands {
     private readonly keys: StreamKeys,
     private readonly queue: QueuePositionService,
     private readonly streamsHealth: StreamsHealthIndicator,
-    private readonly redrives: DlqRedrive,
+    private readonly dlqs: DlqService,
+    private readonly drains: DrainService,
     private readonly store: BotJobStore,
     private readonly settings: UserSettingsStore,
     private readonly refresher: StatusRefresher,
@@ -47,7 +47,7 @@ export class AdminCommands {
       case 'dlq':
         return this.dlq(from);
       case 'redrive':
-        return this.redrive(from, args[0]);
+        return this.redrive(from, args);
       case 'drain':
         return this.drain(from, args[0]);
     }
@@ -59,7 +59,7 @@ export class AdminCommands {
       this.queue.queueLength(),
       this.streamsHealth.groups(),
       this.redis.xlen(this.keys.dlq),
-      this.redis.exists(this.keys.drainFlag),
+      this.drains.status(),
       this.queue.capacity(),
     ]);
     const groupLines = groups.map((g) =>
@@ -74,55 +74,60 @@ export class AdminCommands {
         instances: capacity.instances,
         slots: capacity.slots,
         dlq,
-        draining: draining === 1,
+        draining: draining.draining,
       }),
     );
   }
 
   private async dlq(from: Inbound): Promise<void> {
     const t = texts(from.lang);
-    const [total, entries] = await Promise.all([
-      this.redis.xlen(this.keys.dlq),
-      this.redis.xrevrange(this.keys.dlq, '+', '-', 'COUNT', DLQ_SHOWN),
-    ]);
-    if (entries.length === 0) {
+    const [total, items] = await Promise.all([this.redis.xlen(this.keys.dlq), this.dlqs.list({ limit: DLQ_SHOWN })]);
+    if (items.length === 0) {
       this.replies.reply(from, t.dlqEmpty);
       return;
     }
-    const lines = entries.map(([id, fields]) => {
-      const d = parseDlqEntry(id, fields);
+    const lines = items.map((d) => {
       const reason = d.reason.length > REASON_CHARS ? `${d.reason.slice(0, REASON_CHARS - 1)}…` : d.reason;
-      return t.dlqLine(d.id, d.type ?? '?', d.jobId ?? '?', reason);
+      const line = t.dlqLine(d.id, d.type ?? '?', d.jobId ?? '?', reason);
+      return d.redrivenAs ? `${line}\n  → ${d.redrivenAs}` : line;
     });
     this.replies.reply(from, [t.dlqHeader(total), ...lines].join('\n'));
   }
 
-  private async redrive(from: Inbound, dlqId: string | undefined): Promise<void> {
+  /** The CLI's re-drive (`cli dlq redrive`): the entry stays as the record, an audit goes with the new job, once. */
+  private async redrive(from: Inbound, args: readonly string[]): Promise<void> {
     const t = texts(from.lang);
+    const dlqId = args[0];
     if (!dlqId) {
       this.replies.reply(from, t.redriveUsage);
       return;
     }
-    const result = await this.redrives.redrive(dlqId, `tg-admin:${from.userId}`);
-    if (result.kind === 'not-found') {
-      this.replies.reply(from, t.redriveNotFound(dlqId));
-      return;
-    }
-    if (result.kind === 'reappended') {
-      this.replies.reply(from, t.redriveDone(dlqId, result.stream.slice(this.keys.prefix.length)));
+    const reason = args.slice(1).join(' ').trim() || 're-driven from Telegram';
+    let result;
+    try {
+      result = await this.dlqs.redrive(dlqId, { by: `tg-admin:${from.userId}`, reason });
+    } catch (err) {
+      if (!(err instanceof RedriveError)) throw err;
+      if (err.problem === 'not_found') this.replies.reply(from, t.redriveNotFound(dlqId));
+      else if (err.problem === 'already_redriven')
+        this.replies.reply(from, t.redriveAlready(dlqId, err.redrivenAs ?? '?'));
+      else if (err.problem === 'inputs_expired') this.replies.reply(from, t.redriveInputsExpired(dlqId));
+      else this.replies.reply(from, t.redriveRefused(dlqId, err.message.slice(dlqId.length + 2)));
       return;
     }
     // A Telegram job gets its status message back in its own chat.
-    const origin = result.request.payload.telegram;
-    if (origin) {
-      const prompt = result.request.payload.inputs.prompt;
+    const item = await this.dlqs.get(dlqId);
+    const request = item ? requestOf(item) : undefined;
+    const origin = request?.payload.telegram;
+    if (request && origin) {
+      const prompt = request.payload.inputs.prompt;
       await this.store.register({
         jobId: result.jobId,
         chatId: origin.chatId,
         userId: origin.userId,
         lang: pickLang((await this.settings.get(origin.userId)).lang, origin.language),
         replyTo: origin.messageId,
-        workflow: result.request.payload.workflow,
+        workflow: request.payload.workflow,
         prompt: typeof prompt === 'string' ? prompt.slice(0, 1000) : '',
         createdAt: Date.now(),
       });
@@ -134,11 +139,11 @@ export class AdminCommands {
   private async drain(from: Inbound, arg: string | undefined): Promise<void> {
     const t = texts(from.lang);
     if (arg?.toLowerCase() === 'off') {
-      await this.redis.del(this.keys.drainFlag);
+      await this.drains.off();
       this.replies.reply(from, t.drainOff);
       return;
     }
-    await this.redis.set(this.keys.drainFlag, `tg-admin:${from.userId} ${new Date().toISOString()}`);
+    await this.drains.on(`tg-admin:${from.userId}`);
     this.replies.reply(from, t.drainOn);
   }
 }

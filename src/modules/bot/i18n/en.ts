@@ -59,6 +59,8 @@ export const en: Messages = {
   userLimit: (active, limit) =>
     `You already have ${pictures(active)} in progress; the limit is ${limit}. Wait for one to finish or /cancel it.`,
   overloaded: 'Too many pictures are waiting right now. Please try again in a minute.',
+  noCapableInstance: (missing) =>
+    `I cannot draw this: none of my GPU servers has what it needs (${missing}). Try another model, or ask the admin to install it.`,
   draining: 'I am not taking new pictures right now (maintenance). Please try again in a few minutes.',
   downloadFailed: 'I could not download that photo from Telegram. Please send it again.',
   internalError: 'Something went wrong on my side. Please try again.',
@@ -101,6 +103,10 @@ export const en: Messages = {
   redriveUsage: 'Usage: /redrive <dlq entry id> (see /dlq)',
   redriveNotFound: (id) => `No DLQ entry ${id}.`,
   redriveDone: (id, target) => `Re-drove ${id}: ${target}`,
+  redriveAlready: (id, jobId) => `${id} was already re-driven as job ${jobId}.`,
+  redriveRefused: (id, why) => `${id} cannot be re-driven: ${why}.`,
+  redriveInputsExpired: (id) =>
+    `${id}: its input image is no longer stored, so the job would fail. Use the CLI with --force to re-drive anyway.`,
   drainOn: 'Draining: new jobs are refused; running and queued jobs finish. /drain off resumes.',
   drainOff: 'Taking new jobs again.',
 };

@@ -39,6 +39,8 @@ export interface Messages {
   draining: string;
   /** Redis or the image store is near capacity: the job was refused, nothing was queued. */
   overloaded: string;
+  /** No GPU instance has what the job needs (a model file, a node): `missing` names it, for the admin to fix. */
+  noCapableInstance(missing: string): string;
   downloadFailed: string;
   internalError: string;
 
@@ -81,6 +83,11 @@ export interface Messages {
   redriveUsage: string;
   redriveNotFound(id: string): string;
   redriveDone(id: string, target: string): string;
+  /** Entry re-driven before (by anyone, CLI included): the job it became. */
+  redriveAlready(id: string, jobId: string): string;
+  /** Why an entry cannot be re-driven (not a request, or from a group that does not run jobs). */
+  redriveRefused(id: string, why: string): string;
+  redriveInputsExpired(id: string): string;
   drainOn: string;
   drainOff: string;
 }

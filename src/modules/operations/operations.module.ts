@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { JobLedger } from '../generation';
+import { DlqService } from './dlq.service';
+import { DrainService } from './drain.service';
+
+/**
+ * What operators do, written once: DLQ list and re-drive, drain on/off/status. The CLI and the bot's admin
+ * commands both use it, so both behave the same.
+ */
+@Module({
+  providers: [JobLedger, DlqService, DrainService],
+  exports: [DlqService, DrainService],
+})
+export class OperationsModule {}
