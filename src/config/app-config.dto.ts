@@ -30,6 +30,7 @@ export const ENV_VARIABLES = [
   'CLAIM_IDLE_MS',
   'MAX_DELIVERIES',
   'GPU_CONCURRENCY',
+  'GPU_MODEL_AFFINITY',
   'PROJECTOR_CONCURRENCY',
   'STREAM_RETENTION_MS',
   'PROGRESS_MAXLEN',
@@ -53,11 +54,26 @@ export const ENV_VARIABLES = [
   'INSTANCE_NAME',
   'LOG_LEVEL',
   'LOG_FORMAT',
+  'SENTRY_DSN',
+  'SENTRY_ENVIRONMENT',
+  'SENTRY_SAMPLE_RATE',
+  'SENTRY_TRACES_SAMPLE_RATE',
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_PROTOCOL',
+  'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_SERVICE_NAME',
+  'OTEL_TRACES_SAMPLER',
+  'OTEL_TRACES_SAMPLER_ARG',
+  'OTEL_RESOURCE_ATTRIBUTES',
 ] as const;
 
 const toInt = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
 const trimmed = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.trim() : value);
+const toRatio = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' && /^\d*\.?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+/** OTEL_EXPORTER_OTLP_HEADERS / OTEL_RESOURCE_ATTRIBUTES: `key=value` pairs, comma separated (values URL-encoded). */
+const KEY_VALUE_LIST = /^\s*[^\s=,]+\s*=[^,]*(,\s*[^\s=,]+\s*=[^,]*)*$/;
 
 /**
  * The environment, as the process reads it. Every variable the service honours is declared here and
@@ -195,6 +211,14 @@ export class EnvDto {
   @Min(1)
   @Max(256)
   GPU_CONCURRENCY?: number;
+
+  /**
+   * on: a job goes preferably to an instance last given the same model files (a checkpoint switch costs the GPU
+   * seconds), never leaving an idle instance unused while jobs wait. off: the least-loaded instance, in turn.
+   */
+  @IsOptional()
+  @IsIn(['on', 'off'])
+  GPU_MODEL_AFFINITY = 'on';
 
   @IsOptional()
   @Transform(toInt)
@@ -338,4 +362,83 @@ export class EnvDto {
   @IsOptional()
   @IsIn(['json', 'pretty'])
   LOG_FORMAT = 'json';
+
+  /** Sentry is off unless set (docs/operations.md). Its key is a secret: never logged, never in an event. */
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^https?:\/\/[^:@/\s]+(:[^@/\s]+)?@[^/\s]+(\/[^\s]*)?\/\d+$/, {
+    message: 'must be a Sentry DSN: http(s)://<key>@<host>/<project id>',
+  })
+  SENTRY_DSN?: string;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^[A-Za-z0-9_.-]{1,64}$/, { message: 'must be 1-64 characters of letters, digits and _.-' })
+  SENTRY_ENVIRONMENT?: string;
+
+  /** Share of error events sent (Sentry's sampleRate). */
+  @IsOptional()
+  @Transform(toRatio)
+  @IsNumber({}, { message: 'must be a number between 0 and 1' })
+  @Min(0)
+  @Max(1)
+  SENTRY_SAMPLE_RATE = 1;
+
+  /** Share of HTTP requests Sentry traces itself (when OTEL_EXPORTER_OTLP_ENDPOINT is unset); 0 = errors only. */
+  @IsOptional()
+  @Transform(toRatio)
+  @IsNumber({}, { message: 'must be a number between 0 and 1' })
+  @Min(0)
+  @Max(1)
+  SENTRY_TRACES_SAMPLE_RATE = 0;
+
+  /** OpenTelemetry tracing is off unless set: the OTLP/HTTP base URL (…:4318); /v1/traces is appended. */
+  @IsOptional()
+  @Transform(trimmed)
+  @IsUrl(
+    { require_tld: false, require_protocol: true, protocols: ['http', 'https'] },
+    { message: 'must be an http(s) URL' },
+  )
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @IsIn(['http/protobuf', 'http/json'], { message: 'must be http/protobuf or http/json (OTLP over HTTP)' })
+  OTEL_EXPORTER_OTLP_PROTOCOL = 'http/protobuf';
+
+  /** Sent with every export (e.g. a vendor's API key): a secret. */
+  @IsOptional()
+  @Matches(KEY_VALUE_LIST, { message: 'must be a comma list of key=value' })
+  OTEL_EXPORTER_OTLP_HEADERS?: string;
+
+  /** Default: comfy-relay-<role> (roles joined with +, or "all"). */
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^[\x21-\x7e]{1,128}$/, { message: 'must be 1-128 printable characters without spaces' })
+  OTEL_SERVICE_NAME?: string;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @IsIn(
+    [
+      'always_on',
+      'always_off',
+      'traceidratio',
+      'parentbased_always_on',
+      'parentbased_always_off',
+      'parentbased_traceidratio',
+    ],
+    { message: 'must be one of the OpenTelemetry samplers (always_on, parentbased_traceidratio, …)' },
+  )
+  OTEL_TRACES_SAMPLER?: string;
+
+  /** The ratio of the *traceidratio samplers. */
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/, { message: 'must be a number between 0 and 1' })
+  OTEL_TRACES_SAMPLER_ARG?: string;
+
+  @IsOptional()
+  @Matches(KEY_VALUE_LIST, { message: 'must be a comma list of key=value' })
+  OTEL_RESOURCE_ATTRIBUTES?: string;
 }

@@ -31,6 +31,8 @@ export interface AppConfig {
   readonly claimIdleMs: number;
   readonly maxDeliveries: number;
   readonly gpuConcurrency: number;
+  /** Place jobs on instances that have their models loaded (GPU_MODEL_AFFINITY). */
+  readonly gpuModelAffinity: boolean;
   readonly projectorConcurrency: number;
   readonly retentionMs: number;
   readonly progressMaxLen: number;
@@ -43,6 +45,27 @@ export interface AppConfig {
   readonly instanceName: string;
   readonly logLevel: string;
   readonly logFormat: 'json' | 'pretty';
+  /** Optional error reporting and tracing (docs/operations.md); both off when their variables are unset. */
+  readonly observability: ObservabilityConfig;
+}
+
+/** Sentry (SENTRY_DSN) and OpenTelemetry (OTEL_EXPORTER_OTLP_ENDPOINT); the SDKs load only when set. */
+export interface ObservabilityConfig {
+  /** The process's roles as one name: `all`, or e.g. `api+projector` (service name, tags). */
+  readonly role: string;
+  readonly sentry?: {
+    readonly dsn: string;
+    readonly environment?: string;
+    readonly sampleRate: number;
+    readonly tracesSampleRate: number;
+  };
+  readonly otel?: {
+    readonly endpoint: string;
+    readonly protocol: 'http/protobuf' | 'http/json';
+    readonly serviceName: string;
+    /** Values of OTEL_EXPORTER_OTLP_HEADERS (credentials, kept out of logs and events). */
+    readonly headerValues: readonly string[];
+  };
 }
 
 /** Where result and input images live (README: choosing the backend). */

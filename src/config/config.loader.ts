@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { ENV_VARIABLES, EnvDto, ROLES, type Role } from './app-config.dto';
-import type { AppConfig, BlobConfig } from './app-config';
+import type { AppConfig, BlobConfig, ObservabilityConfig } from './app-config';
 
 /** Variables whose values must never be echoed back, even in a validation error. */
 export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
@@ -13,6 +13,8 @@ export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
   'AWS_ACCESS_KEY_ID',
   'AWS_SECRET_ACCESS_KEY',
   'AWS_SESSION_TOKEN',
+  'SENTRY_DSN',
+  'OTEL_EXPORTER_OTLP_HEADERS',
 ]);
 
 export class ConfigError extends Error {
@@ -138,6 +140,7 @@ function toAppConfig(dto: EnvDto): AppConfig {
     claimIdleMs: dto.CLAIM_IDLE_MS,
     maxDeliveries: dto.MAX_DELIVERIES,
     gpuConcurrency: dto.GPU_CONCURRENCY ?? 2 * instances,
+    gpuModelAffinity: dto.GPU_MODEL_AFFINITY === 'on',
     projectorConcurrency: dto.PROJECTOR_CONCURRENCY,
     retentionMs: dto.STREAM_RETENTION_MS,
     progressMaxLen: dto.PROGRESS_MAXLEN,
@@ -148,7 +151,39 @@ function toAppConfig(dto: EnvDto): AppConfig {
     instanceName: dto.INSTANCE_NAME ?? sanitizeHost(hostname()),
     logLevel: dto.LOG_LEVEL,
     logFormat: dto.LOG_FORMAT === 'pretty' ? 'pretty' : 'json',
+    observability: observabilityConfig(dto, roles),
   });
+}
+
+function observabilityConfig(dto: EnvDto, roles: ReadonlySet<Role>): ObservabilityConfig {
+  const sentry = dto.SENTRY_DSN
+    ? {
+        dsn: dto.SENTRY_DSN,
+        ...(dto.SENTRY_ENVIRONMENT !== undefined ? { environment: dto.SENTRY_ENVIRONMENT } : {}),
+        sampleRate: dto.SENTRY_SAMPLE_RATE,
+        tracesSampleRate: dto.SENTRY_TRACES_SAMPLE_RATE,
+      }
+    : undefined;
+  const roleName = roles.size === ROLES.length ? 'all' : ROLES.filter((r) => roles.has(r)).join('+');
+  const otel = dto.OTEL_EXPORTER_OTLP_ENDPOINT
+    ? {
+        endpoint: dto.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, ''),
+        protocol: dto.OTEL_EXPORTER_OTLP_PROTOCOL === 'http/json' ? ('http/json' as const) : ('http/protobuf' as const),
+        serviceName: dto.OTEL_SERVICE_NAME ?? `comfy-relay-${roleName}`,
+        headerValues: list(dto.OTEL_EXPORTER_OTLP_HEADERS)
+          .map((pair) => pair.slice(pair.indexOf('=') + 1).trim())
+          .flatMap((v) => [v, safeDecode(v)]),
+      }
+    : undefined;
+  return { role: roleName, ...(sentry ? { sentry } : {}), ...(otel ? { otel } : {}) };
+}
+
+function safeDecode(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }
 
 function isRole(value: string): value is Role {

@@ -19,3 +19,9 @@ export {
 export { bindWorkflow, type BindOptions } from './workflow-binder';
 export { MAX_SEED, randomSeed, deterministicSeedSource } from './seed.util';
 export { imageFromBase64, imageFromBytes, sniffImageMime } from './image-data.util';
+export {
+  MODEL_INPUT_NAME,
+  requirementsOf,
+  type ModelRequirement,
+  type WorkflowRequirements,
+} from './workflow-requirements';

@@ -32,6 +32,7 @@ const INVALID: Record<(typeof ENV_VARIABLES)[number], readonly string[]> = {
   CLAIM_IDLE_MS: ['99', '5', '30s'],
   MAX_DELIVERIES: ['0', '101', '1.5'],
   GPU_CONCURRENCY: ['0', '257', 'auto'],
+  GPU_MODEL_AFFINITY: ['yes', 'ON', '1'],
   PROJECTOR_CONCURRENCY: ['0', '1025', 'x'],
   STREAM_RETENTION_MS: ['59999', '7d'],
   PROGRESS_MAXLEN: ['99', 'lots'],
@@ -55,6 +56,17 @@ const INVALID: Record<(typeof ENV_VARIABLES)[number], readonly string[]> = {
   INSTANCE_NAME: ['has space', 'slash/name', 'x'.repeat(65)],
   LOG_LEVEL: ['loud', 'INFO', 'verbose'],
   LOG_FORMAT: ['xml', 'JSON'],
+  SENTRY_DSN: ['sentry.example.org/1', 'https://sentry.example.org/1', 'https://publickey0123@sentry.example.org/'],
+  SENTRY_ENVIRONMENT: ['has space', 'x'.repeat(65)],
+  SENTRY_SAMPLE_RATE: ['1.5', '-0.1', 'all'],
+  SENTRY_TRACES_SAMPLE_RATE: ['2', 'some'],
+  OTEL_EXPORTER_OTLP_ENDPOINT: ['collector:4318', 'grpc://collector:4317'],
+  OTEL_EXPORTER_OTLP_PROTOCOL: ['grpc', 'json', 'http/JSON'],
+  OTEL_EXPORTER_OTLP_HEADERS: ['no-equals-sign-0123456789', 'authorization', '=value-without-key-0123'],
+  OTEL_SERVICE_NAME: ['has space', 'x'.repeat(129)],
+  OTEL_TRACES_SAMPLER: ['sometimes', 'ALWAYS_ON'],
+  OTEL_TRACES_SAMPLER_ARG: ['1.5', 'half', '-1'],
+  OTEL_RESOURCE_ATTRIBUTES: ['deployment.environment', 'a=1,b'],
 };
 
 /** Valid neighbours a variable needs so that only its own value is wrong. */

@@ -11,6 +11,7 @@ export {
   InvalidRequestError,
   JobFinishedError,
   JobNotFoundError,
+  NoCapableInstanceError,
   ServiceOverloadedError,
   UserLimitError,
 } from './commands/generation.errors';

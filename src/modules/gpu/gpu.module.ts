@@ -7,10 +7,12 @@ import type { Logger } from '../../common/logger';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
 import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
+import { PoolCapabilityStore } from '../capabilities';
 import { GenerationCoreModule } from '../generation';
 import { HealthContributors } from '../health';
 import { MetricsService } from '../metrics';
 import { COMFYUI_ENDPOINTS, resolveComfyUiEndpoints, type ComfyUiEndpoints } from './embedded/embedded-simulators';
+import { CapabilityAdvertService } from './pool/capability-advert.service';
 import { ComfyUiPoolHealthIndicator } from './pool/comfyui-pool.health';
 import { InstancePool } from './pool/instance-pool';
 import { CancelRegistry } from './runner/cancel-registry.service';
@@ -28,6 +30,8 @@ import { JobRunnerController } from './runner/job-runner.controller';
   providers: [
     CancelRegistry,
     GpuWorkerAdvertService,
+    PoolCapabilityStore,
+    CapabilityAdvertService,
     {
       provide: COMFYUI_ENDPOINTS,
       inject: [APP_CONFIG, ROOT_LOGGER],
@@ -53,6 +57,7 @@ import { JobRunnerController } from './runner/job-runner.controller';
           leaseTtlMs: Math.max(1_000, config.claimIdleMs),
           logger: log,
           onHealth: (id, up) => metrics.comfyuiUp(id, up),
+          modelTailsKey: config.gpuModelAffinity ? `${keys.prefix}gpu:model-tails` : undefined,
         });
         await pool.start();
         return pool;

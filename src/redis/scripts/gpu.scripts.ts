@@ -25,3 +25,64 @@ redis.call('PEXPIRE', KEYS[best], tonumber(ARGV[2]) * 2)
 return best
 `,
 );
+
+/**
+ * The slot take with model affinity, work-conserving (see docs/operations.md, mixed pools). KEYS: the candidates'
+ * lease sets, then the hash of the model set each instance was last given (instance id → model key). ARGV: now,
+ * ttl, depth, lease id, the job's model key, then the candidates' instance ids. In order of preference:
+ *   1. an idle instance (nothing leased): one already on this model (or on none yet) first, else any idle one —
+ *      an idle GPU never waits while a job does;
+ *   2. a busy instance on this model with a free slot (the least loaded);
+ *   3. an instance on this model is full: wait for it (0) rather than queue behind another model's job on a busy
+ *      instance — the job starts no later than it would there (that instance goes idle first at the latest, and
+ *      rule 1 then takes it) and the GPU does not reload;
+ *   4. else the least-loaded instance with a free slot.
+ * Returns { index (0: none), the instance's previous model key or false }.
+ */
+export const INSTANCE_SLOT_ACQUIRE_AFFINE = new LuaScript(
+  'instance-slot-acquire-affine',
+  `
+local now = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local depth = tonumber(ARGV[3])
+local model = ARGV[5]
+local n = #KEYS - 1
+local tails = KEYS[#KEYS]
+local counts, tail = {}, {}
+for i = 1, n do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+  counts[i] = redis.call('ZCARD', KEYS[i])
+  tail[i] = redis.call('HGET', tails, ARGV[5 + i])
+end
+local pick = 0
+for i = 1, n do
+  if counts[i] == 0 and (tail[i] == model or not tail[i]) then pick = i; break end
+end
+if pick == 0 then
+  for i = 1, n do
+    if counts[i] == 0 then pick = i; break end
+  end
+end
+if pick == 0 then
+  local best = depth
+  for i = 1, n do
+    if tail[i] == model and counts[i] < best then pick = i; best = counts[i] end
+  end
+end
+if pick == 0 then
+  for i = 1, n do
+    if tail[i] == model then return {0, false} end
+  end
+  local best = depth
+  for i = 1, n do
+    if counts[i] < best then pick = i; best = counts[i] end
+  end
+end
+if pick == 0 then return {0, false} end
+redis.call('ZADD', KEYS[pick], now + ttl, ARGV[4])
+redis.call('PEXPIRE', KEYS[pick], ttl * 2)
+redis.call('HSET', tails, ARGV[5 + pick], model)
+redis.call('PEXPIRE', tails, 86400000)
+return {pick, tail[pick]}
+`,
+);

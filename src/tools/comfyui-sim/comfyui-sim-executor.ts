@@ -38,6 +38,8 @@ export interface SimCounters {
   succeeded: number;
   failed: number;
   interrupted: number;
+  modelLoads: number;
+  modelSwitches: number;
 }
 
 export interface ExecutorDeps {
@@ -70,6 +72,8 @@ export class SimExecutor {
   private readonly abort = new AbortController();
   private readonly waiters = new Set<() => void>();
   private readonly cache = new SimOutputCache();
+  /** Model files on the (simulated) GPU since the last prompt that loaded any; a restart starts with none. */
+  private loadedModels: string | null = null;
   private loopDone: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: ExecutorDeps) {}
@@ -269,6 +273,7 @@ export class SimExecutor {
           (f.classType === undefined || f.classType === node.class_type),
       );
       if (injected) throw injectedError(injected);
+      if (def.modelInputs) await this.loadModels(run);
       const result = await def.run(this.context(run, nodeId), inputs);
       if (!this.alive) throw new ExecutorStopped();
       this.cache.set(nodeId, result.outputs);
@@ -286,6 +291,29 @@ export class SimExecutor {
       if (err instanceof PyException) return err;
       return new PyException('Exception', err instanceof Error ? err.message : String(err));
     }
+  }
+
+  /**
+   * The first loader of a prompt that needs other model files than those loaded pays the switch time once
+   * (interruptible, like a step); later loaders of the same prompt find them loaded.
+   */
+  private async loadModels(run: SimPromptRun): Promise<void> {
+    const files = new Set<string>();
+    for (const node of Object.values(run.item.prompt)) {
+      for (const input of NODE_DEFS.get(node.class_type)?.modelInputs ?? []) {
+        const value = node.inputs[input];
+        if (typeof value === 'string') files.add(value);
+      }
+    }
+    const wanted = [...files].sort().join('|');
+    if (wanted === '' || wanted === this.loadedModels) return;
+    const { counters, config } = this.deps;
+    counters.modelLoads++;
+    if (this.loadedModels !== null) counters.modelSwitches++;
+    this.loadedModels = wanted;
+    const deadline = Date.now() + config.modelSwitchMs;
+    while (!this.interruptFlag && this.alive && Date.now() < deadline) await this.wait(deadline - Date.now());
+    this.checkInterrupt();
   }
 
   /** get_input_data: links read from the output cache, literals as validated. */

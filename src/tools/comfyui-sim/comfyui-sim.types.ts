@@ -66,6 +66,11 @@ export interface SimRuntimeConfig {
   acceptWebSockets: boolean;
   /** Sampler steps wait for `releaseSteps()` instead of a timer: deterministic interleavings for tests. */
   manualSteps: boolean;
+  /**
+   * Time a loader takes to bring in model files other than those the previous model-using prompt loaded (a
+   * checkpoint switch: seconds on a real GPU). A prompt with the same files, or with none, pays nothing.
+   */
+  modelSwitchMs: number;
 }
 
 export interface ComfyUiSimulatorOptions extends Partial<SimRuntimeConfig> {
@@ -134,6 +139,10 @@ export interface SimStats {
   openSockets: number;
   uploads: number;
   crashed: boolean;
+  /** Prompts that loaded model files (the first load after a start included). */
+  modelLoads: number;
+  /** Loads that replaced other loaded model files. */
+  modelSwitches: number;
 }
 
 /** RGB float image in [0, 1], row-major, like one frame of ComfyUI's IMAGE tensor. */

@@ -38,6 +38,7 @@ const DEFAULT_CONFIG: SimRuntimeConfig = {
   viewDelayMs: 0,
   acceptWebSockets: true,
   manualSteps: false,
+  modelSwitchMs: 0,
 };
 
 /**
@@ -60,6 +61,8 @@ export class ComfyUiSimulator {
     succeeded: 0,
     failed: 0,
     interrupted: 0,
+    modelLoads: 0,
+    modelSwitches: 0,
     submitted: 0,
     rejected: 0,
     uploads: 0,
@@ -220,6 +223,8 @@ export class ComfyUiSimulator {
       openSockets: this.hub.openCount(),
       uploads: this.counters.uploads,
       crashed: this.crashed,
+      modelLoads: this.counters.modelLoads,
+      modelSwitches: this.counters.modelSwitches,
     };
   }
 

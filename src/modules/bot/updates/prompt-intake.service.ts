@@ -18,6 +18,7 @@ import {
   GenerationService,
   IdempotencyConflictError,
   InvalidRequestError,
+  NoCapableInstanceError,
   ServiceOverloadedError,
   UserLimitError,
 } from '../../generation';
@@ -181,6 +182,11 @@ export class PromptIntake {
       if (err instanceof UserLimitError) return { ok: false, message: t.userLimit(err.active, err.limit) };
       if (err instanceof DrainingError) return { ok: false, message: t.draining };
       if (err instanceof ServiceOverloadedError) return { ok: false, message: t.overloaded };
+      if (err instanceof NoCapableInstanceError) {
+        // What is missing, without where: instance ids are the operator's business, not the chat's.
+        const missing = err.missing.map((m) => m.what).join('; ');
+        return { ok: false, message: t.noCapableInstance(missing) };
+      }
       if (err instanceof InvalidRequestError) {
         return { ok: false, message: t.invalidInput(err.fields.map((f) => f.message).join('; ')) };
       }

@@ -81,3 +81,22 @@ export class ServiceOverloadedError extends GenerationError {
     super('overloaded', message, { reason }, 503);
   }
 }
+
+/**
+ * No ComfyUI instance can run the job (a node class or a model file it names is on none of them): refused at
+ * submit (422) instead of being sent to fail. Names each missing piece and the instances checked.
+ */
+export class NoCapableInstanceError extends GenerationError {
+  constructor(
+    readonly missing: readonly { readonly what: string; readonly instances: readonly string[] }[],
+    readonly instancesChecked: readonly string[],
+  ) {
+    super(
+      'no_capable_instance',
+      `No GPU instance can run this job: ${missing.map((m) => `${m.what} is missing on ${m.instances.join(', ')}`).join('; ')} ` +
+        `(instances checked: ${instancesChecked.join(', ')}).`,
+      { missing, instancesChecked },
+      422,
+    );
+  }
+}

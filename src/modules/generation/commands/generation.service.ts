@@ -11,7 +11,20 @@ import { RedisMemoryMonitor } from '../../../streams/redis-memory.monitor';
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamPublisher } from '../../../streams/stream.publisher';
-import { randomSeed, validateInputs, WorkflowCatalog, type WorkflowInputValues } from '../../../workflows';
+import {
+  randomSeed,
+  requirementsOf,
+  validateInputs,
+  WorkflowCatalog,
+  type WorkflowInputValues,
+} from '../../../workflows';
+import {
+  describeRefusal,
+  judgeFleet,
+  PoolCapabilityStore,
+  refusedByFleet,
+  type FleetVerdict,
+} from '../../capabilities';
 import { isTerminal } from '../projection/job-view';
 import { JobLedger } from '../ledger/job-ledger';
 import { JobViewRepository } from '../projection/job-view.repository';
@@ -21,6 +34,7 @@ import {
   InvalidRequestError,
   JobFinishedError,
   JobNotFoundError,
+  NoCapableInstanceError,
   ServiceOverloadedError,
   UserLimitError,
 } from './generation.errors';
@@ -67,18 +81,22 @@ export class GenerationService {
     private readonly queue: QueuePositionService,
     private readonly memory: RedisMemoryMonitor,
     private readonly ledger: JobLedger,
+    private readonly capabilities: PoolCapabilityStore,
   ) {}
 
   async submit(request: SubmitRequest): Promise<SubmitResult> {
     const values = this.validate(request.workflow, request.inputs);
     // The checks before a job is taken go out together: one round trip, not four.
-    const [draining, , active] = await Promise.all([
+    const workflow = request.workflow as string;
+    const [draining, , active, fleet] = await Promise.all([
       this.redis.exists(this.keys.drainFlag),
       this.refuseWhenNearlyFull(),
       this.redis.scard(this.keys.userActive(request.userId)),
+      this.judgeFleet(workflow, values),
     ]);
     if (draining === 1) throw new DrainingError();
-    const workflow = request.workflow as string;
+    // Not sent to fail on an instance: refused now, naming what is missing where.
+    if (fleet && refusedByFleet(fleet)) throw new NoCapableInstanceError(describeRefusal(fleet), fleet.checked);
     const fingerprint = fingerprintOf(workflow, request.inputs);
     const jobId = randomUUID();
     if (active >= this.config.userMaxActive) await this.releaseStaleActiveJobs(request.userId);
@@ -131,8 +149,18 @@ export class GenerationService {
       id: jobId,
       status: 'queued',
       duplicate: false,
-      ...(await this.position(jobId, runCostKeyOf(workflow, values))),
+      ...(await this.position(jobId, runCostKeyOf(workflow, values), capableNow(fleet))),
     };
+  }
+
+  /**
+   * What the instances (published by the gpu processes) say about this job; null when none has published yet
+   * (nothing to judge by: the job is taken, as before capabilities were read).
+   */
+  private async judgeFleet(workflow: string, values: WorkflowInputValues): Promise<FleetVerdict | null> {
+    const template = this.catalog.get(workflow)!;
+    const adverts = await this.capabilities.live();
+    return adverts.length === 0 ? null : judgeFleet(requirementsOf(template, values), adverts);
   }
 
   private runSubmit(args: Parameters<typeof runSubmitScript>[2]) {
@@ -144,8 +172,12 @@ export class GenerationService {
   }
 
   /** Position 0: a worker has already taken the job (it left the queue before we answered). */
-  private async position(jobId: string, costKey?: string): Promise<{ position: number; etaSeconds: number | null }> {
-    const { position, etaSeconds } = await this.queue.positionOf(jobId, costKey);
+  private async position(
+    jobId: string,
+    costKey?: string,
+    capableInstances?: number,
+  ): Promise<{ position: number; etaSeconds: number | null }> {
+    const { position, etaSeconds } = await this.queue.positionOf(jobId, costKey, capableInstances);
     return { position: position ?? 0, etaSeconds };
   }
 
@@ -272,6 +304,11 @@ export class GenerationService {
       if ((view && isTerminal(view.status)) || (!view && !recorded)) await this.redis.srem(key, jobId);
     }
   }
+}
+
+/** Instances up now that can run the job (all of them read), for the ETA; undefined when not judged. */
+function capableNow(fleet: FleetVerdict | null): number | undefined {
+  return fleet && fleet.unknown.length === 0 ? fleet.capableUp.length : undefined;
 }
 
 function hashKey(key: string): string {

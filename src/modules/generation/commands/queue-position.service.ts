@@ -50,8 +50,12 @@ export class QueuePositionService {
     private readonly runStats: RunStatsRepository,
   ) {}
 
-  /** `costKey`: the job's cost class when the caller has it (saves a read). */
-  async positionOf(jobId: string, costKey?: string): Promise<QueuePosition> {
+  /**
+   * `costKey`: the job's cost class when the caller has it (saves a read). `capableInstances`: how many of the
+   * instances can run this job and are up (a mixed pool): the ETA counts only them, and has none (null) while the
+   * job waits for a quarantined one.
+   */
+  async positionOf(jobId: string, costKey?: string, capableInstances?: number): Promise<QueuePosition> {
     const now = Date.now();
     const key = costKey ?? (await this.costKeyOf(jobId));
     const [rank, learned, capacity, inflight] = await Promise.all([
@@ -61,7 +65,9 @@ export class QueuePositionService {
       this.redis.zrange(this.keys.inflight, 0, MAX_INFLIGHT_READ - 1, 'WITHSCORES'),
     ]);
     const position = rank === null ? undefined : rank + 1;
-    if (capacity.instances === 0) return { position, etaSeconds: null };
+    const instances =
+      capableInstances === undefined ? capacity.instances : Math.min(capacity.instances, capableInstances);
+    if (instances === 0) return { position, etaSeconds: null };
     const ownMs = predictRunMs(learned, key);
     const stale = now - this.config.jobTimeoutMs * 2;
     const drawingSince: number[] = [];
@@ -84,7 +90,7 @@ export class QueuePositionService {
     waitingTaken = ownTakenAt === undefined ? waitingAt.length : waitingAt.filter((t) => t <= ownTakenAt).length;
     const finishMs = simulateFinishMs({
       now,
-      instances: capacity.instances,
+      instances,
       drawingSince,
       waitingTaken,
       queuedAhead: rank ?? 0,

@@ -1,4 +1,5 @@
 import { Blob } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import { FormData } from 'undici';
 import { silentLogger, type Logger } from '../../../common/logger';
 import type { ComfyBinaryFrame } from './comfyui-binary-frame';
@@ -68,6 +69,7 @@ const DEFAULT_TIMING: WatchTiming = {
 };
 
 const MAX_UNCLAIMED_PROMPTS = 64;
+const OBJECT_INFO_MAX_BYTES = 64 * 1024 * 1024;
 const MAX_UNCLAIMED_FRAMES = 256;
 
 type UnclaimedFrame =
@@ -102,6 +104,11 @@ export class ComfyUiClient {
   private jobsApi: boolean | null;
   private closing: Promise<void> | null = null;
   private readonly deafChecks = new Set<NodeJS.Timeout>();
+  /**
+   * Times the WebSocket opened. A socket reopens after the server restarted (or the connection broke): what the
+   * instance can run may have changed with it, so the pool reads its /object_info again.
+   */
+  socketOpens = 0;
 
   constructor(private readonly opts: ComfyUiClientOptions) {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
@@ -128,7 +135,10 @@ export class ComfyUiClient {
             {
               onMessage: (m) => this.onMessage(m),
               onBinary: (f) => this.onBinary(f),
-              onOpen: () => this.onSocketChange(),
+              onOpen: () => {
+                this.socketOpens++;
+                this.onSocketChange();
+              },
               onClose: () => this.onSocketChange(),
             },
           );
@@ -280,6 +290,17 @@ export class ComfyUiClient {
   static loadImageName(file: ComfyUploadedFile): string {
     const path = file.subfolder ? `${file.subfolder}/${file.name}` : file.name;
     return file.type === 'input' ? path : `${path} [${file.type}]`;
+  }
+
+  /**
+   * GET /object_info (every node class; megabytes on a server with many custom nodes): its text and a hash of it,
+   * so a caller parses and republishes only what changed. ComfyUI sends no ETag for it.
+   */
+  async objectInfo(signal?: AbortSignal): Promise<{ text: string; hash: string }> {
+    const res = await this.http.send('GET', '/object_info', { signal });
+    if (res.status !== 200) throw await this.http.statusError(res, 'GET', '/object_info');
+    const text = await this.http.readText(res, OBJECT_INFO_MAX_BYTES, 'GET', '/object_info', signal);
+    return { text, hash: createHash('sha1').update(text).digest('hex') };
   }
 
   async systemStats(signal?: AbortSignal): Promise<ComfySystemStats> {

@@ -1,3 +1,4 @@
+import { summarizeCapabilities, type InstanceCapabilities } from '../../capabilities';
 import { ComfyUiClient } from '../comfyui/comfyui.client';
 
 export type InstanceState = 'up' | 'quarantined' | 'unknown';
@@ -16,6 +17,14 @@ export class ComfyUiInstance {
   lastError?: string;
   lastProbeAt = 0;
   version?: string;
+  /** What it can run, from its /object_info; undefined until first read (then it is not judged). */
+  capabilities?: InstanceCapabilities;
+  /** The client's socket-open count at the last read: a reopened socket may mean a restarted server. */
+  capabilitiesSocketOpens = -1;
+  capabilitiesError?: string;
+  /** Jobs this process placed here, and how many of them needed another model than the one before. */
+  placed = 0;
+  modelSwitches = 0;
   private failures = 0;
 
   constructor(
@@ -53,6 +62,9 @@ export class ComfyUiInstance {
       ...(this.version ? { version: this.version } : {}),
       ...(this.lastError ? { lastError: this.lastError } : {}),
       ...(this.state === 'quarantined' ? { retryInMs: Math.max(0, this.quarantinedUntil - Date.now()) } : {}),
+      capabilities: this.capabilities ? summarizeCapabilities(this.capabilities) : null,
+      ...(this.capabilitiesError ? { capabilitiesError: this.capabilitiesError } : {}),
+      placements: { placed: this.placed, modelSwitches: this.modelSwitches },
     };
   }
 }

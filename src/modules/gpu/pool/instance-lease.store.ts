@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { INSTANCE_SLOT_ACQUIRE } from '../../../redis/scripts';
+import { INSTANCE_SLOT_ACQUIRE, INSTANCE_SLOT_ACQUIRE_AFFINE } from '../../../redis/scripts';
 import type Redis from 'ioredis';
 
 export interface InstanceLease {
@@ -32,6 +32,32 @@ export class InstanceLeaseStore {
     ])) as number;
     if (index === 0) return null;
     return { instanceId: candidates[index - 1], lease: { id, key: keys[index - 1] } };
+  }
+
+  /**
+   * Takes a slot preferring instances last given the same model set, without leaving an idle instance unused
+   * (the rules are in INSTANCE_SLOT_ACQUIRE_AFFINE). Null when the job should wait; `previousModel` is what the
+   * chosen instance was last given (a different one means the GPU loads another model).
+   */
+  async acquireWithAffinity(
+    candidates: readonly string[],
+    modelKey: string,
+    tailsKey: string,
+  ): Promise<{ instanceId: string; lease: InstanceLease; previousModel: string | null } | null> {
+    if (candidates.length === 0) return null;
+    const id = randomUUID();
+    const keys = candidates.map((c) => this.keyFor(c));
+    const [index, previous] = (await INSTANCE_SLOT_ACQUIRE_AFFINE.run(
+      this.redis,
+      [...keys, tailsKey],
+      [String(Date.now()), String(this.ttlMs), String(this.depth), id, modelKey, ...candidates],
+    )) as [number, string | null];
+    if (index === 0) return null;
+    return {
+      instanceId: candidates[index - 1],
+      lease: { id, key: keys[index - 1] },
+      previousModel: typeof previous === 'string' ? previous : null,
+    };
   }
 
   async renew(lease: InstanceLease): Promise<void> {

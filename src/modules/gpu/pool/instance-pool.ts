@@ -2,6 +2,8 @@ import type Redis from 'ioredis';
 import { silentLogger, type Logger } from '../../../common/logger';
 import { sleep } from '../../../common/sleep.util';
 import { errorMessage } from '../../../streams/stream-errors';
+import type { WorkflowRequirements } from '../../../workflows';
+import { capabilitiesFromObjectInfo, canRun, describeMissing, missingOn } from '../../capabilities';
 import { ComfyUiClient } from '../comfyui/comfyui.client';
 import { ComfyUiInstance, instanceIdOf } from './comfyui-instance';
 import { InstanceLeaseStore, type InstanceLease } from './instance-lease.store';
@@ -19,6 +21,24 @@ export interface InstancePoolOptions {
   logger?: Logger;
   /** Told after every probe and quarantine (metrics). */
   onHealth?: (instanceId: string, up: boolean) => void;
+  /** How often an up instance's /object_info is read again (besides on admission and after a restart). */
+  capabilityRefreshMs?: number;
+  /**
+   * Model affinity: the hash (instance id → model set last given) that lets placement keep an instance on its
+   * model. Unset: today's least-loaded placement.
+   */
+  modelTailsKey?: string;
+}
+
+/** The job's needs, for routing (capabilities) and model affinity. */
+export interface PlacementNeeds {
+  requirements: WorkflowRequirements;
+  jobId?: string;
+}
+
+/** No instance of this pool can run the job, and none of them is still unread: waiting would not help. */
+export class NoCapableInstanceError extends Error {
+  override readonly name = 'NoCapableInstanceError';
 }
 
 export interface PlacedLease {
@@ -29,6 +49,7 @@ export interface PlacedLease {
 const WAIT_MIN_MS = 20;
 const WAIT_MAX_MS = 500;
 const PROBE_TIMEOUT_MS = 3_000;
+const OBJECT_INFO_TIMEOUT_MS = 15_000;
 
 /**
  * The ComfyUI instances from COMFYUI_URLS: probes them (`/system_stats`), quarantines failing ones with backoff,
@@ -44,6 +65,9 @@ export class InstancePool {
   private readonly stop = new AbortController();
   private probeLoop?: Promise<void>;
   private rotation = 0;
+  /** Waiters for a slot in this process, woken at once when one of its leases is released. */
+  private readonly wakers = new Set<() => void>();
+  private readonly changeListeners = new Set<() => void>();
 
   constructor(private readonly options: InstancePoolOptions) {
     this.depth = options.pipelineDepth ?? 2;
@@ -87,10 +111,12 @@ export class InstancePool {
   }
 
   /**
-   * Waits (abortably, with a capped backoff) for a slot on a usable instance. With `prefer`, takes a slot on that
-   * instance even past the depth (re-attaching to a prompt already there must not wait behind new work).
+   * Waits (abortably, with a capped backoff, woken early by this process's releases) for a slot on a usable
+   * instance that can run the job. With `prefer`, takes a slot on that instance even past the depth (re-attaching
+   * to a prompt already there must not wait behind new work). A job only quarantined or busy instances can run
+   * waits for them; one that no instance can run (all read) fails with NoCapableInstanceError.
    */
-  async acquire(signal: AbortSignal, prefer?: ComfyUiInstance): Promise<PlacedLease> {
+  async acquire(signal: AbortSignal, prefer?: ComfyUiInstance, needs?: PlacementNeeds): Promise<PlacedLease> {
     if (prefer) {
       const placed = await this.leases.acquire([prefer.id], true);
       if (placed) return this.hold(prefer, placed.lease);
@@ -98,12 +124,74 @@ export class InstancePool {
     let wait = WAIT_MIN_MS;
     for (;;) {
       signal.throwIfAborted();
-      const usable = this.rotated(this.instances.filter((i) => i.usable));
-      const placed = usable.length > 0 ? await this.leases.acquire(usable.map((i) => i.id)) : null;
-      if (placed) return this.hold(this.byId(placed.instanceId)!, placed.lease);
-      await sleep(wait, signal);
-      wait = Math.min(WAIT_MAX_MS, wait * 2);
+      const candidates = this.candidatesFor(needs);
+      const usable = this.rotated(candidates.filter((i) => i.usable));
+      const placed = usable.length > 0 ? await this.take(usable, needs) : null;
+      if (placed) return placed;
+      const woken = await this.sleepOrWake(wait, signal);
+      wait = woken ? WAIT_MIN_MS : Math.min(WAIT_MAX_MS, wait * 2);
     }
+  }
+
+  /** Instances that can run the job or are not read yet; throws when there is none and waiting cannot help. */
+  private candidatesFor(needs?: PlacementNeeds): ComfyUiInstance[] {
+    if (!needs) return [...this.instances];
+    const candidates = this.instances.filter((i) => !i.capabilities || canRun(needs.requirements, i.capabilities));
+    if (candidates.length > 0) return candidates;
+    const lacks = this.instances.map(
+      (i) => `${i.id} lacks ${missingOn(needs.requirements, i.capabilities!).map(describeMissing).join(', ')}`,
+    );
+    throw new NoCapableInstanceError(`No ComfyUI instance of this worker can run the job: ${lacks.join('; ')}.`);
+  }
+
+  private async take(usable: ComfyUiInstance[], needs?: PlacementNeeds): Promise<PlacedLease | null> {
+    const modelKey = needs?.requirements.modelKey ?? '';
+    const ids = usable.map((i) => i.id);
+    if (!this.options.modelTailsKey || modelKey === '') {
+      const placed = await this.leases.acquire(ids);
+      if (!placed) return null;
+      const instance = this.byId(placed.instanceId)!;
+      instance.placed++;
+      return this.hold(instance, placed.lease);
+    }
+    const placed = await this.leases.acquireWithAffinity(ids, modelKey, this.options.modelTailsKey);
+    if (!placed) return null;
+    const instance = this.byId(placed.instanceId)!;
+    instance.placed++;
+    if (placed.previousModel !== modelKey) {
+      instance.modelSwitches++;
+      this.log.debug(
+        { jobId: needs?.jobId, instance: instance.url, from: placed.previousModel, to: modelKey },
+        'placed on an instance with another model',
+      );
+    }
+    return this.hold(instance, placed.lease);
+  }
+
+  /** Resolves true when woken by a release in this process, false after `ms`. */
+  private sleepOrWake(ms: number, signal: AbortSignal): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const done = (woken: boolean): void => {
+        clearTimeout(timer);
+        this.wakers.delete(wake);
+        signal.removeEventListener('abort', onAbort);
+        resolve(woken);
+      };
+      const wake = (): void => done(true);
+      const onAbort = (): void => done(false);
+      const timer = setTimeout(() => done(false), ms);
+      this.wakers.add(wake);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Called when an instance's capabilities or state changed (they are published for the API). */
+  onChange(listener: () => void): void {
+    this.changeListeners.add(listener);
+  }
+
+  private changed(): void {
+    for (const listener of this.changeListeners) listener();
   }
 
   /** A call to the instance failed in a way that says the instance is unwell: stop placing work there. */
@@ -111,6 +199,7 @@ export class InstancePool {
     if (instance.state === 'quarantined') return;
     instance.quarantine(reason);
     this.options.onHealth?.(instance.id, false);
+    this.changed();
     this.log.warn({ instance: instance.url, reason }, 'ComfyUI instance quarantined');
   }
 
@@ -129,6 +218,7 @@ export class InstancePool {
         released = true;
         clearInterval(timer);
         await this.leases.release(lease).catch(() => undefined);
+        for (const wake of [...this.wakers]) wake();
       },
     };
   }
@@ -160,12 +250,50 @@ export class InstancePool {
       instance.markUp(stats.comfyuiVersion);
       this.options.onHealth?.(instance.id, true);
       if (!wasUsable) this.log.info({ instance: instance.url, version: stats.comfyuiVersion }, 'ComfyUI instance up');
+      if (!wasUsable || this.capabilitiesStale(instance)) await this.readCapabilities(instance);
+      if (!wasUsable) this.changed();
     } catch (err) {
       if (wasUsable || instance.state === 'unknown') {
         this.log.warn({ instance: instance.url, err: errorMessage(err) }, 'ComfyUI instance probe failed');
       }
       instance.quarantine(errorMessage(err));
       this.options.onHealth?.(instance.id, false);
+      if (wasUsable) this.changed();
+    }
+  }
+
+  /** Never read, read long ago, or the socket reopened since (the server may have restarted with other models). */
+  private capabilitiesStale(instance: ComfyUiInstance): boolean {
+    const caps = instance.capabilities;
+    // The socket's first open (right after start-up's read) is not a restart; any later one may be.
+    if (!caps || instance.client.socketOpens > Math.max(1, instance.capabilitiesSocketOpens)) return true;
+    return Date.now() - caps.readAt >= (this.options.capabilityRefreshMs ?? 60_000);
+  }
+
+  /**
+   * Reads /object_info; parses and announces it only when its hash changed. A failed read keeps what was known
+   * (the instance is judged by /system_stats, not by this), and is retried at the next probe.
+   */
+  async readCapabilities(instance: ComfyUiInstance): Promise<void> {
+    const opens = instance.client.socketOpens;
+    try {
+      const { text, hash } = await instance.client.objectInfo(AbortSignal.timeout(OBJECT_INFO_TIMEOUT_MS));
+      const now = Date.now();
+      const unchanged = instance.capabilities?.hash === hash;
+      instance.capabilities = unchanged
+        ? { ...instance.capabilities!, readAt: now }
+        : capabilitiesFromObjectInfo(JSON.parse(text), hash, now);
+      instance.capabilitiesSocketOpens = opens;
+      instance.capabilitiesError = undefined;
+      if (unchanged) return;
+      this.log.info(
+        { instance: instance.url, nodeClasses: instance.capabilities.nodeClasses.length, hash: hash.slice(0, 12) },
+        'ComfyUI instance capabilities read',
+      );
+      this.changed();
+    } catch (err) {
+      instance.capabilitiesError = errorMessage(err);
+      this.log.warn({ instance: instance.url, err: errorMessage(err) }, 'cannot read /object_info');
     }
   }
 }

@@ -3,11 +3,11 @@ import type { BlobStore } from '../../../blobs/blob-store';
 import { silentLogger, type Logger } from '../../../common/logger';
 import type { JobInputValue } from '../../../streams/job-event.types';
 import { errorMessage } from '../../../streams/stream-errors';
-import { bindWorkflow, deterministicSeedSource } from '../../../workflows';
+import { bindWorkflow, deterministicSeedSource, requirementsOf } from '../../../workflows';
 import { ComfyUiClient } from '../comfyui/comfyui.client';
 import type { ComfyPrompt, ComfyPromptEvent, PromptResult } from '../comfyui/comfyui.types';
 import type { ComfyUiInstance } from '../pool/comfyui-instance';
-import type { InstancePool } from '../pool/instance-pool';
+import { NoCapableInstanceError, type InstancePool } from '../pool/instance-pool';
 import { toExecutionError } from './comfyui-error.mapper';
 import {
   ExecutionError,
@@ -70,8 +70,13 @@ export class ComfyUiExecutor implements GenerationExecutor {
     }
     // An instance that turns out to be down before it accepted the prompt is quarantined and another one is
     // tried (or awaited): a ComfyUI outage makes jobs wait, it does not fail them.
+    // Routed by what the instances can run (node classes, model files) and kept on instances that have its models.
+    const needs = { requirements: requirementsOf(job.template, job.inputs), jobId: job.jobId };
     for (;;) {
-      const placed = await this.pool.acquire(hooks.signal);
+      const placed = await this.pool.acquire(hooks.signal, undefined, needs).catch((err: unknown) => {
+        if (!(err instanceof NoCapableInstanceError)) throw err;
+        throw new ExecutionError('no_capable_instance', err.message, false, { cause: err });
+      });
       try {
         return await this.runFresh(job, hooks, placed.instance);
       } catch (err) {

@@ -35,6 +35,7 @@ function conditioning(text: string, images: SimImageBatch[]): SimConditioning {
 export const modelNodes: SimNodeDef[] = [
   {
     name: 'CheckpointLoaderSimple',
+    modelInputs: ['ckpt_name'],
     displayName: 'Load Checkpoint',
     description: 'Loads a diffusion model checkpoint, diffusion models are used to denoise latents.',
     category: 'loaders',
@@ -61,6 +62,7 @@ export const modelNodes: SimNodeDef[] = [
   },
   {
     name: 'UNETLoader',
+    modelInputs: ['unet_name'],
     displayName: 'Load Diffusion Model',
     description: '',
     category: 'advanced/loaders',
@@ -77,6 +79,7 @@ export const modelNodes: SimNodeDef[] = [
   },
   {
     name: 'CLIPLoader',
+    modelInputs: ['clip_name'],
     displayName: 'Load CLIP',
     description: '',
     category: 'advanced/loaders',
@@ -91,6 +94,7 @@ export const modelNodes: SimNodeDef[] = [
   },
   {
     name: 'VAELoader',
+    modelInputs: ['vae_name'],
     displayName: 'Load VAE',
     description: '',
     category: 'loaders',
@@ -102,6 +106,7 @@ export const modelNodes: SimNodeDef[] = [
   },
   {
     name: 'LoraLoaderModelOnly',
+    modelInputs: ['lora_name'],
     displayName: 'LoraLoaderModelOnly',
     description: '',
     category: 'loaders',

@@ -59,6 +59,8 @@ export interface SimNodeDef {
   returnTypes: string[];
   returnNames?: string[];
   outputTooltips?: string[];
+  /** Inputs naming a model file this loader brings onto the GPU (the model-switch delay is paid on them). */
+  modelInputs?: string[];
   /** VALIDATE_INPUTS: the inputs it takes skip the generic min/max/combo checks, as in ComfyUI. */
   validateInputs?: { names: string[]; check(values: JsonObject, env: NodeEnv): true | string };
   /** IS_CHANGED: folded into the cache signature (LoadImage hashes its file). */

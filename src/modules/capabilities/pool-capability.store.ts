@@ -1,0 +1,59 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { REDIS } from '../../streams/redis.provider';
+import { StreamKeys } from '../../streams/stream-keys';
+import type { InstanceCapabilities } from './instance-capabilities';
+
+/** One instance as a gpu process last saw it: its state, and what it can run (null until first read). */
+export interface InstanceCapabilityAdvert {
+  readonly instanceId: string;
+  readonly state: 'up' | 'quarantined' | 'unknown';
+  readonly capabilities: InstanceCapabilities | null;
+  /** Written again by a live gpu process well before this; past it the advert no longer counts. */
+  readonly expiresAt: number;
+}
+
+/**
+ * `gpu:capabilities`: instance id → its advert (JSON), published by the gpu processes that use the instance and
+ * read by the API at submit (it runs in another process) and by `cli stats`. Entries expire by their `expiresAt`,
+ * like the `gpu:workers` adverts, so an instance no process uses any more stops counting.
+ */
+@Injectable()
+export class PoolCapabilityStore {
+  private readonly key: string;
+
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    keys: StreamKeys,
+  ) {
+    this.key = `${keys.prefix}gpu:capabilities`;
+  }
+
+  async publish(adverts: readonly InstanceCapabilityAdvert[]): Promise<void> {
+    if (adverts.length === 0) return;
+    await this.redis.hset(this.key, Object.fromEntries(adverts.map((a) => [a.instanceId, JSON.stringify(a)])));
+  }
+
+  async remove(instanceIds: readonly string[]): Promise<void> {
+    if (instanceIds.length > 0) await this.redis.hdel(this.key, ...instanceIds);
+  }
+
+  /** Every advert, expired ones included (`cli stats` shows them as such). */
+  async all(): Promise<InstanceCapabilityAdvert[]> {
+    const raw = await this.redis.hvals(this.key);
+    return raw.map(parseAdvert).filter((a): a is InstanceCapabilityAdvert => a !== undefined);
+  }
+
+  async live(now = Date.now()): Promise<InstanceCapabilityAdvert[]> {
+    return (await this.all()).filter((a) => a.expiresAt > now);
+  }
+}
+
+function parseAdvert(raw: string): InstanceCapabilityAdvert | undefined {
+  try {
+    const advert = JSON.parse(raw) as InstanceCapabilityAdvert;
+    return typeof advert.instanceId === 'string' && typeof advert.expiresAt === 'number' ? advert : undefined;
+  } catch {
+    return undefined;
+  }
+}
