@@ -17,8 +17,8 @@ import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
 import { WorkflowCatalog } from '../../workflows';
 import { HealthContributors } from '../health';
+import { OperationsModule } from '../operations';
 import { AdminCommands } from './admin/admin-commands.service';
-import { DlqRedrive } from './admin/dlq-redrive.service';
 import { BotKeys } from './bot-keys';
 import { BotEventsController } from './delivery/bot-events.controller';
 import { ChatUnreachableHandler } from './delivery/chat-unreachable.handler';
@@ -90,6 +90,7 @@ export class BotModule implements NestModule, OnModuleInit {
           },
         }),
         GenerationCoreModule,
+        OperationsModule,
         TerminusModule,
       ],
       controllers: [BotEventsController],
@@ -123,7 +124,6 @@ export class BotModule implements NestModule, OnModuleInit {
         PromptIntake,
         JobButtons,
         UserCommands,
-        DlqRedrive,
         AdminCommands,
         BotUpdate,
         BotLauncher,
