@@ -6,6 +6,7 @@ import { Logger as NestPinoLogger } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
 import { AppModule } from './app.module';
 import { createRootLogger } from './common/root-logger';
+import { httpTracingMiddleware } from './common/observability/observability.hooks';
 import type { AppConfig } from './config/app-config';
 import { asBodyParserError } from './http/http-error.filter';
 import { createValidationPipe } from './http/validation.pipe';
@@ -40,6 +41,9 @@ export async function startApp(
     forceCloseConnections: true,
   });
   app.useLogger(app.get(NestPinoLogger));
+  // Tracing on (OTEL_EXPORTER_OTLP_ENDPOINT): one server span per request, first, so a submit's job joins its trace.
+  const tracing = httpTracingMiddleware();
+  if (tracing) app.use(tracing);
   // Base64 images travel in JSON: allow the image limit plus base64's 4/3 overhead and the rest of the body.
   const jsonLimit = Math.ceil(config.maxImageBytes * 1.34) + 256 * 1024;
   app.useBodyParser('json', { limit: jsonLimit });

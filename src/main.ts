@@ -1,6 +1,12 @@
 import 'reflect-metadata';
 import { startApp } from './bootstrap';
 import { ConfigError, loadConfig } from './config/config.loader';
+import { createRootLogger } from './common/root-logger';
+import {
+  reportFatal,
+  startObservability,
+  type RunningObservability,
+} from './common/observability/observability.starter';
 
 async function main(): Promise<void> {
   let config;
@@ -13,9 +19,20 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const running = await startApp(config);
-  exitOnSignals(running.close, config.shutdownGraceMs, running.logger);
+  const logger = createRootLogger(config, [...config.roles].join(','));
+  // Before the app: Sentry and tracing (when configured) see start-up failures and every job event.
+  observability = await startObservability(config, logger);
+  const running = await startApp(config, { logger });
+  const stopObservability = observability.shutdown;
+  // Spans and error events still queued are sent before the process exits.
+  const close = async () => {
+    await running.close();
+    await stopObservability();
+  };
+  exitOnSignals(close, config.shutdownGraceMs, running.logger);
 }
+
+let observability: RunningObservability | undefined;
 
 /**
  * SIGTERM/SIGINT: drain (stream consumers finish or hand back their work, connections close), then exit 0.
@@ -37,7 +54,8 @@ function exitOnSignals(close: () => Promise<void>, graceMs: number, log: { info(
   process.on('SIGINT', onSignal);
 }
 
-main().catch((err: unknown) => {
+main().catch(async (err: unknown) => {
   process.stderr.write(`comfy-relay failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  await reportFatal(err, observability).catch(() => undefined);
   process.exit(1);
 });

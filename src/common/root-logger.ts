@@ -1,6 +1,7 @@
 import pino, { type DestinationStream, type Logger as PinoLogger } from 'pino';
 import type { AppConfig } from '../config/app-config';
 import { createLogScrubber } from './log-redaction';
+import { secretValuesOf, type SecretBearingConfig } from './secret-values';
 
 export const ROOT_LOGGER = Symbol('ROOT_LOGGER');
 
@@ -23,18 +24,12 @@ export const REDACT_PATHS = [
 ];
 
 export function createRootLogger(
-  config: Pick<AppConfig, 'logLevel' | 'logFormat'> & Partial<Pick<AppConfig, 'telegram' | 'apiKeys' | 'blobs'>>,
+  config: Pick<AppConfig, 'logLevel' | 'logFormat'> & SecretBearingConfig,
   role: string,
   /** Tests capture the JSON lines here; the default is stdout (or pino-pretty with LOG_FORMAT=pretty). */
   destination?: DestinationStream,
 ): PinoLogger {
-  const scrub = createLogScrubber([
-    config.telegram?.botToken,
-    config.telegram?.webhookSecret,
-    ...(config.apiKeys ?? []),
-    config.blobs?.s3?.credentials?.secretAccessKey,
-    config.blobs?.s3?.credentials?.sessionToken,
-  ]);
+  const scrub = createLogScrubber(secretValuesOf(config));
   const options = {
     level: config.logLevel,
     base: { role },

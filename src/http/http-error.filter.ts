@@ -1,6 +1,7 @@
 import { Catch, HttpException, HttpStatus, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { Response } from 'express';
 import type { Logger } from '../common/logger';
+import { reportError } from '../common/observability/observability.hooks';
 import { isClientFacingError } from '../common/client-facing.error';
 
 export interface ErrorBody {
@@ -66,6 +67,7 @@ export class HttpErrorFilter implements ExceptionFilter {
     const bodyParserError = asBodyParserError(exception);
     if (bodyParserError) return bodyParserError;
     this.log.error({ err: exception instanceof Error ? exception.stack : String(exception) }, 'unhandled error');
+    reportError(exception, { where: 'http' }); // Sentry, when configured; client mistakes (4xx) never get here
     return { statusCode: 500, error: 'internal_error', message: 'Internal server error' };
   }
 }

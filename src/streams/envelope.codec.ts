@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { observeNewEnvelope } from '../common/observability/observability.hooks';
 import {
   ENVELOPE_VERSION,
   JOB_EVENT_TYPES,
@@ -50,7 +51,7 @@ export function makeEnvelope<T extends JobEventType>(
   meta: EnvelopeMeta,
   payload: JobEventPayloads[T],
 ): JobEnvelope<T> {
-  return {
+  const envelope: JobEnvelope<T> = {
     type,
     v: ENVELOPE_VERSION,
     eventId: meta.eventId ?? randomUUID(),
@@ -60,6 +61,9 @@ export function makeEnvelope<T extends JobEventType>(
     actor: meta.actor,
     payload,
   };
+  // Tracing on: the event carries the trace context on to the next process; Sentry on: a failure is reported.
+  observeNewEnvelope(envelope);
+  return envelope;
 }
 
 export function encodeEnvelope(envelope: JobEnvelope): string {

@@ -82,6 +82,11 @@ export interface JobEnvelope<T extends JobEventType = JobEventType> {
   occurredAt: string;
   actor: string;
   payload: JobEventPayloads[T];
+  /**
+   * W3C trace context of the span that made the event (OTEL_EXPORTER_OTLP_ENDPOINT set): the next process's spans
+   * continue its trace. Optional: tracing may be off, and entries written before it existed have none.
+   */
+  traceparent?: string;
 }
 
 export type AnyJobEnvelope = { [T in JobEventType]: JobEnvelope<T> }[JobEventType];

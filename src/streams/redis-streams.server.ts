@@ -2,6 +2,7 @@ import { Server, type CustomTransportStrategy, type MessageHandler } from '@nest
 import type Redis from 'ioredis';
 import { lastValueFrom } from 'rxjs';
 import type { Logger } from '../common/logger';
+import { runJobHandler } from '../common/observability/observability.hooks';
 import type { AppConfig } from '../config/app-config';
 import { ConsumerNameLease } from './consumer-name.lease';
 import { consumerGroupSpecs, type ConsumerGroupName, type ConsumerGroupSpec } from './consumer-groups';
@@ -86,7 +87,7 @@ export class RedisStreamsServer
         maxDeliveries: this.config.maxDeliveries,
         deadLetterEndsJob: spec.deadLetterEndsJob,
         logger: this.log,
-        handle: (envelope, ctx) => this.invoke(byType, envelope, ctx),
+        handle: (envelope, ctx) => this.invoke(group, byType, envelope, ctx),
       });
       await consumer.start();
       this.consumers.push(consumer);
@@ -99,11 +100,20 @@ export class RedisStreamsServer
     this._status$.next(StreamsStatus.CONNECTED);
   }
 
-  private async invoke(byType: Map<string, MessageHandler>, envelope: AnyJobEnvelope, ctx: HandlerContext) {
+  private async invoke(
+    group: ConsumerGroupName,
+    byType: Map<string, MessageHandler>,
+    envelope: AnyJobEnvelope,
+    ctx: HandlerContext,
+  ) {
     const handler = byType.get(envelope.type);
     if (!handler) return; // this group does not care about this type: acknowledged as seen
-    const result: unknown = await handler(envelope, new StreamContext([ctx]));
-    await lastValueFrom(this.transformToObservable(result), { defaultValue: undefined });
+    // With tracing on, the handler runs in a span continuing the trace the event carries (a direct call when off).
+    const place = { group, consumer: ctx.consumer, stream: ctx.stream, entryId: ctx.id, deliveries: ctx.deliveries };
+    await runJobHandler(envelope, place, async () => {
+      const result: unknown = await handler(envelope, new StreamContext([ctx]));
+      await lastValueFrom(this.transformToObservable(result), { defaultValue: undefined });
+    });
   }
 
   private async applyRetention(): Promise<void> {

@@ -1,5 +1,6 @@
 import type { CliOutput } from '../cli-io';
 import { formatDuration } from '../format.util';
+import { jobTraceId } from '../../common/observability/traceparent';
 import { formatTable } from '../text-table';
 import type { DeliveryState, JobReport } from './job-inspector.service';
 
@@ -21,6 +22,9 @@ export function printJobReport(out: CliOutput, r: JobReport): void {
   );
   const where = [v?.worker ? `worker ${v.worker}` : '', v?.instance ? `instance ${v.instance}` : ''].filter(Boolean);
   if (where.length > 0) out.line(where.join('  '));
+  // Set when the job ran with tracing on (OTEL_EXPORTER_OTLP_ENDPOINT): look it up in Jaeger/Tempo.
+  const traceId = jobTraceId(r.steps.map((s) => s.envelope));
+  if (traceId) out.line(`trace ${traceId}`);
   out.line(
     `queue wait ${formatDuration(r.durations.queueWaitMs)}  run ${formatDuration(r.durations.runMs)}  ` +
       `total ${formatDuration(r.durations.totalMs)}` +

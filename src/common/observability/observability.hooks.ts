@@ -1,0 +1,98 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/**
+ * The seam between the code and the optional observability SDKs (OpenTelemetry, Sentry). Nothing here imports an
+ * SDK: the SDK modules are loaded with a dynamic import only when configured, and register themselves here. With
+ * neither configured, every function below is a no-op or a direct call (no span, no async context, no allocation).
+ */
+
+/** The slice of a job event envelope the observers read (kept structural: streams imports common, not back). */
+export interface ObservedEnvelope {
+  readonly type: string;
+  readonly jobId: string;
+  readonly correlationId: string;
+  readonly payload: unknown;
+  traceparent?: string;
+}
+
+/** Where a stream handler runs: what a consumer span and an error report say about it. */
+export interface HandlerPlace {
+  readonly group: string;
+  readonly consumer: string;
+  readonly stream: string;
+  readonly entryId: string;
+  readonly deliveries: number;
+}
+
+/** What is known about the job a handler works on, for events and errors raised inside it. */
+export interface JobScope {
+  readonly jobId: string;
+  readonly correlationId: string;
+  readonly workflow?: string;
+}
+
+export type HttpMiddleware = (
+  req: IncomingMessage & { route?: { path?: unknown }; baseUrl?: string; originalUrl?: string },
+  res: ServerResponse,
+  next: () => void,
+) => void;
+
+export interface JobTracing {
+  /** The W3C traceparent an event being made now carries (the active span's, or a new root for a new job). */
+  traceparentFor(envelope: ObservedEnvelope): string | undefined;
+  /** Runs a stream handler in a span that continues the trace its envelope carries. */
+  inHandlerSpan<T>(envelope: ObservedEnvelope, place: HandlerPlace, run: () => Promise<T>): Promise<T>;
+  /** Express middleware: one server span per HTTP request, continuing a caller's traceparent header. */
+  readonly httpMiddleware: HttpMiddleware;
+}
+
+export interface ErrorReporting {
+  /** Sees every event as it is made; reports the ones that end a job badly. */
+  jobEvent(envelope: ObservedEnvelope, scope: JobScope | undefined): void;
+  /** An error nobody handled (a 500 of the API, a failed start). */
+  error(err: unknown, context: Readonly<Record<string, string>>): void;
+}
+
+let tracing: JobTracing | undefined;
+let reporting: ErrorReporting | undefined;
+const jobScope = new AsyncLocalStorage<JobScope>();
+
+export function installTracing(t: JobTracing | undefined): void {
+  tracing = t;
+}
+
+export function installErrorReporting(r: ErrorReporting | undefined): void {
+  reporting = r;
+}
+
+/** Called by makeEnvelope for every event: stamps the trace context, lets the error reporter see it. */
+export function observeNewEnvelope(envelope: ObservedEnvelope): void {
+  if (tracing) {
+    const traceparent = tracing.traceparentFor(envelope);
+    if (traceparent !== undefined) envelope.traceparent = traceparent;
+  }
+  reporting?.jobEvent(envelope, jobScope.getStore());
+}
+
+/** Runs a stream handler: directly when nothing observes, else in the job's scope (and span, with tracing). */
+export function runJobHandler<T>(envelope: ObservedEnvelope, place: HandlerPlace, run: () => Promise<T>): Promise<T> {
+  if (!tracing && !reporting) return run();
+  const t = tracing;
+  return jobScope.run(scopeOf(envelope), t ? () => t.inHandlerSpan(envelope, place, run) : run);
+}
+
+export function reportError(err: unknown, context: Readonly<Record<string, string>> = {}): void {
+  reporting?.error(err, context);
+}
+
+/** The tracing middleware for the HTTP server, or undefined when tracing is off. */
+export function httpTracingMiddleware(): HttpMiddleware | undefined {
+  return tracing?.httpMiddleware;
+}
+
+function scopeOf(envelope: ObservedEnvelope): JobScope {
+  const payload = envelope.payload as { workflow?: unknown } | null;
+  const workflow = typeof payload?.workflow === 'string' ? payload.workflow : undefined;
+  return { jobId: envelope.jobId, correlationId: envelope.correlationId, ...(workflow ? { workflow } : {}) };
+}

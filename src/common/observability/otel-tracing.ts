@@ -1,0 +1,189 @@
+import {
+  context,
+  createContextKey,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  TraceFlags,
+  type Context,
+  type Span,
+  type SpanContext,
+} from '@opentelemetry/api';
+import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { HandlerPlace, HttpMiddleware, JobTracing, ObservedEnvelope } from './observability.hooks';
+import { ScrubbingSpanExporter } from './scrubbing-span.exporter';
+
+/** The attribute every span of a job carries (search Jaeger/Tempo by it). */
+export const JOB_ID_ATTRIBUTE = 'comfy_relay.job_id';
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+const JOB_ID_KEY = createContextKey(JOB_ID_ATTRIBUTE);
+const UNTRACED_PATHS = ['/health', '/metrics'];
+
+export interface TracingSettings {
+  /** OTLP/HTTP base URL; the exporter itself reads the standard OTEL_EXPORTER_OTLP_* variables. */
+  protocol: 'http/protobuf' | 'http/json';
+  serviceName: string;
+  serviceVersion: string;
+  role: string;
+  instance: string;
+  scrub: (text: string) => string;
+}
+
+export interface StartedTracing {
+  tracing: JobTracing;
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts the OpenTelemetry SDK for traces only (no metrics or logs pipeline: /metrics and pino cover those) with the
+ * undici instrumentation, so ComfyUI calls made while a job is handled become child spans of that job's span.
+ * Loaded with a dynamic import only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+ */
+export async function startTracing(settings: TracingSettings): Promise<StartedTracing> {
+  const exporter = await otlpExporter(settings.protocol);
+  const sdk = new NodeSDK({
+    serviceName: settings.serviceName,
+    resource: resourceFromAttributes({
+      'service.version': settings.serviceVersion,
+      'service.instance.id': settings.instance,
+      'comfy_relay.role': settings.role,
+    }),
+    traceExporter: new ScrubbingSpanExporter(exporter, settings.scrub),
+    metricReaders: [],
+    logRecordProcessors: [],
+    instrumentations: [
+      new UndiciInstrumentation({
+        // Only calls made for a job (or a traced HTTP request): not the pool's health probes.
+        requireParentforSpans: true,
+        requestHook: (span) => {
+          const jobId = context.active().getValue(JOB_ID_KEY);
+          if (typeof jobId === 'string') span.setAttribute(JOB_ID_ATTRIBUTE, jobId);
+        },
+      }),
+    ],
+  });
+  sdk.start();
+  return { tracing: new OtelJobTracing(settings), shutdown: () => sdk.shutdown() };
+}
+
+async function otlpExporter(protocol: TracingSettings['protocol']): Promise<SpanExporter> {
+  if (protocol === 'http/json')
+    return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
+  return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter();
+}
+
+class OtelJobTracing implements JobTracing {
+  private readonly tracer = trace.getTracer('comfy-relay');
+
+  constructor(private readonly settings: TracingSettings) {}
+
+  traceparentFor(envelope: ObservedEnvelope): string | undefined {
+    const active = trace.getSpan(context.active());
+    if (active && trace.isSpanContextValid(active.spanContext())) {
+      if (active.isRecording()) active.setAttribute(JOB_ID_ATTRIBUTE, envelope.jobId);
+      return traceparentOf(active.spanContext());
+    }
+    // A job's first event made outside any span (a Telegram update, a re-drive): the job's trace starts here.
+    if (envelope.type !== 'job.requested') return undefined;
+    const root = this.tracer.startSpan(
+      `${envelope.type} publish`,
+      { kind: SpanKind.PRODUCER, attributes: jobAttributes(envelope) },
+      ROOT_CONTEXT,
+    );
+    root.end();
+    return traceparentOf(root.spanContext());
+  }
+
+  inHandlerSpan<T>(envelope: ObservedEnvelope, place: HandlerPlace, run: () => Promise<T>): Promise<T> {
+    const parent = parentContext(envelope.traceparent);
+    const span = this.tracer.startSpan(
+      `${place.group} ${envelope.type}`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          ...jobAttributes(envelope),
+          'comfy_relay.group': place.group,
+          'comfy_relay.deliveries': place.deliveries,
+          'messaging.system': 'redis',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': place.stream,
+          'messaging.consumer.group.name': place.group,
+          'messaging.message.id': place.entryId,
+          'service.instance.id': this.settings.instance,
+        },
+      },
+      parent,
+    );
+    const ctx = trace.setSpan(parent, span).setValue(JOB_ID_KEY, envelope.jobId);
+    return context.with(ctx, () => ended(span, run));
+  }
+
+  readonly httpMiddleware: HttpMiddleware = (req, res, next) => {
+    const path = (req.originalUrl ?? req.url ?? '/').split('?')[0] ?? '/';
+    if (UNTRACED_PATHS.some((p) => path.startsWith(p))) return next();
+    const method = req.method ?? 'GET';
+    // A caller's traceparent header is honoured: its trace goes on through the job.
+    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+    const span = this.tracer.startSpan(
+      method,
+      { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'url.path': path } },
+      parent,
+    );
+    res.once('finish', () => {
+      const route = typeof req.route?.path === 'string' ? `${req.baseUrl ?? ''}${req.route.path}` : undefined;
+      if (route) {
+        span.updateName(`${method} ${route}`);
+        span.setAttribute('http.route', route);
+      }
+      span.setAttribute('http.response.status_code', res.statusCode);
+      if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+    });
+    res.once('close', () => span.end()); // a dropped connection still ends the span (a second end() is ignored)
+    context.with(trace.setSpan(parent, span), next);
+  };
+}
+
+function jobAttributes(envelope: ObservedEnvelope): Record<string, string> {
+  const payload = envelope.payload as { workflow?: unknown } | null;
+  return {
+    [JOB_ID_ATTRIBUTE]: envelope.jobId,
+    'comfy_relay.correlation_id': envelope.correlationId,
+    'comfy_relay.event_type': envelope.type,
+    ...(typeof payload?.workflow === 'string' ? { 'comfy_relay.workflow': payload.workflow } : {}),
+  };
+}
+
+async function ended<T>(span: Span, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    span.recordException(err instanceof Error ? err : String(err));
+    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
+/** The envelope's trace context as a remote parent; a missing or malformed one starts a new trace. */
+function parentContext(traceparent: unknown): Context {
+  const match = typeof traceparent === 'string' ? TRACEPARENT.exec(traceparent) : null;
+  if (!match) return ROOT_CONTEXT;
+  const spanContext: SpanContext = {
+    traceId: match[1],
+    spanId: match[2],
+    traceFlags: parseInt(match[3], 16) & TraceFlags.SAMPLED,
+    isRemote: true,
+  };
+  return trace.isSpanContextValid(spanContext) ? trace.setSpanContext(ROOT_CONTEXT, spanContext) : ROOT_CONTEXT;
+}
+
+function traceparentOf(sc: SpanContext): string {
+  return `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
+}
