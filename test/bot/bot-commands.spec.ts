@@ -1,3 +1,4 @@
+import { cli } from '../cli/cli-harness';
 import { DeadLetterWriter } from '../../src/streams/dead-letter.writer';
 import { encodeEnvelope, ENVELOPE_FIELD, makeEnvelope } from '../../src/streams/envelope.codec';
 import { StreamKeys } from '../../src/streams/stream-keys';
@@ -98,10 +99,26 @@ describe('bot: commands, admin commands, bad updates', () => {
     expect(listing).toContain(`${dlqId!} job.requested job 11111111-2222-4333-8444-555555555555`);
     expect(listing).toContain('exceeded MAX_DELIVERIES (5)');
 
-    expect(await ask(admin, `/redrive ${dlqId!}`)).toMatch(new RegExp(`^Re-drove ${dlqId!}: job [0-9a-f-]{36}$`));
-    expect(await app.redis.xlen(keys.dlq)).toBe(0);
+    expect(await ask(admin, `/redrive ${dlqId!} fleet fixed`)).toMatch(
+      new RegExp(`^Re-drove ${dlqId!}: job [0-9a-f-]{36}$`),
+    );
+    // The CLI's semantics (one operator service): the entry stays as the record, the new job carries an audit.
+    expect(await app.redis.xlen(keys.dlq)).toBe(1);
     const redriven = (await requestedJobs(app)).find((e) => (e.payload as any).redriveOf === dlqId);
-    expect(redriven).toMatchObject({ payload: { source: 'redrive', inputs: { prompt: 'a dead prompt' } } });
+    expect(redriven).toMatchObject({
+      payload: {
+        source: 'redrive',
+        inputs: { prompt: 'a dead prompt' },
+        redrive: { by: `tg-admin:${ADMIN}`, reason: 'fleet fixed', dlqEntryId: dlqId, originalJobId: dead.jobId },
+      },
+    });
+    // Once: the bot says what it became; so does the CLI, for the same entry.
+    expect(await ask(admin, `/redrive ${dlqId!}`)).toBe(`${dlqId!} was already re-driven as job ${redriven!.jobId}.`);
+    const fromCli = await cli(app.prefix, ['dlq', 'redrive', dlqId!]);
+    expect(fromCli.code).not.toBe(0);
+    expect(fromCli.err).toContain(`already re-driven as job ${redriven!.jobId}`);
+    expect((await requestedJobs(app)).filter((e) => (e.payload as any).redriveOf === dlqId)).toHaveLength(1);
+    expect(await ask(admin, '/dlq')).toContain(`→ ${redriven!.jobId}`);
     // The victim's chat gets a live status message for the new job.
     const status = await pollUntil(
       () => fake.botMessages(victim.id),

@@ -1,3 +1,4 @@
+import { Injectable } from '@nestjs/common';
 import { Command, Option, SubCommand } from 'nest-commander';
 import { DrainService, type DrainStatus } from '../../modules/operations';
 import { CliOutput } from '../cli-io';
@@ -9,6 +10,7 @@ interface DrainOptions {
 }
 
 /** Prints the status as a line (or JSON): the same words for on, off and status. */
+@Injectable() // emits the constructor's parameter types, which the subcommands inherit for injection
 abstract class DrainVerb extends CliCommand {
   constructor(
     protected readonly drain: DrainService,
