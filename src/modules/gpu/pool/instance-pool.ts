@@ -158,7 +158,7 @@ export class InstancePool {
     if (!placed) return null;
     const instance = this.byId(placed.instanceId)!;
     instance.placed++;
-    if (placed.previousModel !== modelKey) {
+    if (placed.previousModel !== null && placed.previousModel !== modelKey) {
       instance.modelSwitches++;
       this.log.debug(
         { jobId: needs?.jobId, instance: instance.url, from: placed.previousModel, to: modelKey },
