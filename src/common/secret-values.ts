@@ -12,6 +12,8 @@ export type SecretBearingConfig = Partial<
 export function secretValuesOf(config: SecretBearingConfig): string[] {
   return [
     config.telegram?.botToken,
+    // The token's secret half alone is still the credential (a message may quote it without the bot id).
+    config.telegram?.botToken?.slice(config.telegram.botToken.indexOf(':') + 1),
     config.telegram?.webhookSecret,
     ...(config.apiKeys ?? []),
     config.blobs?.s3?.credentials?.secretAccessKey,

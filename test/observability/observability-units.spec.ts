@@ -1,0 +1,151 @@
+import { ExportResultCode } from '@opentelemetry/core';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { createLogScrubber } from '../../src/common/log-redaction';
+import { deepScrub } from '../../src/common/observability/deep-scrub';
+import { jobFailureOf } from '../../src/common/observability/job-failure.report';
+import { ScrubbingSpanExporter } from '../../src/common/observability/scrubbing-span.exporter';
+import { jobTraceId, traceIdOf } from '../../src/common/observability/traceparent';
+import { secretValuesOf } from '../../src/common/secret-values';
+import { loadConfig } from '../../src/config/config.loader';
+import { decodeEntry, ENVELOPE_FIELD, makeEnvelope } from '../../src/streams/envelope.codec';
+
+const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+describe('trace context in the event envelope', () => {
+  const base = { type: 'job.cancel-requested', v: 1, eventId: 'e1', jobId: 'j1', correlationId: 'j1' };
+  const entry = (extra: object) => [
+    ENVELOPE_FIELD,
+    JSON.stringify({ ...base, occurredAt: new Date(0).toISOString(), actor: 'api', payload: { by: 'user' }, ...extra }),
+  ];
+
+  it('decodes an entry written before the field existed, and one that carries it (kept as written)', () => {
+    const old = decodeEntry(entry({}));
+    expect(old.ok && old.envelope.traceparent).toBe(undefined);
+    const traced = decodeEntry(entry({ traceparent: TRACEPARENT }));
+    expect(traced.ok && traced.envelope.traceparent).toBe(TRACEPARENT);
+  });
+
+  it('makes envelopes without the field when tracing is off', () => {
+    const envelope = makeEnvelope('job.cancel-requested', { jobId: 'j1', actor: 'api' }, { by: 'user' });
+    expect('traceparent' in envelope).toBe(false);
+  });
+
+  it('reads a trace id only from a valid traceparent, and the job trace from its request first', () => {
+    expect(traceIdOf(TRACEPARENT)).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    for (const bad of [
+      undefined,
+      42,
+      '',
+      'garbage',
+      `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`,
+      TRACEPARENT.toUpperCase(),
+    ]) {
+      expect(traceIdOf(bad)).toBeUndefined();
+    }
+    const other = '00-11111111111111111111111111111111-00f067aa0ba902b7-01';
+    expect(
+      jobTraceId([
+        { type: 'job.cancel-requested', traceparent: other },
+        { type: 'job.requested', traceparent: TRACEPARENT },
+      ]),
+    ).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    expect(jobTraceId([{ type: 'job.requested' }, { type: 'job.started', traceparent: other }])).toBe('1'.repeat(32));
+    expect(jobTraceId([{ type: 'job.requested', traceparent: 'x' }])).toBeUndefined();
+  });
+});
+
+describe('which job events are reported to Sentry', () => {
+  const failed = (payload: object) => ({ type: 'job.failed', jobId: 'j', correlationId: 'j', payload });
+
+  it('a final failure of the fleet or ours, and every dead letter; not retries, not the request’s own fault', () => {
+    expect(
+      jobFailureOf(failed({ code: 'comfyui_execution_error', message: 'm', retriable: false, willRetry: false })),
+    ).toEqual({ kind: 'job.failed', code: 'comfyui_execution_error', message: 'm' });
+    expect(
+      jobFailureOf(failed({ code: 'comfyui_unavailable', message: 'm', retriable: true, willRetry: true })),
+    ).toBeUndefined();
+    // Retries exhausted: its job.dead-lettered is the one report.
+    expect(
+      jobFailureOf(failed({ code: 'comfyui_unavailable', message: 'm', retriable: true, willRetry: false })),
+    ).toBeUndefined();
+    for (const code of ['comfyui_validation', 'unknown_workflow', 'bad_inputs', 'input_expired']) {
+      expect(jobFailureOf(failed({ code, message: 'm', retriable: false, willRetry: false }))).toBeUndefined();
+    }
+    expect(
+      jobFailureOf({
+        type: 'job.dead-lettered',
+        jobId: 'j',
+        correlationId: 'j',
+        payload: { originalType: 'job.requested', reason: 'r' },
+      }),
+    ).toEqual({ kind: 'job.dead-lettered', code: 'dead_letter:job.requested', message: 'r' });
+    expect(jobFailureOf({ type: 'job.completed', jobId: 'j', correlationId: 'j', payload: {} })).toBeUndefined();
+  });
+});
+
+describe('secrets kept out of error events and spans', () => {
+  const config = loadConfig({
+    TELEGRAM_BOT_TOKEN: '123456789:AAHsecretBotTokenValue_0123456789',
+    API_KEYS: 'an-api-key-that-is-secret-0001',
+    REDIS_URL: 'redis://:redis-password-77@redis:6379',
+    SENTRY_DSN: 'https://publickeyabcdef0123@sentry.example.org/7',
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+    OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=otlp-header-secret-55,x-tenant=acme',
+  });
+  const scrub = createLogScrubber(secretValuesOf(config));
+  const secrets = [
+    'AAHsecretBotTokenValue_0123456789',
+    'an-api-key-that-is-secret-0001',
+    'redis-password-77',
+    'publickeyabcdef0123',
+    'otlp-header-secret-55',
+  ];
+  const leaky = secrets.map((s) => `value ${s} here`).join(' | ');
+
+  it('every credential the configuration holds is a secret value', () => {
+    expect(secretValuesOf(config)).toEqual(
+      expect.arrayContaining(['123456789:AAHsecretBotTokenValue_0123456789', ...secrets]),
+    );
+  });
+
+  it('scrubs a Sentry event deeply: strings anywhere, and credential-named keys whatever their value', () => {
+    const event = {
+      message: leaky,
+      exception: { values: [{ type: 'Error', value: leaky }] },
+      breadcrumbs: [{ data: { url: `https://api.telegram.org/bot123456789:AAHsecretBotTokenValue_0123456789/getMe` } }],
+      request: { headers: { Authorization: 'opaque', 'X-Api-Key': 'opaque2', accept: 'json' } },
+      tags: { jobId: 'j1' },
+    };
+    const out = deepScrub(event, scrub);
+    const text = JSON.stringify(out);
+    for (const s of secrets) expect(text).not.toContain(s);
+    expect(out.request.headers).toEqual({ Authorization: '[redacted]', 'X-Api-Key': '[redacted]', accept: 'json' });
+    expect(out.tags).toEqual({ jobId: 'j1' });
+    expect(event.message).toBe(leaky); // the original is left alone
+  });
+
+  it('scrubs span names, attributes, event attributes and status before export; the rest reads through', async () => {
+    const exported: ReadableSpan[] = [];
+    const inner: SpanExporter = {
+      export: (spans, done) => {
+        exported.push(...spans);
+        done({ code: ExportResultCode.SUCCESS });
+      },
+      shutdown: () => Promise.resolve(),
+    };
+    const span = {
+      name: `GET ${leaky}`,
+      attributes: { 'url.full': leaky, 'comfy_relay.job_id': 'j1', 'http.response.status_code': 200, list: [leaky] },
+      events: [{ name: 'exception', attributes: { 'exception.message': leaky }, time: [0, 0] }],
+      status: { code: 2, message: leaky },
+      spanContext: () => ({ traceId: 't'.repeat(32), spanId: 's'.repeat(16), traceFlags: 1 }),
+    } as unknown as ReadableSpan;
+    const exporter = new ScrubbingSpanExporter(inner, scrub);
+    await new Promise((resolve) => exporter.export([span], resolve));
+    const text = JSON.stringify(exported.map((s) => ({ n: s.name, a: s.attributes, e: s.events, st: s.status })));
+    for (const s of secrets) expect(text).not.toContain(s);
+    expect(exported[0]!.attributes['comfy_relay.job_id']).toBe('j1');
+    expect(exported[0]!.attributes['http.response.status_code']).toBe(200);
+    expect(exported[0]!.spanContext().traceId).toBe('t'.repeat(32));
+  });
+});
