@@ -57,6 +57,8 @@ export async function startApp(
     res.status(body.statusCode).json(body);
   });
   app.useGlobalPipes(createValidationPipe());
+  // Loaded with the api role only: the other roles never pay for @nestjs/swagger and its UI.
+  if (config.roles.has('api')) (await import('./modules/generation/api/openapi/api-docs')).mountApiDocs(app);
   const streams = new RedisStreamsServer(app.get(REDIS), app.get(StreamKeys), config, logger);
   app.connectMicroservice({ strategy: streams }, { inheritAppConfig: true });
   app.get(MetricsService).watchConsumers(() => streams.stats());

@@ -17,7 +17,22 @@ import {
   BadRequestException,
   Inject,
 } from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiBearerAuth,
+  ApiHeader,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiProduces,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Response } from 'express';
+import { ApiErrors } from './openapi/api-errors.decorator';
+import { CancelAcceptedModel, GenerationModel, SubmitAcceptedModel, WorkflowListModel } from './openapi/api-models';
+import { BEARER_AUTH } from './openapi/openapi.document';
 import { BlobStoreUnavailableError } from '../../../blobs/blob-errors';
 import { ServiceOverloadedError } from '../commands/generation.errors';
 import { BLOB_STORE, type BlobStore } from '../../../blobs/blob-store';
@@ -34,6 +49,9 @@ const USER_ID = /^[A-Za-z0-9_.:@-]{1,64}$/;
 
 @Controller('v1')
 @UseGuards(ApiKeyGuard)
+@ApiTags('generations')
+@ApiBearerAuth(BEARER_AUTH)
+@ApiErrors(401)
 export class GenerationController {
   constructor(
     private readonly generations: GenerationService,
@@ -44,12 +62,19 @@ export class GenerationController {
   ) {}
 
   @Get('workflows')
+  @ApiOperation({ summary: 'The installed workflows and their inputs' })
+  @ApiOkResponse({ type: WorkflowListModel })
   workflows(): { workflows: WorkflowSummary[] } {
     return { workflows: this.catalog.list() };
   }
 
   @Post('generations')
   @HttpCode(202)
+  @ApiOperation({ summary: 'Submit a job', description: 'Answers at once with its id, queue position and ETA.' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'same key and body → the same job (24 h)' })
+  @ApiHeader({ name: 'X-User-Id', required: false, description: 'the end user under your key (per-user limit)' })
+  @ApiAcceptedResponse({ type: SubmitAcceptedModel, description: 'accepted; `Location` names the job' })
+  @ApiErrors(400, 413, 422, 429, 503)
   async create(
     @Body() body: CreateGenerationDto,
     @Req() request: AuthenticatedRequest,
@@ -80,11 +105,25 @@ export class GenerationController {
   }
 
   @Get('generations/:id')
+  @ApiOperation({ summary: "A job's status, progress, error or result links" })
+  @ApiParam({ name: 'id', format: 'uuid' })
+  @ApiOkResponse({ type: GenerationModel })
+  @ApiErrors(404)
   async get(@Param('id') id: string, @Req() request: AuthenticatedRequest): Promise<GenerationResource> {
     return this.queries.resource(await this.require(id, request));
   }
 
   @Get('generations/:id/events')
+  @ApiOperation({
+    summary: "Server-Sent Events of the job's lifecycle and progress",
+    description:
+      'Past events, then live ones, closed after the final one. Each `data` is `{type, jobId, status, occurredAt, ' +
+      'payload}`; `status` is the job status after that event.',
+  })
+  @ApiParam({ name: 'id', format: 'uuid' })
+  @ApiProduces('text/event-stream')
+  @ApiOkResponse({ description: 'an event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } })
+  @ApiErrors(404)
   async events(
     @Param('id') id: string,
     @Req() request: AuthenticatedRequest,
@@ -94,6 +133,16 @@ export class GenerationController {
   }
 
   @Get('generations/:id/result')
+  @ApiOperation({ summary: 'The result image (or a 302 to a presigned URL when BLOB_S3_PRESIGN is on)' })
+  @ApiParam({ name: 'id', format: 'uuid' })
+  @ApiQuery({ name: 'index', required: false, type: Number, description: 'which result image (default 0)' })
+  @ApiProduces('image/png')
+  @ApiOkResponse({
+    description: 'the image bytes',
+    content: { 'image/png': { schema: { type: 'string', format: 'binary' } } },
+  })
+  @ApiResponse({ status: 302, description: 'BLOB_S3_PRESIGN: redirect to the object store' })
+  @ApiErrors(400, 404, 409, 410, 503)
   async result(
     @Param('id') id: string,
     @Query('index') indexParam: string | undefined,
@@ -149,6 +198,10 @@ export class GenerationController {
 
   @Post('generations/:id/cancel')
   @HttpCode(202)
+  @ApiOperation({ summary: 'Cancel a job: queued ones at once, running ones on their instance' })
+  @ApiParam({ name: 'id', format: 'uuid' })
+  @ApiAcceptedResponse({ type: CancelAcceptedModel })
+  @ApiErrors(404, 409)
   async cancel(@Param('id') id: string, @Req() request: AuthenticatedRequest) {
     await this.require(id, request);
     return this.generations.cancel(id, request.callerId ?? 'api:anonymous');
