@@ -90,9 +90,3 @@ export interface JobEnvelope<T extends JobEventType = JobEventType> {
 }
 
 export type AnyJobEnvelope = { [T in JobEventType]: JobEnvelope<T> }[JobEventType];
-
-export const TERMINAL_EVENT_TYPES: ReadonlySet<JobEventType> = new Set([
-  'job.completed',
-  'job.cancelled',
-  'job.dead-lettered',
-]);

@@ -173,8 +173,3 @@ export class ComfyClientClosedError extends ComfyUiError {
   readonly code = 'COMFY_CLIENT_CLOSED';
   readonly retriable = true;
 }
-
-/** Retry decision for anything a client call threw: unknown errors are not retried. */
-export function isRetriableComfyError(err: unknown): boolean {
-  return err instanceof ComfyUiError && err.retriable;
-}
