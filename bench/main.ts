@@ -17,10 +17,12 @@ import { measureBlobMemory } from './measures/blob-memory';
 import { measureFootprint } from './measures/footprint';
 import { measureIdleGap } from './measures/idle-gap';
 import { measureLatency } from './measures/latency';
+import { measureModelSwitches } from './measures/model-switches';
 import { measurePickup } from './measures/pickup';
 import { measureScaling } from './measures/scaling';
 import { measureTakeover } from './measures/takeover';
 import { measureThroughput } from './measures/throughput';
+import { measureTracing } from './measures/tracing';
 
 type Measure = (ctx: BenchContext) => Promise<MeasureResult[]>;
 
@@ -46,6 +48,18 @@ const MEASURES: { key: string; title: string; run: Measure; budgetMs: { quick: n
     key: 'latency',
     title: '8. added latency + submit under burst',
     run: measureLatency,
+    budgetMs: { quick: 240_000, full: 480_000 },
+  },
+  {
+    key: 'model-switches',
+    title: '9. model switches: affinity vs round robin',
+    run: measureModelSwitches,
+    budgetMs: { quick: 120_000, full: 240_000 },
+  },
+  {
+    key: 'tracing',
+    title: '10. throughput, tracing on vs off',
+    run: measureTracing,
     budgetMs: { quick: 240_000, full: 480_000 },
   },
 ];

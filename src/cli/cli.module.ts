@@ -3,6 +3,7 @@ import { CommandRunner, InjectCommander } from 'nest-commander';
 import type { AppConfig } from '../config/app-config';
 import { ConfigModule } from '../config/config.module';
 import { JobViewRepository } from '../modules/generation';
+import { PoolCapabilityStore } from '../modules/capabilities';
 import { StreamStatsReader } from '../modules/metrics';
 import { OperationsModule } from '../modules/operations';
 import { StreamsModule } from '../streams/streams.module';
@@ -46,6 +47,7 @@ export class CliModule {
         CommanderRoot,
         JobViewRepository,
         StreamStatsReader,
+        PoolCapabilityStore,
         JobEventsScanner,
         JobInspector,
         ReplayService,

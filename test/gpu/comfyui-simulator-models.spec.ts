@@ -65,9 +65,11 @@ describe('simulator: per-instance model lists and the model-switch delay', () =>
     sim = new ComfyUiSimulator({ models: { checkpoints: [] } });
     await sim.start();
     client = new ComfyUiClient({ baseUrl: sim.url, clientId: 'models-test' });
-    await expect(client.run(checkpointPrompt('sd_xl_base_1.0.safetensors', 1), {})).rejects.toThrow(
-      /Value not in list: ckpt_name: 'sd_xl_base_1.0.safetensors' not in \[\]/,
-    );
+    await expect(
+      client.run(checkpointPrompt('sd_xl_base_1.0.safetensors', 1), {
+        promptId: '00000000-0000-4000-8000-0000000000aa',
+      }),
+    ).rejects.toThrow(/Value not in list: ckpt_name: 'sd_xl_base_1.0.safetensors' not in \[\]/);
     expect(sim.stats().modelLoads).toBe(0);
   });
 });

@@ -44,7 +44,7 @@ describe('a mixed pool: routing by capability', () => {
   }
 
   it('the instance without models answers /object_info and /prompt as ComfyUI 0.3.64 without models does', async () => {
-    const info = await (await fetch(`${bare.url}/object_info/CheckpointLoaderSimple`)).json();
+    const info: any = await (await fetch(`${bare.url}/object_info/CheckpointLoaderSimple`)).json();
     expect(info.CheckpointLoaderSimple.input.required.ckpt_name).toEqual([
       [],
       { tooltip: 'The name of the checkpoint (model) to load.' },
@@ -61,7 +61,7 @@ describe('a mixed pool: routing by capability', () => {
       }),
     });
     expect(res.status).toBe(400);
-    const body = await res.json();
+    const body: any = await res.json();
     expect(body.node_errors['4'].errors[0].details).toBe("ckpt_name: 'sd_xl_base_1.0.safetensors' not in []");
   });
 

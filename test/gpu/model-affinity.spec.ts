@@ -93,7 +93,7 @@ describe('instance pool: routing by capability and work-conserving model affinit
 
   it('without affinity (GPU_MODEL_AFFINITY=off) a free slot takes the job, whatever model its instance ran', async () => {
     const pool = await startPool([{}, {}], false);
-    const held = [];
+    const held: PlacedLease[] = [];
     for (const job of [A, B, A, B]) held.push(await pool.acquire(signal(), undefined, job));
     const freed = held.findIndex((l) => l !== held[0] && l.instance !== held[0].instance);
     await held[freed].release();

@@ -1,27 +1,74 @@
 import { Command, Option } from 'nest-commander';
+import {
+  PoolCapabilityStore,
+  summarizeCapabilities,
+  type CapabilitySummary,
+  type InstanceCapabilityAdvert,
+} from '../../modules/capabilities';
 import { StreamStatsReader, type StreamsSnapshot } from '../../modules/metrics';
 import { CliOutput } from '../cli-io';
 import { formatDuration, streamIdAgeMs } from '../format.util';
 import { formatTable } from '../text-table';
 import { CliCommand } from './cli-command';
 
+interface InstanceRow {
+  instance: InstanceCapabilityAdvert['instanceId'];
+  state: InstanceCapabilityAdvert['state'];
+  live: boolean;
+  capabilities: CapabilitySummary | null;
+}
+
 @Command({
   name: 'stats',
   description:
-    'Per stream and group: length, lag, pending, oldest pending, consumers with idle time; DLQ size, queue, GPU workers',
+    'Per stream and group: length, lag, pending, oldest pending, consumers with idle time; DLQ size, queue, GPU workers, ComfyUI instances and what they can run',
 })
 export class StatsCommand extends CliCommand {
   constructor(
     private readonly reader: StreamStatsReader,
     private readonly out: CliOutput,
+    private readonly capabilities: PoolCapabilityStore,
   ) {
     super();
   }
 
   async run(_args: string[], options: { json?: boolean }): Promise<void> {
-    const snapshot = await this.reader.snapshot({ consumers: true });
-    if (options.json) this.out.json(snapshot);
-    else this.print(snapshot);
+    const [snapshot, instances] = await Promise.all([
+      this.reader.snapshot({ consumers: true }),
+      this.capabilities.all(),
+    ]);
+    const rows = instances
+      .sort((a, b) => a.instanceId.localeCompare(b.instanceId))
+      .map((i) => ({
+        instance: i.instanceId,
+        state: i.state,
+        live: i.expiresAt > snapshot.at,
+        capabilities: i.capabilities ? summarizeCapabilities(i.capabilities) : null,
+      }));
+    if (options.json) this.out.json({ ...snapshot, instances: rows });
+    else {
+      this.print(snapshot);
+      this.printInstances(rows);
+    }
+  }
+
+  /** What each ComfyUI instance can run, as the gpu processes last published it (gpu:capabilities). */
+  private printInstances(rows: InstanceRow[]): void {
+    this.out.line();
+    this.out.line(`ComfyUI instances: ${rows.filter((r) => r.live).length} published`);
+    if (rows.length === 0) return;
+    const files = (r: InstanceRow, input: string): string => {
+      return r.capabilities ? (r.capabilities.models[input] ?? []).join(', ') || '(none)' : '?';
+    };
+    const table = formatTable(rows, [
+      { header: 'instance', value: (r) => r.instance },
+      { header: 'state', value: (r) => (r.live ? r.state : 'expired') },
+      { header: 'nodes', value: (r) => (r.capabilities ? String(r.capabilities.nodeClasses) : '?'), align: 'right' },
+      { header: 'checkpoints', value: (r) => files(r, 'ckpt_name') },
+      { header: 'diffusion models', value: (r) => files(r, 'unet_name') },
+      { header: 'loras', value: (r) => files(r, 'lora_name') },
+    ]);
+    for (const line of table) this.out.line(`  ${line}`);
   }
 
   private print(s: StreamsSnapshot): void {

@@ -46,8 +46,16 @@ function comboChoices(spec: unknown): string[] | undefined {
   return Array.isArray(list) ? list.filter((x): x is string => typeof x === 'string') : undefined;
 }
 
+export interface CapabilitySummary {
+  nodeClasses: number;
+  /** Model input (ckpt_name, …) → the files listed for it, over every loader class. */
+  models: Record<string, string[]>;
+  hash: string;
+  readAt: number;
+}
+
 /** A short description for /health and `cli stats`: counts, and the model files by input. */
-export function summarizeCapabilities(caps: InstanceCapabilities): Record<string, unknown> {
+export function summarizeCapabilities(caps: InstanceCapabilities): CapabilitySummary {
   const files: Record<string, string[]> = {};
   for (const inputs of Object.values(caps.models)) {
     for (const [input, list] of Object.entries(inputs)) {

@@ -29,9 +29,11 @@ return best
 /**
  * The slot take with model affinity, work-conserving (see docs/operations.md, mixed pools). KEYS: the candidates'
  * lease sets, then the hash of the model set each instance was last given (instance id → model key). ARGV: now,
- * ttl, depth, lease id, the job's model key, then the candidates' instance ids. In order of preference:
- *   1. an idle instance (nothing leased): one already on this model (or on none yet) first, else any idle one —
- *      an idle GPU never waits while a job does;
+ * ttl, depth, lease id, the job's model key, the model keys other jobs waiting in this process want (newline
+ * separated), then the candidates' instance ids. In order of preference:
+ *   1. an idle instance (nothing leased): one already on this model (or on none yet) first, else any idle one
+ *      that no other waiting job wants as it is (that job takes it at once) — an idle GPU never waits while a
+ *      job does;
  *   2. a busy instance on this model with a free slot (the least loaded);
  *   3. an instance on this model is full: wait for it (0) rather than queue behind another model's job on a busy
  *      instance — the job starts no later than it would there (that instance goes idle first at the latest, and
@@ -48,11 +50,13 @@ local depth = tonumber(ARGV[3])
 local model = ARGV[5]
 local n = #KEYS - 1
 local tails = KEYS[#KEYS]
+local wanted = {}
+for key in string.gmatch(ARGV[6], '[^\\n]+') do wanted[key] = true end
 local counts, tail = {}, {}
 for i = 1, n do
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
   counts[i] = redis.call('ZCARD', KEYS[i])
-  tail[i] = redis.call('HGET', tails, ARGV[5 + i])
+  tail[i] = redis.call('HGET', tails, ARGV[6 + i])
 end
 local pick = 0
 for i = 1, n do
@@ -60,7 +64,7 @@ for i = 1, n do
 end
 if pick == 0 then
   for i = 1, n do
-    if counts[i] == 0 then pick = i; break end
+    if counts[i] == 0 and not (tail[i] and wanted[tail[i]]) then pick = i; break end
   end
 end
 if pick == 0 then
@@ -81,7 +85,7 @@ end
 if pick == 0 then return {0, false} end
 redis.call('ZADD', KEYS[pick], now + ttl, ARGV[4])
 redis.call('PEXPIRE', KEYS[pick], ttl * 2)
-redis.call('HSET', tails, ARGV[5 + pick], model)
+redis.call('HSET', tails, ARGV[6 + pick], model)
 redis.call('PEXPIRE', tails, 86400000)
 return {pick, tail[pick]}
 `,

@@ -43,6 +43,7 @@ export class InstanceLeaseStore {
     candidates: readonly string[],
     modelKey: string,
     tailsKey: string,
+    wantedByOthers: readonly string[] = [],
   ): Promise<{ instanceId: string; lease: InstanceLease; previousModel: string | null } | null> {
     if (candidates.length === 0) return null;
     const id = randomUUID();
@@ -50,7 +51,15 @@ export class InstanceLeaseStore {
     const [index, previous] = (await INSTANCE_SLOT_ACQUIRE_AFFINE.run(
       this.redis,
       [...keys, tailsKey],
-      [String(Date.now()), String(this.ttlMs), String(this.depth), id, modelKey, ...candidates],
+      [
+        String(Date.now()),
+        String(this.ttlMs),
+        String(this.depth),
+        id,
+        modelKey,
+        wantedByOthers.join('\n'),
+        ...candidates,
+      ],
     )) as [number, string | null];
     if (index === 0) return null;
     return {

@@ -68,6 +68,10 @@ export class InstancePool {
   /** Waiters for a slot in this process, woken at once when one of its leases is released. */
   private readonly wakers = new Set<() => void>();
   private readonly changeListeners = new Set<() => void>();
+  /** Jobs of this process waiting for a slot, by model set: an idle instance is left to one that wants its model. */
+  private readonly waiting = new Map<symbol, string>();
+  /** Placements so far: a waiter stops deferring to others once this many have overtaken it (no starvation). */
+  private placements = 0;
 
   constructor(private readonly options: InstancePoolOptions) {
     this.depth = options.pipelineDepth ?? 2;
@@ -122,15 +126,29 @@ export class InstancePool {
       if (placed) return this.hold(prefer, placed.lease);
     }
     let wait = WAIT_MIN_MS;
-    for (;;) {
-      signal.throwIfAborted();
-      const candidates = this.candidatesFor(needs);
-      const usable = this.rotated(candidates.filter((i) => i.usable));
-      const placed = usable.length > 0 ? await this.take(usable, needs) : null;
-      if (placed) return placed;
-      const woken = await this.sleepOrWake(wait, signal);
-      wait = woken ? WAIT_MIN_MS : Math.min(WAIT_MAX_MS, wait * 2);
+    const me = Symbol('waiter');
+    const since = this.placements;
+    this.waiting.set(me, needs?.requirements.modelKey ?? '');
+    try {
+      for (;;) {
+        signal.throwIfAborted();
+        const candidates = this.candidatesFor(needs);
+        const usable = this.rotated(candidates.filter((i) => i.usable));
+        const patient = this.placements - since < this.instances.length * this.depth * 2;
+        const placed = usable.length > 0 ? await this.take(usable, needs, patient ? this.wantedBesides(me) : []) : null;
+        if (placed) return placed;
+        const woken = await this.sleepOrWake(wait, signal);
+        wait = woken ? WAIT_MIN_MS : Math.min(WAIT_MAX_MS, wait * 2);
+      }
+    } finally {
+      this.waiting.delete(me);
     }
+  }
+
+  private wantedBesides(me: symbol): string[] {
+    const wanted = new Set<string>();
+    for (const [waiter, key] of this.waiting) if (waiter !== me && key !== '') wanted.add(key);
+    return [...wanted];
   }
 
   /** Instances that can run the job or are not read yet; throws when there is none and waiting cannot help. */
@@ -144,7 +162,11 @@ export class InstancePool {
     throw new NoCapableInstanceError(`No ComfyUI instance of this worker can run the job: ${lacks.join('; ')}.`);
   }
 
-  private async take(usable: ComfyUiInstance[], needs?: PlacementNeeds): Promise<PlacedLease | null> {
+  private async take(
+    usable: ComfyUiInstance[],
+    needs: PlacementNeeds | undefined,
+    wantedByOthers: readonly string[],
+  ): Promise<PlacedLease | null> {
     const modelKey = needs?.requirements.modelKey ?? '';
     const ids = usable.map((i) => i.id);
     if (!this.options.modelTailsKey || modelKey === '') {
@@ -152,12 +174,14 @@ export class InstancePool {
       if (!placed) return null;
       const instance = this.byId(placed.instanceId)!;
       instance.placed++;
+      this.placements++;
       return this.hold(instance, placed.lease);
     }
-    const placed = await this.leases.acquireWithAffinity(ids, modelKey, this.options.modelTailsKey);
+    const placed = await this.leases.acquireWithAffinity(ids, modelKey, this.options.modelTailsKey, wantedByOthers);
     if (!placed) return null;
     const instance = this.byId(placed.instanceId)!;
     instance.placed++;
+    this.placements++;
     if (placed.previousModel !== null && placed.previousModel !== modelKey) {
       instance.modelSwitches++;
       this.log.debug(
