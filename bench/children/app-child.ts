@@ -6,10 +6,15 @@
 import 'reflect-metadata';
 import { createInterface } from 'node:readline';
 import { startApp } from '../../src/bootstrap';
+import { silentLogger } from '../../src/common/logger';
+import { startObservability } from '../../src/common/observability/observability.starter';
 import { loadConfig } from '../../src/config/config.loader';
 
 async function main(): Promise<void> {
-  const running = await startApp(loadConfig(process.env), { host: '127.0.0.1' });
+  const config = loadConfig(process.env);
+  // As main.ts does: tracing/Sentry only when their variables are set (the bench's tracing rows set them).
+  const observability = await startObservability(config, silentLogger);
+  const running = await startApp(config, { host: '127.0.0.1' });
   process.stdout.write(`READY ${running.url}\n`);
   let closing = false;
   createInterface({ input: process.stdin }).on('line', (line) => {
@@ -17,7 +22,10 @@ async function main(): Promise<void> {
     if (line === 'exit' && !closing) {
       closing = true;
       setTimeout(() => process.exit(0), 8_000).unref();
-      void running.close().finally(() => process.exit(0));
+      void running
+        .close()
+        .then(() => observability.shutdown())
+        .finally(() => process.exit(0));
     }
   });
 }

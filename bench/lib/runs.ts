@@ -178,6 +178,8 @@ export interface PipelineRunOptions {
   profile?: boolean;
   /** NODE_OPTIONS for the gpu processes (e.g. V8 heap flags), to show what a flag changes. */
   gpuNodeOptions?: string;
+  /** More environment for the projector and gpu processes (e.g. OTEL_* to run with tracing on). */
+  childEnv?: Record<string, string>;
 }
 
 /**
@@ -195,7 +197,13 @@ export async function runPipeline(ctx: BenchContext, o: PipelineRunOptions): Pro
   try {
     const sims = await ctx.startSimulators('simulators', o.instancesPerProcess * o.processes, 0);
     started.push(sims.child);
-    const common = { REDIS_URL: o.redisUrl, STREAM_PREFIX: prefix, USER_MAX_ACTIVE: '1000', CLAIM_IDLE_MS: '30000' };
+    const common = {
+      REDIS_URL: o.redisUrl,
+      STREAM_PREFIX: prefix,
+      USER_MAX_ACTIVE: '1000',
+      CLAIM_IDLE_MS: '30000',
+      ...o.childEnv,
+    };
     started.push(await ctx.startApp(`projector-${o.processes}`, { ...common, ROLE: 'projector' }));
     for (let p = 0; p < o.processes; p++) {
       const urls = sims.urls.slice(p * o.instancesPerProcess, (p + 1) * o.instancesPerProcess);

@@ -30,6 +30,7 @@ export async function startObservability(
   if (otel) {
     const { startTracing } = await import('./otel-tracing');
     const started = await startTracing({
+      endpoint: otel.endpoint,
       protocol: otel.protocol,
       serviceName: otel.serviceName,
       serviceVersion: release,

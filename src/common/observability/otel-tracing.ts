@@ -25,7 +25,8 @@ const JOB_ID_KEY = createContextKey(JOB_ID_ATTRIBUTE);
 const UNTRACED_PATHS = ['/health', '/metrics'];
 
 export interface TracingSettings {
-  /** OTLP/HTTP base URL; the exporter itself reads the standard OTEL_EXPORTER_OTLP_* variables. */
+  /** OTLP/HTTP base URL (…:4318); traces go to <endpoint>/v1/traces. Headers, timeout, compression: OTEL_* vars. */
+  endpoint: string;
   protocol: 'http/protobuf' | 'http/json';
   serviceName: string;
   serviceVersion: string;
@@ -45,7 +46,7 @@ export interface StartedTracing {
  * Loaded with a dynamic import only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
  */
 export async function startTracing(settings: TracingSettings): Promise<StartedTracing> {
-  const exporter = await otlpExporter(settings.protocol);
+  const exporter = await otlpExporter(settings.protocol, `${settings.endpoint}/v1/traces`);
   const sdk = new NodeSDK({
     serviceName: settings.serviceName,
     resource: resourceFromAttributes({
@@ -71,10 +72,12 @@ export async function startTracing(settings: TracingSettings): Promise<StartedTr
   return { tracing: new OtelJobTracing(settings), shutdown: () => sdk.shutdown() };
 }
 
-async function otlpExporter(protocol: TracingSettings['protocol']): Promise<SpanExporter> {
-  if (protocol === 'http/json')
-    return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
-  return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter();
+/** The URL is the validated configuration's; the exporter reads the other standard OTEL_EXPORTER_OTLP_* itself. */
+async function otlpExporter(protocol: TracingSettings['protocol'], url: string): Promise<SpanExporter> {
+  if (protocol === 'http/json') {
+    return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({ url });
+  }
+  return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter({ url });
 }
 
 class OtelJobTracing implements JobTracing {

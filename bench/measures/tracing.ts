@@ -1,0 +1,75 @@
+import { installTracing } from '../../src/common/observability/observability.hooks';
+import { startTracing, type StartedTracing } from '../../src/common/observability/otel-tracing';
+import { result, type BenchContext, type MeasureResult } from '../lib/context';
+import { OtlpSink } from '../lib/otlp-sink';
+import { runPipeline, type RunOutcome } from '../lib/runs';
+import { round } from '../lib/stats';
+
+/**
+ * 10. What tracing costs (issue 17): the whole pipeline of measure 1 (1 gpu process) with OpenTelemetry off and on,
+ * alternating in the same run. On: every span sampled and exported over OTLP/HTTP (protobuf) to a local sink, from
+ * the gpu and projector processes and from the api (this process: its tracing hooks are switched per run).
+ */
+export async function measureTracing(ctx: BenchContext): Promise<MeasureResult[]> {
+  // Short runs, more of them: the median of alternating pairs is what survives a shared, busy machine.
+  const jobs = ctx.quick ? 200 : 500;
+  const reps = ctx.quick ? 3 : 5;
+  const sink = new OtlpSink();
+  const endpoint = await sink.start();
+  let api: StartedTracing | undefined;
+  const off: RunOutcome[] = [];
+  const on: RunOutcome[] = [];
+  try {
+    api = await startTracing({
+      endpoint,
+      protocol: 'http/protobuf',
+      serviceName: 'comfy-relay-api',
+      serviceVersion: 'bench',
+      role: 'api',
+      instance: 'bench-api',
+      scrub: (text) => text,
+    });
+    const childEnv = { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' };
+    for (let rep = 0; rep < reps; rep++) {
+      installTracing(undefined);
+      off.push(await runPipeline(ctx, { processes: 1, jobs, redisUrl: ctx.redisUrl, instancesPerProcess: 4 }));
+      await ctx.cleanup();
+      installTracing(api.tracing);
+      on.push(await runPipeline(ctx, { processes: 1, jobs, redisUrl: ctx.redisUrl, instancesPerProcess: 4, childEnv }));
+      await ctx.cleanup();
+      ctx.log(
+        `  rep ${rep + 1}: tracing off ${round(off[rep]!.jobsPerSec)} jobs/s, on ${round(on[rep]!.jobsPerSec)} jobs/s`,
+      );
+    }
+  } finally {
+    installTracing(undefined);
+    await api?.shutdown();
+    await sink.stop();
+  }
+  const offMedian = median(off);
+  const onMedian = median(on);
+  ctx.details.tracing = {
+    offJobsPerSec: off.map((r) => round(r.jobsPerSec)),
+    onJobsPerSec: on.map((r) => round(r.jobsPerSec)),
+    exports: sink.requests,
+    exportedBytes: sink.bytes,
+  };
+  const note = `median of ${reps}, alternating; ${sink.requests} OTLP exports (${round(sink.bytes / 1024)} KiB) received`;
+  return [
+    result(10, 'throughput: whole pipeline, tracing off', offMedian, 'jobs/s', {
+      note: 'measure 1, 1 gpu process, OTEL_EXPORTER_OTLP_ENDPOINT unset (no SDK loaded)',
+    }),
+    result(10, 'throughput: whole pipeline, tracing on', onMedian, 'jobs/s', {
+      baseline: offMedian,
+      baselineName: 'tracing off, same run',
+      target: '≥ 0.95× tracing off',
+      pass: onMedian >= 0.95 * offMedian,
+      note: `every span sampled, OTLP/HTTP protobuf to a local sink; ${note}`,
+    }),
+  ];
+}
+
+function median(runs: RunOutcome[]): number {
+  const sorted = runs.map((r) => r.jobsPerSec).sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
