@@ -20,7 +20,6 @@ export const ENV_VARIABLES = [
   'TELEGRAM_WEBHOOK_SECRET',
   'TELEGRAM_ADMIN_IDS',
   'TELEGRAM_MAX_SENDS_PER_SECOND',
-  'TELEGRAM_TEST_PAUSE_BEFORE_ACK',
   'API_KEYS',
   'USER_MAX_ACTIVE',
   'MAX_PROMPT_LENGTH',
@@ -143,14 +142,6 @@ export class EnvDto {
   @Min(1)
   @Max(30)
   TELEGRAM_MAX_SENDS_PER_SECOND = 25;
-
-  /**
-   * Test-only: after a result is sent and recorded in the delivery ledger, the bot holds the stream entry
-   * unacknowledged until the process dies (the crash-before-ack window, made deterministic for e2e tests).
-   */
-  @IsOptional()
-  @IsIn(['0', '1'])
-  TELEGRAM_TEST_PAUSE_BEFORE_ACK = '0';
 
   @IsOptional()
   @Matches(/^\s*[\x21-\x2b\x2d-\x7e]{16,}(\s*,\s*[\x21-\x2b\x2d-\x7e]{16,})*\s*$/, {

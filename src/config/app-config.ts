@@ -19,8 +19,6 @@ export interface AppConfig {
     readonly adminIds: readonly number[];
     /** Global send budget (messages per second) shared by every bot replica through Redis. */
     readonly maxSendsPerSecond: number;
-    /** Test-only crash window hook (TELEGRAM_TEST_PAUSE_BEFORE_ACK), see docs/telegram-bot.md. */
-    readonly testPauseBeforeAck: boolean;
   };
   readonly apiKeys: readonly string[];
   readonly userMaxActive: number;

@@ -129,7 +129,6 @@ function toAppConfig(dto: EnvDto): AppConfig {
       webhookSecret: dto.TELEGRAM_WEBHOOK_SECRET,
       adminIds: list(dto.TELEGRAM_ADMIN_IDS).map(Number),
       maxSendsPerSecond: dto.TELEGRAM_MAX_SENDS_PER_SECOND,
-      testPauseBeforeAck: dto.TELEGRAM_TEST_PAUSE_BEFORE_ACK === '1',
     },
     apiKeys: list(dto.API_KEYS),
     userMaxActive: dto.USER_MAX_ACTIVE,

@@ -22,7 +22,6 @@ const INVALID: Record<(typeof ENV_VARIABLES)[number], readonly string[]> = {
   TELEGRAM_WEBHOOK_SECRET: ['short', 'has spaces in it 0123456789', 's'.repeat(257)],
   TELEGRAM_ADMIN_IDS: ['alice', '1;2', '1,,2'],
   TELEGRAM_MAX_SENDS_PER_SECOND: ['0', '31', 'fast'],
-  TELEGRAM_TEST_PAUSE_BEFORE_ACK: ['yes', '2', 'true'],
   API_KEYS: ['short', 'a-good-long-key-0123456789,tiny', 'key with spaces inside 0123'],
   USER_MAX_ACTIVE: ['0', '1001', 'many'],
   MAX_PROMPT_LENGTH: ['0', '100001', '1.5'],

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { TestApp } from '../support/app-harness';
 import { startTestApp } from '../support/app-harness';
 import { FakeTelegram } from '../support/fake-telegram/fake-telegram.server';
@@ -14,9 +15,9 @@ import {
 } from './support/bot-harness';
 
 /**
- * The crash window of the issue, made deterministic with TELEGRAM_TEST_PAUSE_BEFORE_ACK=1: the bot process sends
- * the picture, records it in the delivery ledger, and then holds the `job.completed` entry unacknowledged until
- * it is killed with -9. Another bot process then claims the entry and must not send the picture again.
+ * The crash window of the issue, made deterministic by a module preloaded into the doomed process
+ * (support/pause-before-ack.hook.ts): the bot sends the picture, records it in the delivery ledger, and then holds
+ * the `job.completed` entry unacknowledged until it is killed with -9. Another bot process then claims the entry and must not send the picture again.
  */
 describe('bot: killed after sendPhoto, before the ack', () => {
   let fake: FakeTelegram;
@@ -39,14 +40,16 @@ describe('bot: killed after sendPhoto, before the ack', () => {
   it('leaves exactly one picture in the chat after the restart, and announces the delivery once', async () => {
     const prefix = uniquePrefix('botcrash');
     apps.push(await startTestApp({ ROLE: 'api,gpu,projector', USER_MAX_ACTIVE: '5' }, prefix));
-    child = spawnApp({
-      STREAM_PREFIX: prefix,
-      ROLE: 'bot',
-      INSTANCE_NAME: 'doomed',
-      TELEGRAM_BOT_TOKEN: fake.token,
-      TELEGRAM_API_ROOT: fake.url,
-      TELEGRAM_TEST_PAUSE_BEFORE_ACK: '1',
-    });
+    child = spawnApp(
+      {
+        STREAM_PREFIX: prefix,
+        ROLE: 'bot',
+        INSTANCE_NAME: 'doomed',
+        TELEGRAM_BOT_TOKEN: fake.token,
+        TELEGRAM_API_ROOT: fake.url,
+      },
+      { preload: [join(__dirname, 'support', 'pause-before-ack.hook.ts')] },
+    );
     await waitForPolling(fake, 0, 30_000).catch((err: unknown) => {
       throw new Error(`bot child did not start: ${String(err)}\n${child!.output()}`);
     });

@@ -62,8 +62,4 @@ export class BotKeys {
   userSettings(userId: number): string {
     return `${this.base}user:${userId}:settings`;
   }
-  /** Test hook marker: the result of this job was sent and the entry is being held unacknowledged. */
-  testPaused(jobId: string): string {
-    return `${this.base}test:paused:${jobId}`;
-  }
 }

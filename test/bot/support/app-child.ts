@@ -17,9 +17,10 @@ export interface ChildApp {
  * The real entry point (src/main.ts) in its own process: for kill -9, for start-up as an operator sees it, and
  * for timing measurements that the test process's own work must not disturb.
  */
-export function spawnApp(env: Record<string, string>): ChildApp {
+export function spawnApp(env: Record<string, string>, { preload = [] }: { preload?: string[] } = {}): ChildApp {
   let output = '';
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', MAIN], {
+  const modules = preload.flatMap((path) => ['-r', path]);
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', ...modules, MAIN], {
     env: {
       ...process.env,
       REDIS_URL: TEST_REDIS_URL,

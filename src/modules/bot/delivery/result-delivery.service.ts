@@ -1,17 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
 import { BlobStoreUnavailableError } from '../../../blobs/blob-errors';
 import { BLOB_STORE, blobHolders, type BlobStore } from '../../../blobs/blob-store';
 import type { Logger } from '../../../common/logger';
 import { ROOT_LOGGER } from '../../../common/root-logger';
 import { sleep } from '../../../common/sleep.util';
-import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import type { BlobRef } from '../../../streams/job-event.types';
-import { REDIS } from '../../../streams/redis.provider';
 import { RetryLaterError } from '../../../streams/stream-errors';
 import { StreamPublisher } from '../../../streams/stream.publisher';
 import type { StreamContext } from '../../../streams/stream.context';
-import { BotKeys } from '../bot-keys';
 import { texts } from '../i18n';
 import type { BotJobRecord } from '../status/bot-job.store';
 import { ChatBlocklist } from '../telegram/chat-blocklist';
@@ -25,6 +21,8 @@ import { fitsAsPhoto } from './image-dimensions.util';
 const SEND_DEADLINE_MS = 60_000;
 const CAPTION_LIMIT = 1024;
 const EXTENSIONS: Readonly<Record<string, string>> = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' };
+/** How long a delivery waits out an image store outage before it fails (and is retried by the sweeper). */
+const BLOB_OUTAGE_PATIENCE_MS = 10 * 60_000;
 
 /**
  * Sends a finished job's images to its chat exactly once per image as far as the bot can know, then publishes
@@ -36,17 +34,12 @@ const EXTENSIONS: Readonly<Record<string, string>> = { 'image/png': 'png', 'imag
  *   arrived, so we choose to send it again: a rare duplicate picture beats a user who waits forever for one that
  *   never came. The choice is logged as a warning when it happens.
  */
-/** How long a delivery waits out an image store outage before it fails (and is retried by the sweeper). */
-const BLOB_OUTAGE_PATIENCE_MS = 10 * 60_000;
 
 @Injectable()
 export class ResultDelivery {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
     @Inject(ROOT_LOGGER) private readonly log: Logger,
     @Inject(BLOB_STORE) private readonly blobs: BlobStore,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
-    private readonly keys: BotKeys,
     private readonly ledger: DeliveryLedger,
     private readonly gateway: TelegramGateway,
     private readonly signer: CallbackSigner,
@@ -68,7 +61,6 @@ export class ResultDelivery {
     try {
       const sent = await this.sendAll(record, outputs, ctx.signal);
       if (sent !== undefined) {
-        await this.testPauseBeforeAck(record.jobId, ctx);
         const entry = await this.ledger.get(record.jobId);
         if (!entry.announced) {
           await this.publisher.publish(
@@ -232,16 +224,5 @@ export class ResultDelivery {
       }
     }
     return (await this.gateway.sendDocument(record.chatId, bytes, filename, caption, extra, options)).message_id;
-  }
-
-  /**
-   * TELEGRAM_TEST_PAUSE_BEFORE_ACK=1 (tests only): the results are sent and recorded, the entry is not acked.
-   * Marks the moment in Redis and holds the entry until the process dies — the e2e test kills it with -9.
-   */
-  private async testPauseBeforeAck(jobId: string, ctx: StreamContext): Promise<void> {
-    if (!this.config.telegram.testPauseBeforeAck) return;
-    await this.redis.set(this.keys.testPaused(jobId), ctx.entry.consumer, 'EX', 600);
-    await sleep(3_600_000, ctx.signal);
-    throw new RetryLaterError('test pause before ack ended by shutdown');
   }
 }
