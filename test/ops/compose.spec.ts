@@ -128,6 +128,28 @@ describe('docker-compose.yml', () => {
     expect(prometheus.rule_files).toEqual(['/etc/prometheus/alerts.yml']);
     expect(prometheus.scrape_configs[0].dns_sd_configs[0].names).toEqual([...APP_SERVICES]);
   });
+
+  it('offers an OTel collector and Jaeger (profile tracing), and passes the SENTRY_*/OTEL_* settings to every role', () => {
+    const collector = services['otel-collector']! as Service;
+    const jaeger = services.jaeger!;
+    expect(collector.profiles).toEqual(['tracing']);
+    expect(jaeger.profiles).toEqual(['tracing']);
+    expect(jaeger.ports).toEqual(['127.0.0.1:16686:16686']);
+    const mount = (collector.volumes ?? []).find((v) => v.includes('otel-collector'))!;
+    const config = parse(readFileSync(join(ROOT, mount.split(':')[0]!), 'utf8'));
+    // OTLP/HTTP on 4318 is what the service's exporter speaks; the pipeline ends in Jaeger.
+    expect(config.receivers.otlp.protocols.http.endpoint).toBe('0.0.0.0:4318');
+    expect(config.service.pipelines.traces.receivers).toEqual(['otlp']);
+    expect(config.exporters[config.service.pipelines.traces.exporters[0]].endpoint).toBe('jaeger:4317');
+    for (const name of APP_SERVICES) {
+      const env = services[name]!.environment as Record<string, string>;
+      expect(env).toMatchObject({
+        SENTRY_DSN: '${SENTRY_DSN:-}',
+        OTEL_EXPORTER_OTLP_ENDPOINT: '${OTEL_EXPORTER_OTLP_ENDPOINT:-}',
+      });
+      expect(envNames(services[name]!)).not.toContain('OTEL_SERVICE_NAME');
+    }
+  });
 });
 
 describe('Dockerfile', () => {
