@@ -2,8 +2,8 @@ import { ComfyUiSimulator } from '../../src/tools/comfyui-sim/comfyui-simulator'
 import { startTestApp, type TestApp } from '../support/app-harness';
 import { pollUntil } from '../support/poll-until';
 
-/** One class of job: ~2 s of drawing on the simulator (20 steps × 100 ms). */
-const JOB = { workflow: 'txt2img', inputs: { prompt: 'a lighthouse', width: 64, height: 64, steps: 20 } };
+/** One class of job: ~3 s of drawing on the simulator (30 steps × 100 ms), long beside the service's own overhead. */
+const JOB = { workflow: 'txt2img', inputs: { prompt: 'a lighthouse', width: 64, height: 64, steps: 30 } };
 
 /**
  * Twelve users at once on two instances (pipeline depth 2, so four jobs are taken at once but only two draw):
