@@ -2,7 +2,7 @@ import { Module, type DynamicModule, type Type } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
-import { BlobJanitor } from './blobs/blob-janitor.service';
+import { BlobJanitorService } from './blobs/blob-janitor.service';
 import { ROOT_LOGGER } from './common/root-logger';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
@@ -51,7 +51,7 @@ export class AppModule {
       ],
       providers: [
         { provide: ROOT_LOGGER, useValue: logger },
-        BlobJanitor,
+        BlobJanitorService,
         { provide: APP_FILTER, useFactory: () => new HttpErrorFilter(logger) },
       ],
       exports: [ROOT_LOGGER],

@@ -14,7 +14,7 @@ const MAX_BATCHES_PER_SWEEP = 20;
  * Runs in every process: the lifetimes script decides each deletion once, so replicas never double-count.
  */
 @Injectable()
-export class BlobJanitor implements OnApplicationBootstrap, OnApplicationShutdown {
+export class BlobJanitorService implements OnApplicationBootstrap, OnApplicationShutdown {
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private running?: Promise<number>;

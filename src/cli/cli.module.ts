@@ -19,7 +19,7 @@ import { ReplayCommand } from './commands/replay.command';
 import { StatsCommand } from './commands/stats.command';
 import { TailCommand } from './commands/tail.command';
 import { JobEventsScanner } from './services/job-events.scanner';
-import { JobInspector } from './services/job-inspector.service';
+import { JobInspectorService } from './services/job-inspector.service';
 import { ProjectionRebuildService } from './services/projection-rebuild.service';
 import { ReplayService } from './services/replay.service';
 
@@ -49,7 +49,7 @@ export class CliModule {
         StreamStatsReader,
         PoolCapabilityStore,
         JobEventsScanner,
-        JobInspector,
+        JobInspectorService,
         ReplayService,
         ProjectionRebuildService,
         JobCommand,

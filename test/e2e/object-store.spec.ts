@@ -1,6 +1,6 @@
 import { blobNamespace } from '../../src/blobs/blob-bytes';
 import type Redis from 'ioredis';
-import { BlobJanitor } from '../../src/blobs/blob-janitor.service';
+import { BlobJanitorService } from '../../src/blobs/blob-janitor.service';
 import { StreamKeys } from '../../src/streams/stream-keys';
 import { startTestApp, type TestApp } from '../support/app-harness';
 import { FakeTelegram } from '../support/fake-telegram/fake-telegram.server';
@@ -120,7 +120,7 @@ describe('images in an S3-compatible object store (s3rver on 127.0.0.1, whole ap
       const holds = await app.redis.zrange(keys.blobHolds(resultHash), 0, -1);
       for (const holder of holds) await app.redis.zadd(keys.blobHolds(resultHash), 1, holder);
       await app.redis.zadd(keys.blobDue, 1, resultHash);
-      await app.app.get(BlobJanitor).sweep();
+      await app.app.get(BlobJanitorService).sweep();
       expect(await s3.has(objectKey(app, resultHash))).toBe(false);
       const gone = await app.http(done.body.result[0].url);
       expect(gone.status).toBe(410);

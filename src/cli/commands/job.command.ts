@@ -1,7 +1,7 @@
 import { Command, Option } from 'nest-commander';
 import { CliOutput } from '../cli-io';
 import { CliFailure } from '../cli.errors';
-import { JobInspector } from '../services/job-inspector.service';
+import { JobInspectorService } from '../services/job-inspector.service';
 import { printJobReport } from '../services/job-report.printer';
 import { CliCommand } from './cli-command';
 
@@ -18,7 +18,7 @@ interface JobOptions {
 })
 export class JobCommand extends CliCommand {
   constructor(
-    private readonly inspector: JobInspector,
+    private readonly inspector: JobInspectorService,
     private readonly out: CliOutput,
   ) {
     super();

@@ -86,7 +86,7 @@ export interface JobReport {
  * re-drives, and the verdict: why it failed.
  */
 @Injectable()
-export class JobInspector {
+export class JobInspectorService {
   private readonly timeline: JobTimelineReader;
 
   constructor(

@@ -18,21 +18,21 @@ import { StreamKeys } from '../../streams/stream-keys';
 import { WorkflowCatalog } from '../../workflows';
 import { HealthContributors } from '../health';
 import { OperationsModule } from '../operations';
-import { AdminCommands } from './admin/admin-commands.service';
+import { AdminCommandsService } from './admin/admin-commands.service';
 import { BotKeys } from './bot-keys';
 import { BotEventsController } from './delivery/bot-events.controller';
 import { ChatUnreachableHandler } from './delivery/chat-unreachable.handler';
 import { DeliveryLedger } from './delivery/delivery-ledger';
-import { JobFinisher } from './delivery/job-finisher.service';
-import { ResultDelivery } from './delivery/result-delivery.service';
-import { BotLauncher } from './launch/bot-launcher.service';
+import { JobFinisherService } from './delivery/job-finisher.service';
+import { ResultDeliveryService } from './delivery/result-delivery.service';
+import { BotLauncherService } from './launch/bot-launcher.service';
 import { TelegramWebhookMiddleware } from './launch/telegram-webhook.middleware';
 import { TelegramHealthIndicator } from './launch/telegram.health';
 import { UserSettingsStore } from './settings/user-settings.store';
 import { BotJobStore } from './status/bot-job.store';
 import { JobStateReader } from './status/job-state.reader';
-import { StatusMessenger } from './status/status-messenger.service';
-import { StatusRefresher } from './status/status-refresher.service';
+import { StatusMessengerService } from './status/status-messenger.service';
+import { StatusRefresherService } from './status/status-refresher.service';
 import { ChatBlocklist } from './telegram/chat-blocklist';
 import { SecretScrubber } from './telegram/secret-scrubber';
 import { SendBudget } from './telegram/send-budget';
@@ -40,11 +40,11 @@ import { TelegramCallMeter } from './telegram/telegram-call.meter';
 import { TelegramGateway } from './telegram/telegram-gateway';
 import { BotUpdate } from './updates/bot.update';
 import { CallbackSigner } from './updates/callback-data';
-import { JobButtons } from './updates/job-buttons.service';
-import { PhotoDownloader } from './updates/photo-download.service';
-import { PromptIntake, TEXT_WORKFLOW } from './updates/prompt-intake.service';
-import { ReplySender } from './updates/reply-sender.service';
-import { UserCommands } from './updates/user-commands.service';
+import { JobButtonsService } from './updates/job-buttons.service';
+import { PhotoDownloadService } from './updates/photo-download.service';
+import { PromptIntakeService, TEXT_WORKFLOW } from './updates/prompt-intake.service';
+import { ReplySenderService } from './updates/reply-sender.service';
+import { UserCommandsService } from './updates/user-commands.service';
 import { GenerationCoreModule } from '../generation';
 
 /** Telegram handlers can take a while (a photo download); the job itself is never awaited in one. */
@@ -113,20 +113,20 @@ export class BotModule implements NestModule, OnModuleInit {
         UserSettingsStore,
         BotJobStore,
         JobStateReader,
-        StatusMessenger,
-        StatusRefresher,
+        StatusMessengerService,
+        StatusRefresherService,
         DeliveryLedger,
         ChatUnreachableHandler,
-        ResultDelivery,
-        JobFinisher,
-        ReplySender,
-        PhotoDownloader,
-        PromptIntake,
-        JobButtons,
-        UserCommands,
-        AdminCommands,
+        ResultDeliveryService,
+        JobFinisherService,
+        ReplySenderService,
+        PhotoDownloadService,
+        PromptIntakeService,
+        JobButtonsService,
+        UserCommandsService,
+        AdminCommandsService,
         BotUpdate,
-        BotLauncher,
+        BotLauncherService,
       ],
     };
   }
@@ -134,7 +134,7 @@ export class BotModule implements NestModule, OnModuleInit {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly catalog: WorkflowCatalog,
-    private readonly launcher: BotLauncher,
+    private readonly launcher: BotLauncherService,
     private readonly contributors: HealthContributors,
     private readonly health: HealthIndicatorService,
   ) {}

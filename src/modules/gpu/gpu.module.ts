@@ -15,7 +15,7 @@ import { COMFYUI_ENDPOINTS, resolveComfyUiEndpoints, type ComfyUiEndpoints } fro
 import { CapabilityAdvertService } from './pool/capability-advert.service';
 import { ComfyUiPoolHealthIndicator } from './pool/comfyui-pool.health';
 import { InstancePool } from './pool/instance-pool';
-import { CancelRegistry } from './runner/cancel-registry.service';
+import { CancelRegistryService } from './runner/cancel-registry.service';
 import { ComfyUiExecutor } from './runner/comfyui.executor';
 import { GENERATION_EXECUTOR } from './runner/generation-executor';
 import { GpuWorkerAdvertService } from './runner/gpu-worker-advert.service';
@@ -28,7 +28,7 @@ import { JobRunnerController } from './runner/job-runner.controller';
   imports: [TerminusModule, GenerationCoreModule],
   controllers: [JobRunnerController],
   providers: [
-    CancelRegistry,
+    CancelRegistryService,
     GpuWorkerAdvertService,
     PoolCapabilityStore,
     CapabilityAdvertService,

@@ -8,9 +8,9 @@ import { StreamsHealthIndicator } from '../../health';
 import { pickLang, texts } from '../i18n';
 import { UserSettingsStore } from '../settings/user-settings.store';
 import { BotJobStore } from '../status/bot-job.store';
-import { StatusRefresher } from '../status/status-refresher.service';
+import { StatusRefresherService } from '../status/status-refresher.service';
 import type { Inbound } from '../updates/inbound';
-import { ReplySender } from '../updates/reply-sender.service';
+import { ReplySenderService } from '../updates/reply-sender.service';
 import { QueuePositionService } from '../../generation';
 import { DlqService, DrainService, RedriveError, requestOf } from '../../operations';
 
@@ -19,7 +19,7 @@ const REASON_CHARS = 160;
 
 /** /stats, /dlq, /redrive <id>, /drain [off] — for TELEGRAM_ADMIN_IDS only; everyone else is told "not allowed". */
 @Injectable()
-export class AdminCommands {
+export class AdminCommandsService {
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(ROOT_LOGGER) private readonly log: Logger,
@@ -30,8 +30,8 @@ export class AdminCommands {
     private readonly drains: DrainService,
     private readonly store: BotJobStore,
     private readonly settings: UserSettingsStore,
-    private readonly refresher: StatusRefresher,
-    private readonly replies: ReplySender,
+    private readonly refresher: StatusRefresherService,
+    private readonly replies: ReplySenderService,
   ) {}
 
   async run(from: Inbound, command: 'stats' | 'dlq' | 'redrive' | 'drain', args: readonly string[]): Promise<void> {

@@ -2,8 +2,8 @@ import { Ctx, Payload } from '@nestjs/microservices';
 import type { JobEnvelope } from '../../../streams/job-event.types';
 import { OnStreamEvent, StreamController } from '../../../streams/on-stream-event.decorator';
 import { StreamContext } from '../../../streams/stream.context';
-import { StatusRefresher } from '../status/status-refresher.service';
-import { JobFinisher } from './job-finisher.service';
+import { StatusRefresherService } from '../status/status-refresher.service';
+import { JobFinisherService } from './job-finisher.service';
 
 /**
  * The `bot` consumer group on `jobs:events`: final events are handled here, durably (an entry is acked only
@@ -12,8 +12,8 @@ import { JobFinisher } from './job-finisher.service';
 @StreamController()
 export class BotEventsController {
   constructor(
-    private readonly finisher: JobFinisher,
-    private readonly refresher: StatusRefresher,
+    private readonly finisher: JobFinisherService,
+    private readonly refresher: StatusRefresherService,
   ) {}
 
   @OnStreamEvent('job.completed', 'bot')

@@ -24,7 +24,7 @@ const LOCK_TTL_MS = 10 * 60_000;
  * The delivery ledger (`bot:delivery:<job>`): per result image, "sending" is written BEFORE the Bot API call and
  * "sent" + the message id right after it returns. A redelivered `job.completed` reads it first: "sent" → not sent
  * again; "sending" → the previous attempt died inside the call, and whether Telegram got it is unknowable (the
- * Bot API has no idempotency key and a bot can't read its chat history) — see ResultDelivery for the choice.
+ * Bot API has no idempotency key and a bot can't read its chat history) — see ResultDeliveryService for the choice.
  */
 @Injectable()
 export class DeliveryLedger {
@@ -59,7 +59,7 @@ export class DeliveryLedger {
     await this.write(jobId, { [`s${index}`]: 'failed' });
   }
 
-  /** The call got no answer: unknowable whether the chat got it (see ResultDelivery for what happens next). */
+  /** The call got no answer: unknowable whether the chat got it (see ResultDeliveryService for what happens next). */
   async markUnanswered(jobId: string, index: number): Promise<void> {
     await this.write(jobId, { [`s${index}`]: 'unanswered' });
   }

@@ -5,9 +5,9 @@ import type { StreamContext } from '../../../streams/stream.context';
 import { pickLang } from '../i18n';
 import { UserSettingsStore } from '../settings/user-settings.store';
 import { BotJobStore, type BotJobPhase, type BotJobRecord } from '../status/bot-job.store';
-import { StatusMessenger } from '../status/status-messenger.service';
+import { StatusMessengerService } from '../status/status-messenger.service';
 import type { FinalOutcome } from '../status/status.renderer';
-import { ResultDelivery } from './result-delivery.service';
+import { ResultDeliveryService } from './result-delivery.service';
 import { JobLedger, JobViewRepository } from '../../generation';
 
 /**
@@ -16,14 +16,14 @@ import { JobLedger, JobViewRepository } from '../../generation';
  * so a redelivered event repeats nothing the chat already saw.
  */
 @Injectable()
-export class JobFinisher {
+export class JobFinisherService {
   constructor(
     private readonly ledger: JobLedger,
     private readonly store: BotJobStore,
     private readonly views: JobViewRepository,
     private readonly settings: UserSettingsStore,
-    private readonly messenger: StatusMessenger,
-    private readonly delivery: ResultDelivery,
+    private readonly messenger: StatusMessengerService,
+    private readonly delivery: ResultDeliveryService,
   ) {}
 
   async completed(event: JobEnvelope<'job.completed'>, ctx: StreamContext): Promise<void> {

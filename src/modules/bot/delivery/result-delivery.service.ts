@@ -36,7 +36,7 @@ const BLOB_OUTAGE_PATIENCE_MS = 10 * 60_000;
  */
 
 @Injectable()
-export class ResultDelivery {
+export class ResultDeliveryService {
   constructor(
     @Inject(ROOT_LOGGER) private readonly log: Logger,
     @Inject(BLOB_STORE) private readonly blobs: BlobStore,

@@ -38,7 +38,7 @@ export interface LauncherState {
  *   (TelegramWebhookMiddleware). The webhook is left in place at shutdown: other replicas still serve it.
  */
 @Injectable()
-export class BotLauncher implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
+export class BotLauncherService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   readonly state: LauncherState;
   private readonly stop = new AbortController();
   private loop?: Promise<void>;

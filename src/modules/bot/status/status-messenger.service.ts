@@ -28,7 +28,7 @@ const QUEUED_EDIT_INTERVAL_MS = 3_000;
  * it, so an in-flight progress edit can never land after the final one, whichever replica sent it.
  */
 @Injectable()
-export class StatusMessenger {
+export class StatusMessengerService {
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(ROOT_LOGGER) private readonly log: Logger,

@@ -11,7 +11,7 @@ import { ChatBlocklist } from '../telegram/chat-blocklist';
 import { BotJobStore } from './bot-job.store';
 import { JobStateReader } from './job-state.reader';
 import { RedisLease } from './redis-lease';
-import { StatusMessenger } from './status-messenger.service';
+import { StatusMessengerService } from './status-messenger.service';
 
 /** Every live job is looked at this often (queue positions move without any event of the job itself). */
 const FULL_PASS_INTERVAL_MS = 1_000;
@@ -34,11 +34,11 @@ const NEWS_TYPES = new Set(['job.progress', 'job.accepted', 'job.started', 'job.
  * Exactly one replica refreshes a given job: the holder of its sticky owner lease (`bot:job:<id>:owner`,
  * renewed on every pass, taken over by another replica within OWNER_TTL_MS if the holder dies). The progress
  * stream is read by every replica (XREAD, no group), so ticks only wake the owner early; the edit itself still
- * runs under the job's edit mutex (see StatusMessenger), which orders it against the final edit that the `bot`
+ * runs under the job's edit mutex (see StatusMessengerService), which orders it against the final edit that the `bot`
  * consumer group writes from whichever replica handles the terminal event.
  */
 @Injectable()
-export class StatusRefresher implements OnApplicationBootstrap, OnModuleDestroy {
+export class StatusRefresherService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly lease: RedisLease;
   private readonly owned = new Set<string>();
   private readonly running = new Map<string, Promise<void>>();
@@ -54,7 +54,7 @@ export class StatusRefresher implements OnApplicationBootstrap, OnModuleDestroy 
     private readonly keys: BotKeys,
     private readonly store: BotJobStore,
     private readonly reader: JobStateReader,
-    private readonly messenger: StatusMessenger,
+    private readonly messenger: StatusMessengerService,
     private readonly blocklist: ChatBlocklist,
     private readonly tail: StreamTail,
   ) {

@@ -20,7 +20,7 @@ export class TelegramCallMeter {
     private readonly metrics: MetricsService,
     private readonly scrubber: SecretScrubber,
   ) {
-    // Installed at construction: start-up code (BotLauncher's getMe in onModuleInit) already calls the API.
+    // Installed at construction: start-up code (BotLauncherService's getMe in onModuleInit) already calls the API.
     const telegram = bot.telegram;
     const call = telegram.callApi.bind(telegram) as CallApi;
     const metered: CallApi = async (method, payload, options) => {

@@ -242,7 +242,7 @@ export class TelegramGateway {
           continue; // the next acquire waits out the shared pause
         }
         // A refused call (Telegram answered, or the connection was refused) is safe to repeat; one that got no
-        // answer only when repeating it changes nothing. The caller handles the rest (see ResultDelivery).
+        // answer only when repeating it changes nothing. The caller handles the rest (see ResultDeliveryService).
         const retriable = err.kind === 'transient' && (err.definite || IDEMPOTENT_METHODS.has(method));
         if (!retriable || transientRetries >= MAX_TRANSIENT_RETRIES || options.budget === 'droppable') throw err;
         const backoffMs = TRANSIENT_BACKOFF_MS * 2 ** transientRetries++;

@@ -5,7 +5,7 @@ import type { CallbackQuery } from 'telegraf/types';
 import type { Logger } from '../../../common/logger';
 import { ROOT_LOGGER } from '../../../common/root-logger';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
-import { AdminCommands } from '../admin/admin-commands.service';
+import { AdminCommandsService } from '../admin/admin-commands.service';
 import { ChatUnreachableHandler } from '../delivery/chat-unreachable.handler';
 import { pickLang, texts } from '../i18n';
 import { SETTINGS_PREFIX } from '../settings/settings-callback';
@@ -14,17 +14,17 @@ import { ChatBlocklist } from '../telegram/chat-blocklist';
 import { SecretScrubber } from '../telegram/secret-scrubber';
 import { isGroupChat, textForBot } from './group-addressing.util';
 import type { Inbound } from './inbound';
-import { JobButtons } from './job-buttons.service';
-import { PromptIntake } from './prompt-intake.service';
-import { ReplySender } from './reply-sender.service';
-import { UserCommands } from './user-commands.service';
+import { JobButtonsService } from './job-buttons.service';
+import { PromptIntakeService } from './prompt-intake.service';
+import { ReplySenderService } from './reply-sender.service';
+import { UserCommandsService } from './user-commands.service';
 
 type CallbackMessage = NonNullable<CallbackQuery['message']>;
 
 /**
  * Maps Telegram updates to the services. Order matters (nestjs-telegraf registers in method order): commands
  * first, then plain text (where an unknown /command ends up), photos, files, buttons, and last every other
- * message kind. Handlers only touch Redis and return; replies go out in the background (see ReplySender).
+ * message kind. Handlers only touch Redis and return; replies go out in the background (see ReplySenderService).
  * In groups the bot answers commands, mentions of its @username and replies to its messages, and ignores the
  * rest of the conversation (textForBot).
  */
@@ -39,11 +39,11 @@ export class BotUpdate {
     private readonly settings: UserSettingsStore,
     private readonly blocklist: ChatBlocklist,
     private readonly unreachable: ChatUnreachableHandler,
-    private readonly intake: PromptIntake,
-    private readonly commands: UserCommands,
-    private readonly admin: AdminCommands,
-    private readonly buttons: JobButtons,
-    private readonly replies: ReplySender,
+    private readonly intake: PromptIntakeService,
+    private readonly commands: UserCommandsService,
+    private readonly admin: AdminCommandsService,
+    private readonly buttons: JobButtonsService,
+    private readonly replies: ReplySenderService,
   ) {
     this.admins = new Set(config.telegram.adminIds);
   }
@@ -133,7 +133,7 @@ export class BotUpdate {
     if (caption === undefined) return Promise.resolve();
     return this.handle(ctx, async (from) => {
       const { document } = message;
-      // The declared type only filters obvious non-images; the bytes decide (PhotoDownloader sniffs them).
+      // The declared type only filters obvious non-images; the bytes decide (PhotoDownloadService sniffs them).
       if (document.mime_type && !document.mime_type.startsWith('image/')) {
         this.replies.reply(from, texts(from.lang).notAnImage);
         return;
@@ -194,7 +194,7 @@ export class BotUpdate {
     } catch (err) {
       const message = this.scrubber.scrub(err instanceof Error ? err.message : String(err));
       this.log.error({ updateId: from.updateId, chatId: from.chatId, err: message }, 'update handling failed');
-      if (ctx.callbackQuery) return; // JobButtons answers presses itself
+      if (ctx.callbackQuery) return; // JobButtonsService answers presses itself
       this.replies.reply(from, texts(from.lang).internalError);
     }
   }

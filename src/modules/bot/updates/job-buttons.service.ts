@@ -5,11 +5,11 @@ import { errorMessage } from '../../../streams/stream-errors';
 import { texts } from '../i18n';
 import { BotJobStore, type BotJobRecord } from '../status/bot-job.store';
 import { digestOf, renderFinal, type FinalOutcome } from '../status/status.renderer';
-import { StatusRefresher } from '../status/status-refresher.service';
+import { StatusRefresherService } from '../status/status-refresher.service';
 import { TelegramGateway } from '../telegram/telegram-gateway';
 import { CallbackSigner } from './callback-data';
 import type { Inbound } from './inbound';
-import { PromptIntake } from './prompt-intake.service';
+import { PromptIntakeService } from './prompt-intake.service';
 import { GenerationService, JobFinishedError, JobLedger, JobNotFoundError, JobViewRepository } from '../../generation';
 
 /**
@@ -17,7 +17,7 @@ import { GenerationService, JobFinishedError, JobLedger, JobNotFoundError, JobVi
  * CallbackSigner), and the job must belong to them; every press is answered exactly once, whatever happens.
  */
 @Injectable()
-export class JobButtons {
+export class JobButtonsService {
   constructor(
     private readonly ledger: JobLedger,
     @Inject(ROOT_LOGGER) private readonly log: Logger,
@@ -26,8 +26,8 @@ export class JobButtons {
     private readonly generations: GenerationService,
     private readonly views: JobViewRepository,
     private readonly store: BotJobStore,
-    private readonly refresher: StatusRefresher,
-    private readonly intake: PromptIntake,
+    private readonly refresher: StatusRefresherService,
+    private readonly intake: PromptIntakeService,
   ) {}
 
   async press(from: Inbound, callbackQueryId: string, data: string): Promise<void> {

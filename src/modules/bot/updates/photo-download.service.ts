@@ -19,7 +19,7 @@ export type DownloadResult =
  * stops at the limit, and the type is decided by the bytes (magic numbers), never by the declared mime type.
  */
 @Injectable()
-export class PhotoDownloader {
+export class PhotoDownloadService {
   readonly limit: number;
 
   constructor(

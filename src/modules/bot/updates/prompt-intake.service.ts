@@ -9,10 +9,10 @@ import { codePointLength } from '../../../workflows/input-rules.util';
 import { texts, type Messages } from '../i18n';
 import { UserSettingsStore } from '../settings/user-settings.store';
 import { BotJobStore, type BotJobRecord } from '../status/bot-job.store';
-import { StatusRefresher } from '../status/status-refresher.service';
+import { StatusRefresherService } from '../status/status-refresher.service';
 import type { Inbound } from './inbound';
-import { PhotoDownloader } from './photo-download.service';
-import { ReplySender } from './reply-sender.service';
+import { PhotoDownloadService } from './photo-download.service';
+import { ReplySenderService } from './reply-sender.service';
 import {
   DrainingError,
   GenerationService,
@@ -48,7 +48,7 @@ interface Remembered {
  * handling the same update finds the same job and shows no second status message.
  */
 @Injectable()
-export class PromptIntake {
+export class PromptIntakeService {
   constructor(
     @Inject(ROOT_LOGGER) private readonly log: Logger,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -57,9 +57,9 @@ export class PromptIntake {
     private readonly generations: GenerationService,
     private readonly settings: UserSettingsStore,
     private readonly store: BotJobStore,
-    private readonly refresher: StatusRefresher,
-    private readonly downloads: PhotoDownloader,
-    private readonly replies: ReplySender,
+    private readonly refresher: StatusRefresherService,
+    private readonly downloads: PhotoDownloadService,
+    private readonly replies: ReplySenderService,
   ) {}
 
   async text(from: Inbound, text: string): Promise<void> {

@@ -18,7 +18,7 @@ const FLUSH_TIMEOUT_MS = 5_000;
  * Cancel press would wait behind a help text). Pending replies get a few seconds at shutdown.
  */
 @Injectable()
-export class ReplySender implements OnModuleDestroy {
+export class ReplySenderService implements OnModuleDestroy {
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(

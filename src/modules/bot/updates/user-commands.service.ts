@@ -8,10 +8,10 @@ import { PICTURE_SIZES, UserSettingsStore } from '../settings/user-settings.stor
 import { BotJobStore } from '../status/bot-job.store';
 import { JobStateReader, type LiveJobState } from '../status/job-state.reader';
 import { renderLive } from '../status/status.renderer';
-import { StatusRefresher } from '../status/status-refresher.service';
+import { StatusRefresherService } from '../status/status-refresher.service';
 import { TelegramGateway } from '../telegram/telegram-gateway';
 import type { Inbound } from './inbound';
-import { ReplySender } from './reply-sender.service';
+import { ReplySenderService } from './reply-sender.service';
 import { TEXT_WORKFLOW } from './prompt-intake.service';
 import { GenerationService, JobFinishedError, JobLedger, JobNotFoundError } from '../../generation';
 
@@ -19,7 +19,7 @@ const STATUS_PROMPT_CHARS = 40;
 
 /** /start, /help, /status, /cancel, /settings and the settings buttons (`s:l:<lang>`, `s:z:<size>`). */
 @Injectable()
-export class UserCommands {
+export class UserCommandsService {
   constructor(
     private readonly ledger: JobLedger,
     private readonly catalog: WorkflowCatalog,
@@ -27,9 +27,9 @@ export class UserCommands {
     private readonly settings: UserSettingsStore,
     private readonly store: BotJobStore,
     private readonly reader: JobStateReader,
-    private readonly refresher: StatusRefresher,
+    private readonly refresher: StatusRefresherService,
     private readonly gateway: TelegramGateway,
-    private readonly replies: ReplySender,
+    private readonly replies: ReplySenderService,
   ) {}
 
   help(from: Inbound): void {

@@ -6,7 +6,7 @@ import { StreamTail } from '../../../streams/stream-tail';
  * `job.cancel-requested`) and aborts the job if it is running here.
  */
 @Injectable()
-export class CancelRegistry implements OnModuleInit, OnApplicationShutdown {
+export class CancelRegistryService implements OnModuleInit, OnApplicationShutdown {
   private readonly running = new Map<string, AbortController>();
   private unsubscribe?: () => void;
 

@@ -11,7 +11,7 @@ import { StreamPublisher } from '../../../streams/stream.publisher';
 import { StreamContext } from '../../../streams/stream.context';
 import { WorkflowCatalog } from '../../../workflows';
 import { JobLedger } from '../../generation';
-import { CancelRegistry } from './cancel-registry.service';
+import { CancelRegistryService } from './cancel-registry.service';
 import { JobRunLease } from './job-run.lease';
 import { ROOT_LOGGER } from '../../../common/root-logger';
 import type { Logger } from '../../../common/logger';
@@ -34,7 +34,7 @@ export class JobRunnerController {
     private readonly keys: StreamKeys,
     private readonly publisher: StreamPublisher,
     private readonly catalog: WorkflowCatalog,
-    private readonly cancels: CancelRegistry,
+    private readonly cancels: CancelRegistryService,
     private readonly runs: JobRunLease,
     @Inject(ROOT_LOGGER) private readonly log: Logger,
   ) {}
