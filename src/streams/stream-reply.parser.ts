@@ -62,3 +62,39 @@ function streamRank(stream: string): number {
 export function compareStreamEntries(a: { stream: string; id: string }, b: { stream: string; id: string }): number {
   return compareStreamIds(a.id, b.id) || streamRank(a.stream) - streamRank(b.stream);
 }
+
+/** One consumer group as XINFO GROUPS reports it. */
+export interface GroupInfo {
+  group: string;
+  consumers: number;
+  pending: number;
+  /** Entries not yet delivered to the group; null when Redis cannot tell (after deletions or trims). */
+  lag: number | null;
+  lastDeliveredId: string;
+}
+
+/** The one reader of XINFO GROUPS replies (a list of flat field/value arrays per group); anything else → []. */
+export function parseGroupsReply(reply: unknown): GroupInfo[] {
+  if (!Array.isArray(reply)) return [];
+  return reply.map((fields: unknown) => {
+    const info = new Map<string, unknown>();
+    if (Array.isArray(fields))
+      for (let i = 0; i + 1 < fields.length; i += 2) info.set(String(fields[i]), fields[i + 1]);
+    const lag = info.get('lag');
+    const lastDelivered = info.get('last-delivered-id');
+    return {
+      group: stringOf(info.get('name')) ?? '',
+      consumers: Number(info.get('consumers') ?? 0),
+      pending: Number(info.get('pending') ?? 0),
+      lag: lag === null || lag === undefined ? null : Number(lag),
+      lastDeliveredId: stringOf(lastDelivered) ?? '0-0',
+    };
+  });
+}
+
+/** Redis answers strings (or Buffers with a buffer client); anything else is not a name. */
+function stringOf(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (Buffer.isBuffer(value)) return value.toString();
+  return undefined;
+}

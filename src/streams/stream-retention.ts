@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { compareStreamIds } from './stream-reply.parser';
+import { compareStreamIds, parseGroupsReply } from './stream-reply.parser';
 
 /**
  * Trims a stream by age, but never past an entry some group still needs: the oldest pending entry of every
@@ -11,13 +11,10 @@ export class StreamRetention {
   /** Returns the MINID used (entries older than it may be trimmed) and how many entries were removed. */
   async trim(stream: string, maxAgeMs: number, now = Date.now()): Promise<{ minId: string; trimmed: number }> {
     let minId = `${Math.max(0, now - maxAgeMs)}-0`;
-    const groups = (await this.redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[];
-    for (const raw of groups) {
-      const group = toMap(raw);
-      const name = group.get('name') ?? '';
-      const lastDelivered = group.get('last-delivered-id') ?? '0-0';
+    const groups = parseGroupsReply(await this.redis.xinfo('GROUPS', stream).catch(() => []));
+    for (const { group: name, lastDeliveredId: lastDelivered, pending } of groups) {
       if (compareStreamIds(lastDelivered, minId) < 0) minId = lastDelivered;
-      if (Number(group.get('pending') ?? 0) > 0) {
+      if (pending > 0) {
         const summary = await this.redis.xpending(stream, name);
         const oldestPending = summary[1];
         if (typeof oldestPending === 'string' && compareStreamIds(oldestPending, minId) < 0) minId = oldestPending;
@@ -27,11 +24,4 @@ export class StreamRetention {
     const trimmed = await this.redis.xtrim(stream, 'MINID', '~', minId);
     return { minId, trimmed };
   }
-}
-
-function toMap(raw: unknown): Map<string, string> {
-  const map = new Map<string, string>();
-  if (!Array.isArray(raw)) return map;
-  for (let i = 0; i + 1 < raw.length; i += 2) map.set(String(raw[i]), String(raw[i + 1]));
-  return map;
 }

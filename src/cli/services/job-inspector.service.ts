@@ -7,7 +7,7 @@ import { decodeEntry, ENVELOPE_FIELD } from '../../streams/envelope.codec';
 import type { AnyJobEnvelope } from '../../streams/job-event.types';
 import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
-import { compareStreamEntries, compareStreamIds } from '../../streams/stream-reply.parser';
+import { compareStreamEntries, compareStreamIds, parseGroupsReply } from '../../streams/stream-reply.parser';
 import { DlqService, type DlqItem, type RedriveAudit } from '../../modules/operations';
 import { JobEventsScanner, type FoundEvent } from './job-events.scanner';
 
@@ -202,11 +202,9 @@ export class JobInspectorService {
     for (const stream of streams) info.xinfo('GROUPS', this.keys.prefix + stream);
     const lastDelivered = new Map<string, string>();
     ((await info.exec()) ?? []).forEach(([err, groups], i) => {
-      if (err || !Array.isArray(groups)) return;
-      for (const fields of groups as unknown[][]) {
-        const map = new Map<string, unknown>();
-        for (let f = 0; f + 1 < fields.length; f += 2) map.set(String(fields[f]), fields[f + 1]);
-        lastDelivered.set(`${streams[i]}|${String(map.get('name'))}`, String(map.get('last-delivered-id')));
+      if (err) return;
+      for (const group of parseGroupsReply(groups)) {
+        lastDelivered.set(`${streams[i]}|${group.group}`, group.lastDeliveredId);
       }
     });
     const pending = this.redis.pipeline();

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import type Redis from 'ioredis';
+import { parseGroupsReply } from '../../streams/stream-reply.parser';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
 import { REDIS } from '../../streams/redis.provider';
 import { errorMessage } from '../../streams/stream-errors';
@@ -41,18 +42,14 @@ export class StreamsHealthIndicator {
   async groups(): Promise<GroupHealth[]> {
     const out: GroupHealth[] = [];
     for (const stream of [this.keys.requestsPriority, this.keys.requests, this.keys.events]) {
-      const raw = (await this.redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[][];
-      for (const fields of raw) {
-        const info = new Map<string, unknown>();
-        for (let i = 0; i + 1 < fields.length; i += 2) info.set(String(fields[i]), fields[i + 1]);
-        const lag = info.get('lag') === null || info.get('lag') === undefined ? null : Number(info.get('lag'));
-        const pending = Number(info.get('pending') ?? 0);
+      const groups = parseGroupsReply(await this.redis.xinfo('GROUPS', stream).catch(() => []));
+      for (const { group: name, lag, pending, consumers } of groups) {
         const group: GroupHealth = {
           stream: stream.slice(this.keys.prefix.length),
-          group: String(info.get('name')),
+          group: name,
           lag,
           pending,
-          consumers: Number(info.get('consumers') ?? 0),
+          consumers,
         };
         if (lag !== null && lag > this.config.health.maxLag) {
           group.problem = `lag ${lag} > HEALTH_MAX_LAG ${this.config.health.maxLag}`;

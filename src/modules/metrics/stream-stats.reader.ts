@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
+import { parseGroupsReply } from '../../streams/stream-reply.parser';
 import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
 
@@ -100,7 +101,7 @@ export class StreamStatsReader {
         key,
         length: Number(ok(length) ?? 0),
         lastId: lastEntry?.[0]?.[0],
-        groups: parseGroups(ok(groups)),
+        groups: parseGroupsReply(ok(groups)),
       };
     });
     const tail = results.slice(streams.length * 3);
@@ -156,21 +157,6 @@ function toMap(raw: unknown): Map<string, unknown> {
   if (!Array.isArray(raw)) return map;
   for (let i = 0; i + 1 < raw.length; i += 2) map.set(String(raw[i]), raw[i + 1]);
   return map;
-}
-
-function parseGroups(raw: unknown): GroupStats[] {
-  if (!Array.isArray(raw)) return [];
-  return raw.map((fields) => {
-    const info = toMap(fields);
-    const lag = info.get('lag');
-    return {
-      group: stringOf(info.get('name'), ''),
-      consumers: Number(info.get('consumers') ?? 0),
-      pending: Number(info.get('pending') ?? 0),
-      lag: lag === null || lag === undefined ? null : Number(lag),
-      lastDeliveredId: stringOf(info.get('last-delivered-id'), '0-0'),
-    };
-  });
 }
 
 function parsePendingHead(raw: unknown, now: number): PendingHead | undefined {
