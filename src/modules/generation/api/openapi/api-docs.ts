@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { SwaggerModule } from '@nestjs/swagger';
 import { WorkflowCatalog } from '../../../../workflows';
@@ -18,8 +18,17 @@ export function mountApiDocs(app: INestApplication): void {
   });
 }
 
+/** The service's version from its package.json, found upwards from here (src/, dist/ or a transpiled copy). */
 function packageVersion(): string {
-  // src/… and dist/… sit at the same depth below the package root.
-  const path = join(__dirname, '..', '..', '..', '..', '..', 'package.json');
-  return (JSON.parse(readFileSync(path, 'utf8')) as { version?: string }).version ?? '0.0.0';
+  let dir = __dirname;
+  for (let depth = 0; depth < 8; depth++) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'comfy-relay' && pkg.version) return pkg.version;
+    } catch {
+      // not here: look one folder up
+    }
+    dir = dirname(dir);
+  }
+  return 'unknown';
 }
