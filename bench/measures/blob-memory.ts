@@ -17,6 +17,8 @@ const WARM_UP = 3;
  * 7. Redis memory per finished job, for each blob backend: the whole app (ROLE=all, simulator) on a private
  * redis-server takes N txt2img jobs at 1024×1024 through the HTTP API; `used_memory` after every result is stored
  * and projected, minus before, ÷ N. API results are kept (BLOB_TTL_SECONDS), so the Redis backend holds every PNG.
+ * The progress stream is left out of the per-job figure: it is capped (PROGRESS_MAXLEN entries, ~190 bytes each),
+ * a fixed amount at any volume — reported on its own — whereas 40 jobs would never reach the cap and count it whole.
  */
 export async function measureBlobMemory(ctx: BenchContext): Promise<MeasureResult[]> {
   const jobs = ctx.quick ? 12 : 40;
@@ -32,12 +34,15 @@ export async function measureBlobMemory(ctx: BenchContext): Promise<MeasureResul
     bytesPerJob: perJob,
     resultPngBytes: pngBytes,
     bytesPerJobByKeyClass: breakdowns,
+    progressStreamBytesPerEntry: progressEntryBytes,
   };
   ctx.log(`  by key class (bytes per job, s3): ${JSON.stringify(breakdowns.s3)}`);
   const againstRedis = { baseline: perJob.redis, baselineName: 'Redis blob backend' };
   return [
     result(7, 'Redis memory per finished job: Redis blob backend', perJob.redis, 'bytes', {
-      note: `${SIZE}×${SIZE} txt2img results kept for API clients (BLOB_TTL_SECONDS)`,
+      note: `${SIZE}×${SIZE} txt2img results kept for API clients (BLOB_TTL_SECONDS); the capped progress stream (~${round(
+        progressEntryBytes.s3 ?? Number.NaN,
+      )} B × PROGRESS_MAXLEN, fixed) not counted per job`,
     }),
     result(7, 'Redis memory per finished job: filesystem blob backend', perJob.fs, 'bytes', againstRedis),
     result(7, 'Redis memory per finished job: S3 blob backend', perJob.s3, 'bytes', {
@@ -49,6 +54,8 @@ export async function measureBlobMemory(ctx: BenchContext): Promise<MeasureResul
 }
 
 const breakdowns: Partial<Record<Backend, Record<string, number>>> = {};
+/** Bytes per entry of the capped progress stream: × PROGRESS_MAXLEN is its fixed size. */
+const progressEntryBytes: Partial<Record<Backend, number>> = {};
 
 async function measureBackend(ctx: BenchContext, backend: Backend, jobs: number, pngBytes: number[]): Promise<number> {
   const redisServer = await PrivateRedis.start();
@@ -77,11 +84,14 @@ async function measureBackend(ctx: BenchContext, backend: Backend, jobs: number,
         for (let i = 0; i < count; i++) ids.push(await submit(app.url, `${label} ${i}`));
         for (const id of ids) pngBytes.push(await waitForResult(app.url, id));
       };
+      const progressKey = `${app.config.streamPrefix}jobs:progress`;
+      const perJobMemory = async () => (await usedMemory(redis)) - (await keyMemory(redis, progressKey));
       await run(WARM_UP, 'warm-up');
-      const before = await usedMemory(redis);
+      const before = await perJobMemory();
       await run(jobs, 'measured');
-      const after = await usedMemory(redis);
+      const after = await perJobMemory();
       breakdowns[backend] = await memoryByKeyClass(redis, jobs);
+      progressEntryBytes[backend] = (await keyMemory(redis, progressKey)) / Math.max(1, await redis.xlen(progressKey));
       return (after - before) / jobs;
     } finally {
       await app.close();
@@ -148,4 +158,9 @@ async function memoryByKeyClass(redis: ReturnType<typeof connect>, jobs: number)
       .map(([k, v]) => [k, round(v / total)] as const)
       .sort((a, b) => b[1] - a[1]),
   );
+}
+
+/** MEMORY USAGE of one key, counted exactly (SAMPLES 0); 0 when it does not exist. */
+async function keyMemory(redis: ReturnType<typeof connect>, key: string): Promise<number> {
+  return Number((await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0);
 }

@@ -146,7 +146,7 @@ export class JobInspectorService {
     const hasRequest = events.some((e) => e.envelope.type === 'job.requested');
     // Start where the job started (or after what the index already has) rather than at the beginning of time.
     const createdMs = view?.createdAt ? Date.parse(view.createdAt) : undefined;
-    const requestId = record?.entryId;
+    const requestId = view?.requestEntryId ?? record?.entryId;
     const first = events[0]?.id ?? requestId ?? (createdMs !== undefined ? `${createdMs}-0` : '-');
     const last = events.length > 0 ? `(${events[events.length - 1].id}` : first;
     let requests: FoundEvent[] = [];

@@ -196,7 +196,11 @@ export class DlqService {
 
   /** The audit record of a job created by a re-drive, read from its request entry. */
   async redriveAuditOf(jobId: string): Promise<RedriveAudit | undefined> {
-    const entryId = await this.redis.hget(this.keys.record(jobId), 'entryId');
+    const [fromView, fromRecord] = await Promise.all([
+      this.redis.hget(this.keys.view(jobId), 'requestEntryId'),
+      this.redis.hget(this.keys.record(jobId), 'entryId'), // written by releases before the view named it
+    ]);
+    const entryId = fromView ?? fromRecord;
     if (!entryId) return undefined;
     for (const stream of this.keys.workStreams) {
       const entry = parseEntries(await this.redis.xrange(stream, entryId, entryId))[0];

@@ -2,7 +2,7 @@ import { LuaScript } from '../lua-script';
 
 /**
  * Accepts a job atomically: idempotency check, per-user active limit, ticket, request append, the job's view
- * and timeline, queue entry and the accepted-job record (read-your-writes) — all or nothing. The ticket goes into the envelope by replacing a
+ * (readable at once: read-your-writes; it names its request entry) and timeline, queue entry — all or nothing. The ticket goes into the envelope by replacing a
  * placeholder, because the ticket only exists inside the script and re-encoding JSON with cjson would change it.
  */
 export const JOB_SUBMIT = new LuaScript(
@@ -18,18 +18,16 @@ local active = redis.call('SCARD', KEYS[2])
 if active >= tonumber(ARGV[2]) then return {'limit', tostring(active)} end
 local ticket = redis.call('INCR', KEYS[3])
 local body = string.gsub(ARGV[3], '"__TICKET__"', tostring(ticket), 1)
-local entryId = redis.call('XADD', KEYS[6], '*', 'e', body, 'projected', '1')
--- The job's view, readable at once (the projector skips the entry): the reducer's fields plus the ticket.
-redis.call('HSET', KEYS[7], 'rev', '1', 'ticket', tostring(ticket), unpack(ARGV, 12))
-redis.call('ZADD', KEYS[8], string.match(entryId, '^(%d+)'), ARGV[11] .. '|' .. entryId)
-redis.call('EXPIRE', KEYS[8], ARGV[5])
+local entryId = redis.call('XADD', KEYS[5], '*', 'e', body, 'projected', '1')
+-- The job's view, readable at once (the projector skips the entry): the reducer's fields, the ticket and the
+-- request's entry id (which entry a re-drive audit or \`cli job\` reads).
+redis.call('HSET', KEYS[6], 'rev', '1', 'ticket', tostring(ticket), 'requestEntryId', entryId, unpack(ARGV, 12))
+redis.call('ZADD', KEYS[7], string.match(entryId, '^(%d+)'), ARGV[11] .. '|' .. entryId)
+redis.call('EXPIRE', KEYS[7], ARGV[5])
 local score = tonumber(ticket)
 if ARGV[9] == '1' then score = score - 1e12 end
 redis.call('ZADD', KEYS[4], score, ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[5], 'id', ARGV[1], 'workflow', ARGV[6], 'userId', ARGV[7], 'createdAt', ARGV[8],
-  'ticket', tostring(ticket), 'entryId', entryId, 'status', 'queued')
-redis.call('EXPIRE', KEYS[5], ARGV[5])
 if keyed then redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[10], 'EX', ARGV[4]) end
 return {'accepted', ARGV[1], tostring(ticket), entryId}
 `,

@@ -39,7 +39,6 @@ export async function runSubmitScript(redis: Redis, keys: StreamKeys, a: SubmitS
       keys.userActive(a.userId),
       keys.ticketCounter,
       keys.queue,
-      keys.record(a.jobId),
       a.stream,
       keys.view(a.jobId),
       keys.timeline(a.jobId),

@@ -86,7 +86,12 @@ export class JobLedger {
 
   /** The user a job belongs to, from what the API recorded when it accepted it (before any projection). */
   async ownerOf(jobId: string): Promise<string | null> {
-    return this.redis.hget(this.keys.record(jobId), 'userId');
+    // Accepted-job records (jobs:record) were written by releases before the view was written at submit.
+    const [fromView, fromRecord] = await Promise.all([
+      this.redis.hget(this.keys.view(jobId), 'userId'),
+      this.redis.hget(this.keys.record(jobId), 'userId'),
+    ]);
+    return fromView ?? fromRecord;
   }
 
   /** The jobs a user has queued or running, sorted. */

@@ -32,6 +32,8 @@ export interface JobView {
   inputBlobs?: string[];
   runMs?: number;
   queuedMs?: number;
+  /** The stream entry id of its `job.requested` (set by the submit script and by a replay). */
+  requestEntryId?: string;
   /** The class of like jobs its run time is predicted from and learned for (eta/run-cost.ts). */
   costKey?: string;
   cancelRequested?: boolean;

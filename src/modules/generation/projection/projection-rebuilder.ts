@@ -35,7 +35,11 @@ export class ProjectionRebuilder {
     }
     // Requests first for equal ids is irrelevant to the reducer, but a stable order keeps runs comparable.
     entries.sort((a, b) => compareStreamIds(a.id, b.id) || a.order - b.order);
-    for (const { envelope } of entries) views.set(envelope.jobId, reduceJobView(views.get(envelope.jobId), envelope));
+    for (const { id, envelope } of entries) {
+      const view = reduceJobView(views.get(envelope.jobId), envelope);
+      if (envelope.type === 'job.requested') view.requestEntryId ??= id;
+      views.set(envelope.jobId, view);
+    }
     return views;
   }
 
