@@ -1,6 +1,7 @@
 import type Redis from 'ioredis';
 import { sleep } from '../common/sleep.util';
 import { silentLogger, withFields, type Logger } from '../common/logger';
+import { blockingCall } from './blocking-call';
 import { ConsumerHeartbeat } from './consumer-heartbeat.script';
 import { DeadLetterWriter } from './dead-letter.writer';
 import { decodeEntry } from './envelope.codec';
@@ -127,8 +128,6 @@ export class StreamConsumer {
   async start(): Promise<void> {
     this.blocking = this.redis.duplicate({
       maxRetriesPerRequest: null,
-      // A read must answer within its BLOCK time; past that (plus slack) the connection is presumed dead.
-      commandTimeout: this.blockMs + 10_000,
       connectionName: `${this.options.consumer}:${this.options.group}:block`,
     });
     this.blocking.on('error', (err: Error) => this.log.debug({ err: err.message }, 'blocking connection error'));
@@ -198,7 +197,8 @@ export class StreamConsumer {
         const args = ['GROUP', this.options.group, this.options.consumer, 'COUNT', String(free), 'BLOCK'];
         args.push(String(this.blockMs), 'STREAMS', ...this.options.streams, ...this.options.streams.map(() => '>'));
         this.blockingClientId ??= Number(await this.blocking!.call('CLIENT', 'ID'));
-        const reply = await this.blocking!.call('XREADGROUP', ...args);
+        // A read must answer within its BLOCK time; past that (plus slack) the connection is presumed dead.
+        const reply = await blockingCall(this.blocking!, this.blockMs + 10_000, 'XREADGROUP', args);
         this.counters.lastReadAt = Date.now();
         for (const { stream, entries } of parseReadReply(reply)) this.accept(stream, entries, () => 1);
         this.dispatch();

@@ -1,4 +1,5 @@
 import type Redis from 'ioredis';
+import { blockingCall } from './blocking-call';
 import { silentLogger, type Logger } from '../common/logger';
 import { sleep } from '../common/sleep.util';
 import { decodeEntry } from './envelope.codec';
@@ -47,7 +48,6 @@ export class StreamTail {
     if (this.loop || this.closed) return;
     this.blocking = this.redis.duplicate({
       maxRetriesPerRequest: null,
-      commandTimeout: this.blockMs + 10_000,
       connectionName: 'stream-tail',
     });
     this.blocking.on('error', () => undefined);
@@ -78,8 +78,7 @@ export class StreamTail {
           }
           resolved = true;
         }
-        const reply = await conn.call(
-          'XREAD',
+        const reply = await blockingCall(conn, this.blockMs + 10_000, 'XREAD', [
           'COUNT',
           '500',
           'BLOCK',
@@ -87,7 +86,7 @@ export class StreamTail {
           'STREAMS',
           ...this.streams,
           ...positions,
-        );
+        ]);
         for (const { stream, entries } of parseReadReply(reply)) {
           const index = this.streams.indexOf(stream);
           for (const entry of entries) {
