@@ -1,6 +1,7 @@
 import type Redis from 'ioredis';
 import { sleep } from '../common/sleep.util';
 import { silentLogger, withFields, type Logger } from '../common/logger';
+import { AckBatcher } from './ack-batcher';
 import { blockingCall } from './blocking-call';
 import { ConsumerHeartbeat } from './consumer-heartbeat.script';
 import { DeadLetterWriter } from './dead-letter.writer';
@@ -81,6 +82,7 @@ export class StreamConsumer {
   private readonly sweepIntervalMs: number;
   private readonly dlq: DeadLetterWriter;
   private readonly heartbeat: ConsumerHeartbeat;
+  private readonly acks: AckBatcher;
   private readonly held = new Map<string, HeldEntry>();
   private readonly backlog: HeldEntry[] = [];
   private readonly running = new Set<Promise<void>>();
@@ -108,6 +110,7 @@ export class StreamConsumer {
       options.sweepIntervalMs ?? Math.min(5_000, Math.max(50, Math.floor(options.claimIdleMs / 2)));
     this.dlq = new DeadLetterWriter(redis, keys);
     this.heartbeat = new ConsumerHeartbeat(redis);
+    this.acks = new AckBatcher(redis, options.group);
   }
 
   get name(): string {
@@ -129,6 +132,7 @@ export class StreamConsumer {
     this.blocking = this.redis.duplicate({
       maxRetriesPerRequest: null,
       connectionName: `${this.options.consumer}:${this.options.group}:block`,
+      enableAutoPipelining: false,
     });
     this.blocking.on('error', (err: Error) => this.log.debug({ err: err.message }, 'blocking connection error'));
     await this.ensureGroups().catch((err: unknown) => {
@@ -460,7 +464,7 @@ export class StreamConsumer {
           .del(this.keys.attempts(this.options.group, entry.stream, entry.id))
           .exec();
       } else {
-        await this.redis.xack(entry.stream, this.options.group, entry.id);
+        await this.acks.ack(entry.stream, entry.id);
       }
     } catch (err) {
       // The entry stays pending; the sweeper hands it out again (at-least-once), so just say so.

@@ -43,6 +43,14 @@ export class StreamKeys {
   cancelledMarker(jobId: string): string {
     return `${this.prefix}jobs:cancelled:${jobId}`;
   }
+  /** Which request entry of a job runs it (a worker's lease; see JobLedger.claimForRun). */
+  runLease(jobId: string): string {
+    return `${this.prefix}gpu:run:${jobId}`;
+  }
+  /** Where a job's prompt was sent (instance, prompt id, attempt), written before it is sent. */
+  placement(jobId: string): string {
+    return `${this.prefix}gpu:placement:${jobId}`;
+  }
   cancelFlag(jobId: string): string {
     return `${this.prefix}jobs:cancel:${jobId}`;
   }

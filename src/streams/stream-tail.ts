@@ -35,6 +35,12 @@ export class StreamTail {
     private readonly streams: readonly string[],
     private readonly log: Logger = silentLogger,
     private readonly blockMs = 5_000,
+    /**
+     * After a read that returned entries, wait this long before the next one, so a busy stream is read in
+     * batches (one XREAD per batch, not per entry). For listeners that tolerate that much delay (cancel
+     * fan-out, metrics), not for live progress.
+     */
+    private readonly coalesceMs = 0,
   ) {}
 
   subscribe(listener: TailListener): () => void {
@@ -49,6 +55,7 @@ export class StreamTail {
     this.blocking = this.redis.duplicate({
       maxRetriesPerRequest: null,
       connectionName: 'stream-tail',
+      enableAutoPipelining: false,
     });
     this.blocking.on('error', () => undefined);
     this.loop = this.run(this.blocking);
@@ -87,8 +94,10 @@ export class StreamTail {
           ...this.streams,
           ...positions,
         ]);
+        let read = 0;
         for (const { stream, entries } of parseReadReply(reply)) {
           const index = this.streams.indexOf(stream);
+          read += entries.length;
           for (const entry of entries) {
             if (index >= 0) positions[index] = entry.id;
             if (!entry.fields) continue;
@@ -96,6 +105,7 @@ export class StreamTail {
             if (decoded.ok) this.emit({ stream, id: entry.id, envelope: decoded.envelope });
           }
         }
+        if (read > 0 && this.coalesceMs > 0) await sleep(this.coalesceMs, this.stop.signal);
       } catch (err) {
         if (this.closed) break;
         this.log.debug({ err: errorMessage(err) }, 'stream tail read failed; retrying');

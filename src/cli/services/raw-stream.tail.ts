@@ -13,7 +13,7 @@ export async function* tailStreams(
   streams: readonly string[],
   signal: AbortSignal,
 ): AsyncGenerator<{ stream: string; entry: RawEntry }> {
-  const conn = redis.duplicate({ maxRetriesPerRequest: null, connectionName: 'cli-tail' });
+  const conn = redis.duplicate({ maxRetriesPerRequest: null, enableAutoPipelining: false, connectionName: 'cli-tail' });
   conn.on('error', () => undefined);
   const stop = () => conn.disconnect();
   signal.addEventListener('abort', stop, { once: true });

@@ -20,7 +20,6 @@ import { ComfyUiExecutor } from './runner/comfyui.executor';
 import { GENERATION_EXECUTOR } from './runner/generation-executor';
 import { GpuWorkerAdvertService } from './runner/gpu-worker-advert.service';
 import { JobPlacementStore } from './runner/job-placement.store';
-import { JobRunLease } from './runner/job-run.lease';
 import { JobRunnerController } from './runner/job-runner.controller';
 
 /** The `gpu` role: the consumer group that runs `job.requested` on the ComfyUI instance pool. */
@@ -62,11 +61,6 @@ import { JobRunnerController } from './runner/job-runner.controller';
         await pool.start();
         return pool;
       },
-    },
-    {
-      provide: JobRunLease,
-      inject: [REDIS, StreamKeys],
-      useFactory: (redis: Redis, keys: StreamKeys) => new JobRunLease(redis, keys),
     },
     {
       provide: JobPlacementStore,

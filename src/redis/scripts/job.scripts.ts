@@ -1,4 +1,5 @@
 import { LuaScript } from '../lua-script';
+import { leaseTakeLua } from './lease.scripts';
 
 /**
  * Accepts a job atomically: idempotency check, per-user active limit, ticket, request append, the job's view
@@ -57,13 +58,17 @@ function runStatsLua(key: string, ms: string, costKey: string, workflow: string,
 do
   local x = tonumber(${ms})
   local perWork = x / math.max(tonumber(${work}) or 1, 0.001)
-  local function ema(field, value)
-    local avg = tonumber(redis.call('HGET', ${key}, field))
-    if avg == nil then avg = value else avg = avg * 0.8 + value * 0.2 end
-    return tostring(avg)
+  local fields = {'avgRunMs', 'perWork', 'k:' .. ${costKey}, 'w:' .. ${workflow}}
+  local values = {x, perWork, x, perWork}
+  local avgs = redis.call('HMGET', ${key}, unpack(fields))
+  local set = {}
+  for i = 1, 4 do
+    local avg = tonumber(avgs[i])
+    if avg == nil then avg = values[i] else avg = avg * 0.8 + values[i] * 0.2 end
+    set[#set + 1] = fields[i]
+    set[#set + 1] = tostring(avg)
   end
-  redis.call('HSET', ${key}, 'avgRunMs', ema('avgRunMs', x), 'perWork', ema('perWork', perWork),
-    'k:' .. ${costKey}, ema('k:' .. ${costKey}, x), 'w:' .. ${workflow}, ema('w:' .. ${workflow}, perWork))
+  redis.call('HSET', ${key}, unpack(set))
   redis.call('HINCRBY', ${key}, 'completed', 1)
 end
 `;
@@ -80,16 +85,18 @@ return 1
 /**
  * Appends a job event and applies it to the job's view in one step, so the new state is readable the moment the
  * event exists (the projector skips entries marked `projected`). The view fields come from the one reducer
- * (job-view.reducer.ts), computed by the caller against the view at rev ARGV[1]; another writer in between makes
- * this answer { 0, <the current view> } and the caller reduces again.
+ * (job-view.reducer.ts), computed by the caller against the view at rev ARGV[1]; only the fields that changed are
+ * written (and the ones the reducer dropped deleted). Another writer in between makes this answer
+ * { 0, <the current view> } and the caller reduces again.
  * A job that leaves the queue joins the in-flight set until it ends — with the queue, what an ETA counts ahead of
  * it. Its score says where it is: −(ms it was taken) while it waits on an instance (taken, or retried), +(ms it
- * started) while it draws.
+ * started) while it draws. The worker's claim already moved it out of the queue (JobLedger.claimForRun), so
+ * `job.accepted` moves nothing; `job.started` re-scores it.
  * KEYS: stream, view, timeline, queue, user's active set, last progress, run stats, in-flight set.
  * ARGV: rev, envelope, jobId, timeline member prefix (the stream's name), view TTL (0: none), timeline TTL,
  * taken (1: placed on an instance, 2: started drawing, 3: to be retried), finished (1: the job just ended), run
- * ms to learn from ('' none), the
- * run's cost class, workflow and work, fields…
+ * ms to learn from ('' none), the run's cost class, workflow and work, the number n of fields to delete, those n
+ * fields, then the changed fields and values.
  */
 export const JOB_APPEND_APPLIED = new LuaScript(
   'job-append-applied',
@@ -97,11 +104,14 @@ export const JOB_APPEND_APPLIED = new LuaScript(
 local rev = redis.call('HGET', KEYS[2], 'rev') or ''
 if rev ~= ARGV[1] then return {0, redis.call('HGETALL', KEYS[2])} end
 local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[2], 'projected', '1')
-redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], 'rev', tostring((tonumber(rev) or 0) + 1), unpack(ARGV, 13))
+local dropped = tonumber(ARGV[13])
+if dropped > 0 then redis.call('HDEL', KEYS[2], unpack(ARGV, 14, 13 + dropped)) end
+redis.call('HSET', KEYS[2], 'rev', tostring((tonumber(rev) or 0) + 1), unpack(ARGV, 14 + dropped))
 if ARGV[5] ~= '0' then redis.call('EXPIRE', KEYS[2], ARGV[5]) end
 redis.call('ZADD', KEYS[3], string.match(id, '^(%d+)'), ARGV[4] .. '|' .. id)
-redis.call('EXPIRE', KEYS[3], ARGV[6])
+-- The timeline's lifetime was set when the job was submitted; it is renewed when the job ends (kept as long as
+-- the view).
+if ARGV[8] == '1' then redis.call('EXPIRE', KEYS[3], ARGV[6]) end
 if ARGV[8] == '1' then
   redis.call('ZREM', KEYS[4], ARGV[3])
   redis.call('ZREM', KEYS[8], ARGV[3])
@@ -109,12 +119,48 @@ if ARGV[8] == '1' then
   redis.call('DEL', KEYS[6])
 elseif ARGV[7] ~= '0' then
   local ms = tonumber(string.match(id, '^(%d+)'))
-  redis.call('ZREM', KEYS[4], ARGV[3])
   if ARGV[7] == '2' then redis.call('ZADD', KEYS[8], ms, ARGV[3])
   elseif ARGV[7] == '3' then redis.call('ZADD', KEYS[8], -ms, ARGV[3])
-  else redis.call('ZADD', KEYS[8], 'NX', -ms, ARGV[3]) end
+  else
+    redis.call('ZREM', KEYS[4], ARGV[3])
+    redis.call('ZADD', KEYS[8], 'NX', -ms, ARGV[3])
+  end
 end
 if ARGV[9] ~= '' then${runStatsLua('KEYS[7]', 'ARGV[9]', 'ARGV[10]', 'ARGV[11]', 'ARGV[12]')}end
 return {1, id}
+`,
+);
+
+/**
+ * A worker takes a job's request entry, in one step: reads the view (the worker's copy for its transitions) and,
+ * unless the job already ended, moves it out of the queue into the in-flight set (scored −now: taken, waiting on an
+ * instance), reads the cancel flag, takes the run lease for this request entry (another entry of the same job
+ * stands aside) and reads where an earlier attempt placed the prompt.
+ * KEYS: view, queue, in-flight set, cancel flag, run lease, placement.
+ * ARGV: jobId, now (ms), request entry, run lease ms, then the terminal statuses.
+ * Returns {'finished'} | {'cancelled', by} | {'duplicate', holder} | {'run', view fields…, placement or false}.
+ */
+export const JOB_CLAIM = new LuaScript(
+  'job-claim',
+  `
+local view = redis.call('HGETALL', KEYS[1])
+local status = nil
+for i = 1, #view, 2 do if view[i] == 'status' then status = view[i + 1] end end
+for i = 5, #ARGV do
+  if status == ARGV[i] then
+    redis.call('ZREM', KEYS[2], ARGV[1])
+    redis.call('ZREM', KEYS[3], ARGV[1])
+    return {'finished'}
+  end
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], 'NX', -tonumber(ARGV[2]), ARGV[1])
+local cancelledBy = redis.call('GET', KEYS[4])
+if cancelledBy then return {'cancelled', cancelledBy} end
+local function taken()${leaseTakeLua('KEYS[5]', 'ARGV[3]', 'ARGV[4]')}return false
+end
+local holder = taken()
+if holder then return {'duplicate', holder} end
+return {'run', redis.call('GET', KEYS[6]) or false, view}
 `,
 );

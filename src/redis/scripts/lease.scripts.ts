@@ -5,13 +5,24 @@ import { LuaScript } from '../lua-script';
  * delivery locks and status-message leases). KEYS[1] = the lease; ARGV[1] = the owner.
  */
 
+/**
+ * Lua: takes the lease `key` for `owner` (for `ttlMs`) when free, expired or already the owner's; otherwise returns
+ * the holder from the enclosing script. Shared by LEASE_TAKE and the scripts that take a lease with other work.
+ */
+export function leaseTakeLua(key: string, owner: string, ttlMs: string): string {
+  return `
+do
+  local holder = redis.call('GET', ${key})
+  if holder and holder ~= ${owner} then return holder end
+  redis.call('SET', ${key}, ${owner}, 'PX', ${ttlMs})
+end
+`;
+}
+
 /** Takes the lease when free, expired or already ours (then renews it for ARGV[2] ms). Returns nil, or the holder. */
 export const LEASE_TAKE = new LuaScript(
   'lease-take',
-  `
-local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[1] then return holder end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  `${leaseTakeLua('KEYS[1]', 'ARGV[1]', 'ARGV[2]')}
 return false
 `,
 );

@@ -2,14 +2,14 @@ import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import { BLOB_STORE, blobHolders, type BlobStore } from '../../../blobs/blob-store';
-import { JOB_APPEND_APPLIED } from '../../../redis/scripts';
+import { JOB_APPEND_APPLIED, JOB_CLAIM, LEASE_RELEASE } from '../../../redis/scripts';
 import { encodeEnvelope, makeEnvelope, type EnvelopeMeta } from '../../../streams/envelope.codec';
 import type { AnyJobEnvelope, JobEnvelope, JobEventPayloads } from '../../../streams/job-event.types';
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamPublisher } from '../../../streams/stream.publisher';
 import { runSubmitScript, type SubmitOutcome, type SubmitScriptArgs } from '../commands/job-submit.script';
-import { inputsReleasable, isTerminal, TERMINAL_STATUSES, type JobStatus, type JobView } from '../projection/job-view';
+import { inputsReleasable, isTerminal, TERMINAL_STATUSES, type JobView } from '../projection/job-view';
 import { hashToView, viewToHash } from '../projection/job-view.codec';
 import { reduceJobView } from '../projection/job-view.reducer';
 import { drawMsOf } from '../eta/draw-time';
@@ -36,12 +36,19 @@ export interface RunClaim {
   finished: boolean;
   /** Who cancelled it while it waited, if anyone. */
   cancelledBy: string | null;
+  /** Another request entry of this job holds its run (a replay or a duplicate append): this one stands aside. */
+  runningFrom: string | null;
+  /** Where an earlier attempt placed the prompt (the worker's JSON), if one did. */
+  placement: string | null;
 }
+
+/** A run lease outlives any run; a dead holder's lease is taken over by its own entry's redelivery, not by waiting. */
+const RUN_LEASE_TTL_MS = 6 * 3600 * 1000;
 
 /**
  * The generation module's public door to a job's state for the other roles (gpu, bot, operators): they change a
  * job through these methods and events, never by naming its keys (record, view, queue, per-user active set, cancel
- * flag and marker). Each method is one round trip.
+ * flag and marker, run lease). Each method is one round trip.
  */
 @Injectable()
 export class JobLedger {
@@ -59,23 +66,36 @@ export class JobLedger {
   }
 
   /**
-   * A worker takes the job out of the queue and learns whether it was cancelled meanwhile or already finished.
-   * The API sets the cancel flag before it announces a cancel, so a worker that registered its cancel listener
-   * before this call either sees the flag here or hears the event — never neither.
+   * A worker takes the job's request entry `entry` (`<stream>|<id>`): out of the queue (into the in-flight set, so
+   * an ETA never loses sight of it while it waits for an instance), and learns whether it was cancelled meanwhile,
+   * already finished, or is run by another entry. One round trip; the view it reads is the worker's copy for the
+   * transitions that follow. The API sets the cancel flag before it announces a cancel, so a worker that registered
+   * its cancel listener before this call either sees the flag here or hears the event — never neither.
    */
-  async claimForRun(jobId: string): Promise<RunClaim> {
-    // Taken: out of the queue and into the in-flight set at once, so an ETA never loses sight of it while it
-    // waits for an instance (scored −now: waiting, not drawing).
-    const [, , cancelledBy, status] = (await this.redis
-      .multi()
-      .zrem(this.keys.queue, jobId)
-      .zadd(this.keys.inflight, 'NX', -Date.now(), jobId)
-      .get(this.keys.cancelFlag(jobId))
-      .hget(this.keys.view(jobId), 'status')
-      .exec()) as [unknown, unknown, [Error | null, string | null], [Error | null, string | null]];
-    const finished = status[1] !== null && TERMINAL_STATUSES.has(status[1] as JobStatus);
-    if (finished) await this.redis.zrem(this.keys.inflight, jobId);
-    return { finished, cancelledBy: cancelledBy[1] };
+  async claimForRun(jobId: string, entry: string): Promise<RunClaim> {
+    const k = this.keys;
+    const reply = (await JOB_CLAIM.run(
+      this.redis,
+      [k.view(jobId), k.queue, k.inflight, k.cancelFlag(jobId), k.runLease(jobId), k.placement(jobId)],
+      [jobId, Date.now(), entry, RUN_LEASE_TTL_MS, ...TERMINAL_STATUSES],
+    )) as [string, string | null, string[]?];
+    const none = { finished: false, cancelledBy: null, runningFrom: null, placement: null };
+    switch (reply[0]) {
+      case 'finished':
+        return { ...none, finished: true };
+      case 'cancelled':
+        return { ...none, cancelledBy: reply[1] };
+      case 'duplicate':
+        return { ...none, runningFrom: reply[1] };
+      default:
+        if (reply[2]?.length) this.remember(jobId, pairs(reply[2]));
+        return { ...none, placement: reply[1] };
+    }
+  }
+
+  /** The run lease `claimForRun` took for `entry` ends (the job ended, or the entry stands aside). */
+  async releaseRun(jobId: string, entry: string): Promise<void> {
+    await LEASE_RELEASE.run(this.redis, [this.keys.runLease(jobId)], [entry]);
   }
 
   /** One `job.cancelled` per job, whoever (API or worker) gets there first. */
@@ -143,7 +163,7 @@ export class JobLedger {
           takenFlag(event),
           finished ? '1' : '0',
           ...learnedRun(before, event, justFinished),
-          ...Object.entries(viewToHash(after)).flat(),
+          ...viewChanges(hash, viewToHash(after)),
         ],
       )) as [number, string | string[]];
       if (reply[0] === 1) {
@@ -192,9 +212,22 @@ function learnedRun(
   return [drawMsOf(before, event), costKey, workflowOf(costKey), workOf(costKey)];
 }
 
-/** How the event moves the job through the in-flight set (see JOB_APPEND_APPLIED). */
+/**
+ * What the script writes: the count of fields the reducer dropped, those fields, then the fields whose value
+ * changed (a transition changes a handful of a view's ~30 fields; writing them all cost Redis a DEL and a full HSET).
+ */
+function viewChanges(before: Record<string, string>, after: Record<string, string>): string[] {
+  const dropped = Object.keys(before).filter((field) => field !== 'rev' && !(field in after));
+  const changed = Object.entries(after).filter(([field, value]) => before[field] !== value);
+  return [String(dropped.length), ...dropped, ...changed.flat()];
+}
+
+/**
+ * How the event moves the job through the in-flight set (see JOB_APPEND_APPLIED). `job.accepted` moves nothing:
+ * the worker's claim (claimForRun) took the job out of the queue into the in-flight set before it was placed.
+ */
 function takenFlag(event: AnyJobEnvelope): string {
-  if (event.type === 'job.accepted') return '1';
+  if (event.type === 'job.accepted') return '0';
   if (event.type === 'job.started') return '2';
   if (event.type === 'job.failed' && event.payload.willRetry) return '3';
   return '0';

@@ -62,7 +62,7 @@ export class ComfyUiExecutor implements GenerationExecutor {
   }
 
   async execute(job: ExecutionJob, hooks: ExecutionHooks): Promise<ExecutionResult> {
-    const previous = await this.placements.get(job.jobId);
+    const previous = job.placement !== undefined ? job.placement : await this.placements.get(job.jobId);
     const previousInstance = previous ? this.pool.byId(previous.instanceId) : undefined;
     if (previous && previousInstance) {
       const resumed = await this.resume(job, hooks, previousInstance, previous.promptId);

@@ -1,11 +1,14 @@
 import type { JobInputValue } from '../../../streams/job-event.types';
 import type { WorkflowTemplate } from '../../../workflows';
+import type { JobPlacement } from './job-placement.store';
 
 export interface ExecutionJob {
   jobId: string;
   attempt: number;
   template: WorkflowTemplate;
   inputs: Record<string, JobInputValue>;
+  /** Where an earlier attempt placed the prompt, as the claim found it (undefined: not looked up yet). */
+  placement?: JobPlacement | null;
 }
 
 export interface ExecutionHooks {

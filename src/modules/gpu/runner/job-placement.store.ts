@@ -9,9 +9,20 @@ export interface JobPlacement {
 
 const PLACEMENT_TTL_SECONDS = 24 * 3600;
 
+/** A stored placement, or null when there is none or it cannot be read. */
+export function parsePlacement(raw: string | null): JobPlacement | null {
+  if (!raw) return null;
+  try {
+    return JSON.parse(raw) as JobPlacement;
+  } catch {
+    return null;
+  }
+}
+
 /**
- * Where a job's prompt was sent, written before POST /prompt. A worker that takes over a dead peer's job reads
- * it to re-attach to the prompt (or collect its outputs) instead of running the GPU work twice.
+ * Where a job's prompt was sent, written before POST /prompt. A worker that takes over a dead peer's job learns it
+ * with its claim (JobLedger.claimForRun) to re-attach to the prompt (or collect its outputs) instead of running the
+ * GPU work twice.
  */
 export class JobPlacementStore {
   constructor(
@@ -19,25 +30,15 @@ export class JobPlacementStore {
     private readonly keys: StreamKeys,
   ) {}
 
-  private key(jobId: string): string {
-    return `${this.keys.prefix}gpu:placement:${jobId}`;
-  }
-
   async get(jobId: string): Promise<JobPlacement | null> {
-    const raw = await this.redis.get(this.key(jobId));
-    if (!raw) return null;
-    try {
-      return JSON.parse(raw) as JobPlacement;
-    } catch {
-      return null;
-    }
+    return parsePlacement(await this.redis.get(this.keys.placement(jobId)));
   }
 
   async set(jobId: string, placement: JobPlacement): Promise<void> {
-    await this.redis.set(this.key(jobId), JSON.stringify(placement), 'EX', PLACEMENT_TTL_SECONDS);
+    await this.redis.set(this.keys.placement(jobId), JSON.stringify(placement), 'EX', PLACEMENT_TTL_SECONDS);
   }
 
   async clear(jobId: string): Promise<void> {
-    await this.redis.del(this.key(jobId));
+    await this.redis.del(this.keys.placement(jobId));
   }
 }

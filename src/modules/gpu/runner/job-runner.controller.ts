@@ -12,7 +12,7 @@ import { StreamContext } from '../../../streams/stream.context';
 import { WorkflowCatalog } from '../../../workflows';
 import { JobLedger } from '../../generation';
 import { CancelRegistryService } from './cancel-registry.service';
-import { JobRunLease } from './job-run.lease';
+import { parsePlacement } from './job-placement.store';
 import { ROOT_LOGGER } from '../../../common/root-logger';
 import type { Logger } from '../../../common/logger';
 import { GENERATION_EXECUTOR, type GenerationExecutor } from './generation-executor';
@@ -35,7 +35,6 @@ export class JobRunnerController {
     private readonly publisher: StreamPublisher,
     private readonly catalog: WorkflowCatalog,
     private readonly cancels: CancelRegistryService,
-    private readonly runs: JobRunLease,
     @Inject(ROOT_LOGGER) private readonly log: Logger,
   ) {}
 
@@ -47,7 +46,8 @@ export class JobRunnerController {
     // Listen for a cancel before looking at the flag: the API sets the flag before it sends the event, so a cancel
     // is either seen here or heard by the registration — never missed in between.
     const registration = this.cancels.register(jobId);
-    const claim = await this.ledger.claimForRun(jobId);
+    const entry = `${ctx.entry.stream.slice(this.keys.prefix.length)}|${ctx.entry.id}`;
+    const claim = await this.ledger.claimForRun(jobId, entry);
     if (claim.finished) {
       // Redelivered after the job already ended (e.g. a worker died between completing and acking): done.
       registration.release();
@@ -58,18 +58,19 @@ export class JobRunnerController {
       await this.cancelledOnce(meta, claim.cancelledBy, true);
       return;
     }
-    const entry = `${ctx.entry.stream.slice(this.keys.prefix.length)}|${ctx.entry.id}`;
-    const runningFrom = await this.runs.take(jobId, entry);
-    if (runningFrom !== null) {
+    if (claim.runningFrom !== null) {
       // Another request entry of this job runs it (a replay or duplicate append): this one stands aside.
       registration.release();
-      this.log.warn({ jobId, correlationId, entry, runningFrom }, 'duplicate request entry; the job already runs');
+      this.log.warn(
+        { jobId, correlationId, entry, runningFrom: claim.runningFrom },
+        'duplicate request entry; the job already runs',
+      );
       return;
     }
     const template = this.catalog.get(event.payload.workflow);
     if (!template) {
       registration.release();
-      await this.runs.release(jobId, entry);
+      await this.ledger.releaseRun(jobId, entry);
       await this.fail(meta, 'unknown_workflow', `Workflow "${event.payload.workflow}" is not installed here.`, false);
       return;
     }
@@ -80,7 +81,7 @@ export class JobRunnerController {
     let placement = { instance: this.executor.name, promptId: jobId };
     try {
       const result = await this.executor.execute(
-        { jobId, attempt, template, inputs: event.payload.inputs },
+        { jobId, attempt, template, inputs: event.payload.inputs, placement: parsePlacement(claim.placement) },
         {
           signal,
           cancelSignal: registration.controller.signal,
@@ -126,7 +127,7 @@ export class JobRunnerController {
     } finally {
       registration.release();
       // Kept when the entry stays pending (retry, shutdown): its redelivery takes the lease over.
-      if (!ctx.signal.aborted) await this.runs.release(jobId, entry).catch(() => undefined);
+      if (!ctx.signal.aborted) await this.ledger.releaseRun(jobId, entry).catch(() => undefined);
     }
   }
 

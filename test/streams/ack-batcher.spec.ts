@@ -1,0 +1,101 @@
+import type Redis from 'ioredis';
+import { AckBatcher } from '../../src/streams/ack-batcher';
+import { StreamTail } from '../../src/streams/stream-tail';
+import { encodeEnvelope, ENVELOPE_FIELD } from '../../src/streams/envelope.codec';
+import { pollUntil } from '../support/poll-until';
+import { appendRequest, requestEnvelope, StreamKeys } from './stream-harness';
+import { cleanupPrefix, testRedis, uniquePrefix } from '../support/test-redis';
+
+describe('batched reads and acks (real Redis)', () => {
+  let redis: Redis;
+  let prefix: string;
+
+  beforeEach(() => {
+    redis = testRedis();
+    prefix = uniquePrefix('acks');
+  });
+
+  afterEach(async () => {
+    await cleanupPrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  async function pendingEntries(stream: string, count: number): Promise<string[]> {
+    await redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
+    for (let i = 0; i < count; i++) await redis.xadd(stream, '*', 'n', String(i));
+    const reply = (await redis.xreadgroup('GROUP', 'g', 'c', 'COUNT', count, 'STREAMS', stream, '>')) as [
+      string,
+      [string, string[]][],
+    ][];
+    return reply[0]![1].map(([id]) => id);
+  }
+
+  it('acknowledges the entries settled in one turn with one XACK per stream', async () => {
+    const a = `${prefix}a`;
+    const b = `${prefix}b`;
+    const idsA = await pendingEntries(a, 5);
+    const idsB = await pendingEntries(b, 3);
+    const xack = jest.spyOn(redis, 'xack');
+    const acks = new AckBatcher(redis, 'g');
+    await Promise.all([...idsA.map((id) => acks.ack(a, id)), ...idsB.map((id) => acks.ack(b, id))]);
+    expect(xack).toHaveBeenCalledTimes(2);
+    expect(Number((await redis.xpending(a, 'g'))[0])).toBe(0);
+    expect(Number((await redis.xpending(b, 'g'))[0])).toBe(0);
+    // A later turn is a new batch.
+    const [late] = await pendingEntries(`${prefix}c`, 1);
+    await acks.ack(`${prefix}c`, late!);
+    expect(xack).toHaveBeenCalledTimes(3);
+  });
+
+  it('rejects every ack of a batch whose XACK fails (the entries stay pending)', async () => {
+    const stream = `${prefix}wrong`;
+    await redis.set(stream, 'not a stream');
+    const acks = new AckBatcher(redis, 'g');
+    const results = await Promise.allSettled([acks.ack(stream, '1-0'), acks.ack(stream, '2-0')]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+  });
+
+  it('a coalescing tail reads a burst in fewer reads than entries, and misses none', async () => {
+    const keys = new StreamKeys(prefix);
+    let reads = 0;
+    const duplicate = redis.duplicate.bind(redis);
+    // Count the tail's blocking reads on the connection it makes for them.
+    jest.spyOn(redis, 'duplicate').mockImplementation((...args) => {
+      const conn = duplicate(...args);
+      const call = conn.call.bind(conn) as (...a: unknown[]) => Promise<unknown>;
+      (conn as unknown as { call: (...a: unknown[]) => Promise<unknown> }).call = (...a: unknown[]) => {
+        if (a[0] === 'XREAD') reads++;
+        return call(...a);
+      };
+      return conn;
+    });
+    const tail = new StreamTail(redis, [keys.requests], undefined, 1_000, 100);
+    try {
+      const seen: string[] = [];
+      tail.subscribe((e) => seen.push(e.envelope.jobId));
+      await pollUntil(
+        () => reads,
+        (n) => n >= 1,
+      );
+      await appendRequest(redis, keys, 'first');
+      await pollUntil(
+        () => seen.length,
+        (n) => n === 1,
+      );
+      // The tail now waits 100 ms before its next read: the burst arrives meanwhile and is read in one go.
+      const readsBefore = reads;
+      // One append at a time (no pipeline): an uncoalesced tail would wake for nearly every one.
+      for (let i = 0; i < 30; i++) {
+        await redis.xadd(keys.requests, '*', ENVELOPE_FIELD, encodeEnvelope(requestEnvelope(`j${i}`)));
+      }
+      await pollUntil(
+        () => seen.length,
+        (n) => n === 31,
+      );
+      expect(seen.slice(1)).toEqual(Array.from({ length: 30 }, (_, i) => `j${i}`));
+      expect(reads - readsBefore).toBeLessThanOrEqual(3);
+    } finally {
+      await tail.close();
+    }
+  });
+});
