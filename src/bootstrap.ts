@@ -8,6 +8,8 @@ import { AppModule } from './app.module';
 import { createRootLogger } from './common/root-logger';
 import { httpTracingMiddleware } from './common/observability/observability.hooks';
 import type { AppConfig } from './config/app-config';
+import { ConfigError } from './config/config.loader';
+import { listenRefusal } from './config/listen-address';
 import { asBodyParserError } from './http/http-error.filter';
 import { createValidationPipe } from './http/validation.pipe';
 import { rejectDeepJson } from './http/json-depth.guard';
@@ -26,14 +28,18 @@ export interface RunningApp {
   close(): Promise<void>;
 }
 
-/** Builds the app for the configured roles, starts the stream consumers and the HTTP server. */
+/**
+ * Builds the app for the configured roles, starts the stream consumers and the HTTP server, on `host` (default
+ * HOST: see config.loader.ts). Without API keys a non-loopback host is refused unless API_AUTH=none.
+ */
 export async function startApp(
   config: AppConfig,
-  {
-    logger = createRootLogger(config, [...config.roles].join(',')),
-    host = '0.0.0.0',
-  }: { logger?: PinoLogger; host?: string } = {},
+  options: { logger?: PinoLogger; host?: string } = {},
 ): Promise<RunningApp> {
+  const host = options.host ?? config.http.host;
+  const refusal = listenRefusal(host, config.apiKeys.length > 0, config.http.auth);
+  if (refusal) throw new ConfigError([{ variable: 'HOST', rule: refusal }]);
+  const logger = options.logger ?? createRootLogger(config, [...config.roles].join(','));
   const app = await NestFactory.create<NestExpressApplication>(await AppModule.forRoot(config, logger), {
     bodyParser: false,
     bufferLogs: true,
@@ -66,14 +72,38 @@ export async function startApp(
   await app.listen(config.port, host);
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  const bound = typeof address === 'object' && address ? address.address : host;
   const running: RunningApp = {
     app,
     config,
     logger,
     streams,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${reachableHost(bound)}:${port}`,
     close: () => app.close(),
   };
-  logger.info({ roles: [...config.roles], port, prefix: config.streamPrefix }, 'comfy-relay started');
+  logExposure(logger, config, bound, port);
+  logger.info({ roles: [...config.roles], host: bound, port, prefix: config.streamPrefix }, 'comfy-relay started');
   return running;
+}
+
+/** One line on who can reach the server, when it is not the ordinary "keys on every interface". */
+function logExposure(logger: PinoLogger, config: AppConfig, host: string, port: number): void {
+  if (config.http.loopbackForLackOfKeys) {
+    logger.info(
+      { host, port },
+      `HTTP on ${host}:${port} only (this machine): API_KEYS is unset. To serve other hosts set API_KEYS, ` +
+        'or API_AUTH=none with HOST to serve without keys',
+    );
+  } else if (config.http.auth === 'none') {
+    logger.warn(
+      { host, port },
+      `API_AUTH=none: /v1, /metrics and /health answer anyone who reaches ${host}:${port}, without a key`,
+    );
+  }
+}
+
+/** The address a client on this machine uses to reach a server bound to `host`. */
+function reachableHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
 }

@@ -20,7 +20,12 @@ export const ENV_VARIABLES = [
   'TELEGRAM_WEBHOOK_SECRET',
   'TELEGRAM_ADMIN_IDS',
   'TELEGRAM_MAX_SENDS_PER_SECOND',
+  'TELEGRAM_PRIORITY_USER_IDS',
+  'HOST',
+  'API_AUTH',
   'API_KEYS',
+  'API_PRIORITY_KEYS',
+  'API_KEY_MAX_ACTIVE',
   'USER_MAX_ACTIVE',
   'MAX_PROMPT_LENGTH',
   'MAX_IMAGE_BYTES',
@@ -103,6 +108,24 @@ export class EnvDto {
   @Max(65535)
   PORT = 3000;
 
+  /**
+   * Address the HTTP server listens on. Default: 0.0.0.0 with API_KEYS or API_AUTH=none, else 127.0.0.1 (the
+   * embedded default: without keys only this machine can reach the API). A non-loopback address without API_KEYS
+   * needs API_AUTH=none (checked in config.loader.ts).
+   */
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^([A-Za-z0-9][A-Za-z0-9.-]{0,252}|[0-9A-Fa-f:.]{2,45})$/, {
+    message: 'must be an IP address or a host name (e.g. 127.0.0.1, 0.0.0.0, ::)',
+  })
+  HOST?: string;
+
+  /** keys (default): Bearer keys from API_KEYS, or loopback only without them. none: no auth at all (explicit). */
+  @IsOptional()
+  @Transform(trimmed)
+  @IsIn(['keys', 'none'], { message: 'must be keys or none' })
+  API_AUTH = 'keys';
+
   @IsOptional()
   @Transform(trimmed)
   @Matches(/^https?:\/\/[^\s,]+(\s*,\s*https?:\/\/[^\s,]+)*$/, { message: 'must be a comma list of http(s) URLs' })
@@ -143,11 +166,31 @@ export class EnvDto {
   @Max(30)
   TELEGRAM_MAX_SENDS_PER_SECOND = 25;
 
+  /** Telegram users whose jobs go in the priority tier. */
+  @IsOptional()
+  @Matches(/^\s*-?\d+(\s*,\s*-?\d+)*\s*$/, { message: 'must be a comma list of numeric Telegram user ids' })
+  TELEGRAM_PRIORITY_USER_IDS?: string;
+
   @IsOptional()
   @Matches(/^\s*[\x21-\x2b\x2d-\x7e]{16,}(\s*,\s*[\x21-\x2b\x2d-\x7e]{16,})*\s*$/, {
     message: 'must be a comma list of keys, each at least 16 printable characters',
   })
   API_KEYS?: string;
+
+  /** The keys (a subset of API_KEYS) that may ask for `priority: true`. */
+  @IsOptional()
+  @Matches(/^\s*[\x21-\x2b\x2d-\x7e]{16,}(\s*,\s*[\x21-\x2b\x2d-\x7e]{16,})*\s*$/, {
+    message: 'must be a comma list of keys, each at least 16 printable characters',
+  })
+  API_PRIORITY_KEYS?: string;
+
+  /** Active (queued + running) jobs per API key, over all its X-User-Ids. Unset: no cap. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  API_KEY_MAX_ACTIVE?: number;
 
   @IsOptional()
   @Transform(toInt)

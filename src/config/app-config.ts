@@ -6,6 +6,8 @@ export interface AppConfig {
   readonly streamPrefix: string;
   readonly roles: ReadonlySet<Role>;
   readonly port: number;
+  /** Who may reach the HTTP server and how it authenticates (HOST, API_AUTH, API_KEYS). */
+  readonly http: HttpAccessConfig;
   /** Empty: the gpu role starts the built-in ComfyUI simulator in-process. */
   readonly comfyuiUrls: readonly string[];
   /** The built-in simulator (used when comfyuiUrls is empty): how many instances, how long a sampler step takes. */
@@ -19,8 +21,14 @@ export interface AppConfig {
     readonly adminIds: readonly number[];
     /** Global send budget (messages per second) shared by every bot replica through Redis. */
     readonly maxSendsPerSecond: number;
+    /** Users whose jobs the bot submits in the priority tier (TELEGRAM_PRIORITY_USER_IDS). */
+    readonly priorityUserIds: readonly number[];
   };
   readonly apiKeys: readonly string[];
+  /** The keys of apiKeys that may ask for the priority tier (API_PRIORITY_KEYS). */
+  readonly apiPriorityKeys: readonly string[];
+  /** Active jobs per API key (API_KEY_MAX_ACTIVE); null: no cap. */
+  readonly apiKeyMaxActive: number | null;
   readonly userMaxActive: number;
   readonly maxPromptLength: number;
   readonly maxImageBytes: number;
@@ -45,6 +53,17 @@ export interface AppConfig {
   readonly logFormat: 'json' | 'pretty';
   /** Optional error reporting and tracing (docs/operations.md); both off when their variables are unset. */
   readonly observability: ObservabilityConfig;
+}
+
+/**
+ * The HTTP server's exposure. `auth: 'keys'` (the default): /v1 needs a Bearer key from API_KEYS when any is set;
+ * without keys the server listens on loopback only. `auth: 'none'` (API_AUTH=none): no key anywhere, on purpose.
+ */
+export interface HttpAccessConfig {
+  readonly host: string;
+  readonly auth: 'keys' | 'none';
+  /** True when the host was chosen for the operator because API_KEYS is unset (logged at start). */
+  readonly loopbackForLackOfKeys: boolean;
 }
 
 /** Sentry (SENTRY_DSN) and OpenTelemetry (OTEL_EXPORTER_OTLP_ENDPOINT); the SDKs load only when set. */

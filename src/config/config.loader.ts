@@ -2,13 +2,15 @@ import { hostname } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { ENV_VARIABLES, EnvDto, ROLES, type Role } from './app-config.dto';
-import type { AppConfig, BlobConfig, ObservabilityConfig } from './app-config';
+import type { AppConfig, BlobConfig, HttpAccessConfig, ObservabilityConfig } from './app-config';
+import { ALL_INTERFACES, listenRefusal, LOOPBACK_HOST } from './listen-address';
 
 /** Variables whose values must never be echoed back, even in a validation error. */
 export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
   'TELEGRAM_BOT_TOKEN',
   'TELEGRAM_WEBHOOK_SECRET',
   'API_KEYS',
+  'API_PRIORITY_KEYS',
   'REDIS_URL',
   'AWS_ACCESS_KEY_ID',
   'AWS_SECRET_ACCESS_KEY',
@@ -56,7 +58,45 @@ function crossFieldProblems(dto: EnvDto): { variable: string; rule: string }[] {
     const missing = dto.AWS_ACCESS_KEY_ID === undefined ? 'AWS_ACCESS_KEY_ID' : 'AWS_SECRET_ACCESS_KEY';
     problems.push({ variable: missing, rule: 'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together' });
   }
+  problems.push(...accessProblems(dto));
   return problems;
+}
+
+/** API keys, tiers and the listen address (README: security). Key values are never shown, only counts. */
+function accessProblems(dto: EnvDto): { variable: string; rule: string }[] {
+  const problems: { variable: string; rule: string }[] = [];
+  const keys = new Set(list(dto.API_KEYS));
+  const outside = list(dto.API_PRIORITY_KEYS).filter((k) => !keys.has(k)).length;
+  if (outside > 0) {
+    problems.push({
+      variable: 'API_PRIORITY_KEYS',
+      rule: `must be a subset of API_KEYS (${outside} of its keys ${outside === 1 ? 'is' : 'are'} not in API_KEYS)`,
+    });
+  }
+  if (dto.API_KEY_MAX_ACTIVE !== undefined && keys.size === 0) {
+    problems.push({ variable: 'API_KEY_MAX_ACTIVE', rule: 'needs API_KEYS (the cap is per key)' });
+  }
+  if (dto.API_AUTH === 'none' && keys.size > 0) {
+    problems.push({ variable: 'API_AUTH', rule: 'none contradicts API_KEYS: unset one of them' });
+  }
+  const refusal = dto.HOST === undefined ? null : listenRefusal(dto.HOST, keys.size > 0, authOf(dto));
+  if (refusal) problems.push({ variable: 'HOST', rule: refusal });
+  return problems;
+}
+
+function authOf(dto: EnvDto): 'keys' | 'none' {
+  return dto.API_AUTH === 'none' ? 'none' : 'keys';
+}
+
+/** Without keys (and without API_AUTH=none) only this machine may reach the server: 127.0.0.1 by default. */
+function httpAccess(dto: EnvDto): HttpAccessConfig {
+  const auth = authOf(dto);
+  const open = list(dto.API_KEYS).length > 0 || auth === 'none';
+  return {
+    host: dto.HOST ?? (open ? ALL_INTERFACES : LOOPBACK_HOST),
+    auth,
+    loopbackForLackOfKeys: dto.HOST === undefined && !open,
+  };
 }
 
 function isTrue(value: string): boolean {
@@ -119,6 +159,7 @@ function toAppConfig(dto: EnvDto): AppConfig {
     streamPrefix: dto.STREAM_PREFIX,
     roles,
     port: dto.PORT,
+    http: httpAccess(dto),
     comfyuiUrls,
     simulator: { instances: dto.COMFYUI_SIM_INSTANCES, stepMs: dto.COMFYUI_SIM_STEP_MS },
     workflowsDir: dto.WORKFLOWS_DIR,
@@ -129,8 +170,11 @@ function toAppConfig(dto: EnvDto): AppConfig {
       webhookSecret: dto.TELEGRAM_WEBHOOK_SECRET,
       adminIds: list(dto.TELEGRAM_ADMIN_IDS).map(Number),
       maxSendsPerSecond: dto.TELEGRAM_MAX_SENDS_PER_SECOND,
+      priorityUserIds: list(dto.TELEGRAM_PRIORITY_USER_IDS).map(Number),
     },
     apiKeys: list(dto.API_KEYS),
+    apiPriorityKeys: list(dto.API_PRIORITY_KEYS),
+    apiKeyMaxActive: dto.API_KEY_MAX_ACTIVE ?? null,
     userMaxActive: dto.USER_MAX_ACTIVE,
     maxPromptLength: dto.MAX_PROMPT_LENGTH,
     maxImageBytes: dto.MAX_IMAGE_BYTES,

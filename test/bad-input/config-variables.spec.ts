@@ -22,7 +22,14 @@ const INVALID: Record<(typeof ENV_VARIABLES)[number], readonly string[]> = {
   TELEGRAM_WEBHOOK_SECRET: ['short', 'has spaces in it 0123456789', 's'.repeat(257)],
   TELEGRAM_ADMIN_IDS: ['alice', '1;2', '1,,2'],
   TELEGRAM_MAX_SENDS_PER_SECOND: ['0', '31', 'fast'],
+  TELEGRAM_PRIORITY_USER_IDS: ['alice', '1;2', '1,,2'],
+  // A non-loopback address without API_KEYS (and without API_AUTH=none) is refused too.
+  HOST: ['has space', 'http://0.0.0.0', '0.0.0.0', '192.0.2.10', '::'],
+  API_AUTH: ['off', 'NONE', 'bearer'],
   API_KEYS: ['short', 'a-good-long-key-0123456789,tiny', 'key with spaces inside 0123'],
+  // Not a subset of API_KEYS (a-good-long-key-0123456789, see COMPANIONS) is refused like a malformed list.
+  API_PRIORITY_KEYS: ['short', 'not-one-of-the-api-keys-0123', 'a-good-long-key-0123456789,other-long-key-0123456'],
+  API_KEY_MAX_ACTIVE: ['0', 'many', '1.5'],
   USER_MAX_ACTIVE: ['0', '1001', 'many'],
   MAX_PROMPT_LENGTH: ['0', '100001', '1.5'],
   MAX_IMAGE_BYTES: ['1023', String(50 * 1024 * 1024 + 1), '10MB'],
@@ -73,6 +80,8 @@ const COMPANIONS: Record<string, Record<string, string>> = {
   TELEGRAM_WEBHOOK_SECRET: { TELEGRAM_WEBHOOK_URL: 'https://bot.example.org/hook' },
   TELEGRAM_WEBHOOK_URL: { TELEGRAM_WEBHOOK_SECRET: 'a-valid-webhook-secret-0123' },
   BLOB_S3_ENDPOINT: { BLOB_S3_BUCKET: 'results' },
+  API_PRIORITY_KEYS: { API_KEYS: 'a-good-long-key-0123456789' },
+  API_KEY_MAX_ACTIVE: { API_KEYS: 'a-good-long-key-0123456789' },
 };
 
 /**

@@ -56,7 +56,7 @@ const context = (authorization?: string) =>
  */
 describe('secrets are compared in constant time', () => {
   it.each([
-    ['src/modules/generation/api/api-key.guard.ts', ['digest', 'presented']],
+    ['src/http/api-key-ring.ts', ['digest', 'presented']],
     ['src/modules/bot/launch/telegram-webhook.middleware.ts', ['digest(given)', 'this.secretDigest']],
     ['src/modules/bot/updates/callback-data.ts', ['expected', 'given']],
   ])('%s: timingSafeEqual, and no == on a secret', (file, args) => {
@@ -66,11 +66,11 @@ describe('secrets are compared in constant time', () => {
   });
 
   it('API keys: both sides are SHA-256 digests, and every configured key is checked (no early exit)', () => {
-    const { source } = scan('src/modules/generation/api/api-key.guard.ts');
+    const { source } = scan('src/http/api-key-ring.ts');
     const text = source.getFullText();
     expect(text).toMatch(/createHash\('sha256'\)\.update\(value\)\.digest\(\)/);
     expect(text).toMatch(/const presented = sha256\(/);
-    const loop = /for \(const \{ digest, fingerprint \} of this\.digests\) \{([\s\S]*?)\n {4}\}/.exec(text);
+    const loop = /for \(const \{ digest, key \} of this\.entries\) \{([\s\S]*?)\n {4}\}/.exec(text);
     expect(loop).not.toBeNull();
     expect(loop![1]).not.toMatch(/\b(return|break)\b/);
   });

@@ -5,6 +5,7 @@
 export { GenerationCoreModule } from './generation-core.module';
 export { GenerationService, type SubmitRequest, type SubmitResult } from './commands/generation.service';
 export {
+  ApiKeyLimitError,
   DrainingError,
   GenerationError,
   IdempotencyConflictError,
@@ -12,11 +13,18 @@ export {
   JobFinishedError,
   JobNotFoundError,
   NoCapableInstanceError,
+  PriorityNotAllowedError,
   ServiceOverloadedError,
   UserLimitError,
 } from './commands/generation.errors';
 export { QueuePositionService, type GpuWorkerAdvert } from './commands/queue-position.service';
-export { runSubmitScript, TICKET_PLACEHOLDER, type SubmitScriptArgs } from './commands/job-submit.script';
+export {
+  apiKeyActiveKey,
+  KEY_ACTIVE_SET_FIELD,
+  runSubmitScript,
+  TICKET_PLACEHOLDER,
+  type SubmitScriptArgs,
+} from './commands/job-submit.script';
 export { JobLedger, PROJECTED_FIELD, type AppliedEventType, type RunClaim } from './ledger/job-ledger';
 export { JobViewRepository } from './projection/job-view.repository';
 export { isTerminal, TERMINAL_STATUSES, type JobStatus, type JobView } from './projection/job-view';

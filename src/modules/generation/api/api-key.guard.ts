@@ -1,48 +1,42 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { Request } from 'express';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
+import { ApiKeyRing, type ApiKeyIdentity } from '../../../http/api-key-ring';
 
 export interface AuthenticatedRequest extends Request {
   /** `api:<key fingerprint>` (or `api:anonymous` without API_KEYS): scopes idempotency keys and user limits. */
   callerId?: string;
+  /** The caller's key (fingerprint and tier); absent without API_KEYS. */
+  apiKey?: ApiKeyIdentity;
 }
 
 /**
- * Bearer auth for /v1/* when API_KEYS is set. Keys are compared as SHA-256 digests with timingSafeEqual, and
- * every configured key is checked, so neither the key's content nor its position leaks through timing.
+ * Bearer auth for /v1/* when API_KEYS is set (the key ring compares SHA-256 digests in constant time). Without
+ * API_KEYS every caller is `api:anonymous` — the server then listens on loopback only, unless API_AUTH=none.
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
-  private readonly digests: { digest: Buffer; fingerprint: string }[];
+  private readonly ring: ApiKeyRing;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
-    this.digests = config.apiKeys.map((key) => {
-      const digest = sha256(key);
-      return { digest, fingerprint: digest.toString('hex').slice(0, 12) };
-    });
+    this.ring = new ApiKeyRing(config);
   }
 
   canActivate(context: ExecutionContext): boolean {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    if (this.digests.length === 0) {
-      request.callerId = 'api:anonymous';
-      return true;
+    const check = this.ring.check(request.headers.authorization);
+    switch (check.kind) {
+      case 'none-configured':
+        request.callerId = 'api:anonymous';
+        return true;
+      case 'missing':
+        throw new UnauthorizedException('Missing "Authorization: Bearer <API key>" header.');
+      case 'invalid':
+        throw new UnauthorizedException('Invalid API key.');
+      case 'valid':
+        request.callerId = `api:${check.key.fingerprint}`;
+        request.apiKey = check.key;
+        return true;
     }
-    const header = request.headers.authorization ?? '';
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) throw new UnauthorizedException('Missing "Authorization: Bearer <API key>" header.');
-    const presented = sha256(match[1]);
-    let found: string | undefined;
-    for (const { digest, fingerprint } of this.digests) {
-      if (timingSafeEqual(digest, presented) && found === undefined) found = fingerprint;
-    }
-    if (!found) throw new UnauthorizedException('Invalid API key.');
-    request.callerId = `api:${found}`;
-    return true;
   }
-}
-
-function sha256(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
 }

@@ -16,7 +16,7 @@ export class CreateGenerationDto {
   @IsObject({ message: 'must be an object of workflow inputs' })
   inputs?: Record<string, unknown>;
 
-  @ApiPropertyOptional({ description: 'the priority tier' })
+  @ApiPropertyOptional({ description: 'the priority tier: only for keys in API_PRIORITY_KEYS (else 403)' })
   @IsOptional()
   @IsBoolean()
   priority?: boolean;

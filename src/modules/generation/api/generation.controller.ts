@@ -34,7 +34,7 @@ import { ApiErrors } from './openapi/api-errors.decorator';
 import { CancelAcceptedModel, GenerationModel, SubmitAcceptedModel, WorkflowListModel } from './openapi/api-models';
 import { BEARER_AUTH } from './openapi/openapi.document';
 import { BlobStoreUnavailableError } from '../../../blobs/blob-errors';
-import { ServiceOverloadedError } from '../commands/generation.errors';
+import { PriorityNotAllowedError, ServiceOverloadedError } from '../commands/generation.errors';
 import { BLOB_STORE, type BlobStore } from '../../../blobs/blob-store';
 import { WorkflowCatalog, type WorkflowSummary } from '../../../workflows';
 import { GenerationService, type SubmitResult } from '../commands/generation.service';
@@ -74,7 +74,7 @@ export class GenerationController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'same key and body → the same job (24 h)' })
   @ApiHeader({ name: 'X-User-Id', required: false, description: 'the end user under your key (per-user limit)' })
   @ApiAcceptedResponse({ type: SubmitAcceptedModel, description: 'accepted; `Location` names the job' })
-  @ApiErrors(400, 413, 422, 429, 503)
+  @ApiErrors(400, 403, 413, 422, 429, 503)
   async create(
     @Body() body: CreateGenerationDto,
     @Req() request: AuthenticatedRequest,
@@ -88,6 +88,8 @@ export class GenerationController {
     if (userHeader !== undefined && !USER_ID.test(userHeader)) {
       throw fieldError('X-User-Id', 'must be 1-64 characters of letters, digits and _.:@-');
     }
+    // The priority tier is for entitled keys only (API_PRIORITY_KEYS); without API_KEYS nobody is entitled.
+    if (body.priority === true && request.apiKey?.priority !== true) throw new PriorityNotAllowedError();
     const caller = request.callerId ?? 'api:anonymous';
     const userId = userHeader ? `${caller}:${userHeader}` : caller;
     const result = await this.generations.submit({
@@ -96,6 +98,7 @@ export class GenerationController {
       userId,
       source: 'api',
       priority: body.priority,
+      ...(request.apiKey ? { apiKey: request.apiKey.fingerprint } : {}),
       idempotency: idempotencyKey ? { scope: userId, key: idempotencyKey } : undefined,
     });
     const statusUrl = `/v1/generations/${result.id}`;

@@ -41,6 +41,38 @@ export class UserLimitError extends GenerationError {
   }
 }
 
+/** Too many active jobs under one API key (API_KEY_MAX_ACTIVE), whichever of its users they belong to. */
+export class ApiKeyLimitError extends GenerationError {
+  constructor(
+    readonly active: number,
+    readonly limit: number,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(
+      'too_many_active_jobs',
+      `This API key already has ${active} active job(s); its limit is ${limit}. Wait for one to finish or cancel one.`,
+      { active, limit, scope: 'api_key' },
+      429,
+    );
+  }
+}
+
+/** `priority: true` from a caller whose key is not in API_PRIORITY_KEYS. */
+export class PriorityNotAllowedError extends GenerationError {
+  readonly fields = [
+    { field: 'priority', message: 'the priority tier is only for API keys listed in API_PRIORITY_KEYS' },
+  ] as const;
+
+  constructor() {
+    super(
+      'priority_not_allowed',
+      'priority: the priority tier is only for API keys listed in API_PRIORITY_KEYS',
+      undefined,
+      403,
+    );
+  }
+}
+
 export class IdempotencyConflictError extends GenerationError {
   constructor(readonly jobId: string) {
     super('idempotency_key_reused', 'This Idempotency-Key was already used for a different request.', { jobId }, 422);

@@ -29,6 +29,7 @@ import { isTerminal } from '../projection/job-view';
 import { JobLedger } from '../ledger/job-ledger';
 import { JobViewRepository } from '../projection/job-view.repository';
 import {
+  ApiKeyLimitError,
   DrainingError,
   IdempotencyConflictError,
   InvalidRequestError,
@@ -38,7 +39,7 @@ import {
   ServiceOverloadedError,
   UserLimitError,
 } from './generation.errors';
-import { runSubmitScript, TICKET_PLACEHOLDER } from './job-submit.script';
+import { apiKeyActiveKey, runSubmitScript, TICKET_PLACEHOLDER } from './job-submit.script';
 import { QueuePositionService } from './queue-position.service';
 import { runCostKeyOf } from '../eta/run-cost';
 
@@ -52,6 +53,8 @@ export interface SubmitRequest {
   telegram?: TelegramOrigin;
   priority?: boolean;
   correlationId?: string;
+  /** The caller's API key fingerprint (never the key): the job counts against its API_KEY_MAX_ACTIVE. */
+  apiKey?: string;
 }
 
 export interface SubmitResult {
@@ -65,6 +68,7 @@ export interface SubmitResult {
 const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 const REDIS_FULL_RETRY_AFTER_SECONDS = 30;
 const BLOB_FULL_RETRY_AFTER_SECONDS = 60;
+const KEY_LIMIT_RETRY_AFTER_SECONDS = 10;
 const WORKFLOW_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 /** Job commands: submit and cancel. Writes only events (plus the bookkeeping the submit script keeps). */
@@ -134,6 +138,9 @@ export class GenerationService {
       fingerprint,
       idempotencyTtlSeconds: request.idempotency ? IDEMPOTENCY_TTL_SECONDS : 0,
       recordTtlSeconds: Math.ceil(this.config.retentionMs / 1000),
+      ...(request.apiKey !== undefined && this.config.apiKeyMaxActive !== null
+        ? { keyActive: { key: apiKeyActiveKey(this.keys, request.apiKey), max: this.config.apiKeyMaxActive } }
+        : {}),
     }).catch(async (err: unknown) => {
       await this.releaseInputs(jobId, inputs);
       throw err;
@@ -141,6 +148,9 @@ export class GenerationService {
     // A refused or duplicate request never becomes this job: its image holds go now, not at BLOB_TTL_SECONDS.
     if (outcome.kind !== 'accepted') await this.releaseInputs(jobId, inputs);
     if (outcome.kind === 'limit') throw new UserLimitError(outcome.active, this.config.userMaxActive);
+    if (outcome.kind === 'key-limit') {
+      throw new ApiKeyLimitError(outcome.active, this.config.apiKeyMaxActive ?? 0, KEY_LIMIT_RETRY_AFTER_SECONDS);
+    }
     if (outcome.kind === 'duplicate') {
       if (outcome.fingerprint !== fingerprint) throw new IdempotencyConflictError(outcome.jobId);
       return { id: outcome.jobId, status: 'queued', duplicate: true, ...(await this.position(outcome.jobId)) };

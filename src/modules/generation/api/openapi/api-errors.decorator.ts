@@ -5,12 +5,13 @@ import { ErrorBodyModel } from './api-models';
 const MEANING: Record<number, string> = {
   400: 'invalid request: `field`/`fields` name what is wrong',
   401: 'missing or wrong API key',
+  403: '`priority: true` from a key not in API_PRIORITY_KEYS (`field`: priority)',
   404: 'no such job (or not yours)',
   409: 'the job is not in a state for this (already finished; no result yet)',
   410: 'the result has expired from the image store',
   413: 'the body is over the size limit',
   422: 'an Idempotency-Key reused with another body',
-  429: 'too many active jobs for this user (`Retry-After`)',
+  429: 'too many active jobs for this user, or for this API key (`details.scope`: api_key) (`Retry-After`)',
   503: 'draining, or overloaded (Redis memory, image store): try again after `Retry-After`',
 };
 

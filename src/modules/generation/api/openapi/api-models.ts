@@ -14,8 +14,8 @@ export class ErrorBodyModel {
   @ApiProperty({ example: 400 }) statusCode!: number;
   @ApiProperty({ description: 'machine-readable code', example: 'invalid_request' }) error!: string;
   @ApiProperty({ example: 'inputs.width: must be at most 2048' }) message!: string;
-  @ApiPropertyOptional({ description: 'the first field at fault (400)', example: 'inputs.width' }) field?: string;
-  @ApiPropertyOptional({ type: [FieldErrorModel], description: 'every field at fault (400)' })
+  @ApiPropertyOptional({ description: 'the first field at fault (400, 403)', example: 'inputs.width' }) field?: string;
+  @ApiPropertyOptional({ type: [FieldErrorModel], description: 'every field at fault (400, 403)' })
   fields?: FieldErrorModel[];
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'code-specific details' })
   details?: Record<string, unknown>;

@@ -41,7 +41,7 @@ function addWorkflowRequests(document: OpenAPIObject, workflows: readonly Workfl
       properties: {
         workflow: { type: 'string', enum: [workflow.name] },
         inputs: { $ref: `#/components/schemas/${inputsName}` },
-        priority: { type: 'boolean', description: 'the priority tier' },
+        priority: { type: 'boolean', description: 'the priority tier: only for keys in API_PRIORITY_KEYS (else 403)' },
       },
     };
     variants.push({ $ref: `#/components/schemas/${requestName}` });
