@@ -180,8 +180,10 @@ describe('HTTP API (all roles, echo executor, real Redis)', () => {
       expect((await app.http(`/v1/generations/${created.body.id}`, { headers: auth })).status).toBe(200);
     });
 
-    it('health and metrics need no key', async () => {
+    it('health probes need no key, nor /metrics from this machine (operator-access.spec: from elsewhere)', async () => {
       expect((await app.http('/health/live')).status).toBe(200);
+      expect((await app.http('/health/ready')).status).toBe(200);
+      expect((await app.http('/metrics')).status).toBe(200);
     });
   });
 

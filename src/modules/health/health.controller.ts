@@ -1,4 +1,4 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, UseGuards } from '@nestjs/common';
 import {
   HealthCheck,
   HealthCheckService,
@@ -7,6 +7,7 @@ import {
   type HealthIndicatorResult,
 } from '@nestjs/terminus';
 import { withTimeout } from '../../common/with-timeout.util';
+import { OperatorAccessGuard } from '../../http/operator-access.guard';
 import { RedisHealthIndicator } from './redis.health';
 
 const CONTRIBUTOR_TIMEOUT_MS = 2_000;
@@ -14,7 +15,10 @@ import { StorageHealthIndicator } from './storage.health';
 import { StreamsHealthIndicator } from './streams.health';
 import { HealthContributors } from './health-contributors';
 
-/** /health: everything (503 with details when anything is down); /health/live: the process; /health/ready: deps. */
+/**
+ * /health: everything (503 with details when anything is down), for this machine or a caller with an API key
+ * (OperatorAccessGuard); /health/live: the process; /health/ready: deps — both open, for probes and balancers.
+ */
 @Controller('health')
 export class HealthController {
   constructor(
@@ -27,6 +31,7 @@ export class HealthController {
   ) {}
 
   @Get()
+  @UseGuards(OperatorAccessGuard)
   @HealthCheck()
   check(): Promise<HealthCheckResult> {
     return this.health.check([
