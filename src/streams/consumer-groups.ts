@@ -9,7 +9,17 @@ export interface ConsumerGroupSpec {
   concurrency: number;
   /** Dead letters of this group end the job: it is the group that does the work. */
   deadLetterEndsJob: boolean;
+  /** Pause after a read that returned entries, so a busy stream is read (and acked) in batches. */
+  readBatchMs: number;
 }
+
+/**
+ * The projector and the bot see every lifecycle event of every job and act on few of them (the projector on none
+ * that a worker already applied): read a busy stream in batches, a read and an ack per batch rather than per event.
+ * Their work waits this long at most. The gpu group reads at once: a job waiting for a free slot should not.
+ */
+const PROJECTOR_READ_BATCH_MS = 25;
+const BOT_READ_BATCH_MS = 10;
 
 /** Which streams each group reads, in priority order, and how much it takes on at once. */
 export function consumerGroupSpecs(keys: StreamKeys, config: AppConfig): Record<ConsumerGroupName, ConsumerGroupSpec> {
@@ -19,13 +29,21 @@ export function consumerGroupSpecs(keys: StreamKeys, config: AppConfig): Record<
       streams: [keys.requestsPriority, keys.requests],
       concurrency: config.gpuConcurrency,
       deadLetterEndsJob: true,
+      readBatchMs: 0,
     },
     projector: {
       group: 'projector',
       streams: [keys.requestsPriority, keys.requests, keys.events],
       concurrency: config.projectorConcurrency,
       deadLetterEndsJob: false,
+      readBatchMs: PROJECTOR_READ_BATCH_MS,
     },
-    bot: { group: 'bot', streams: [keys.events], concurrency: 8, deadLetterEndsJob: false },
+    bot: {
+      group: 'bot',
+      streams: [keys.events],
+      concurrency: 8,
+      deadLetterEndsJob: false,
+      readBatchMs: BOT_READ_BATCH_MS,
+    },
   };
 }

@@ -86,6 +86,7 @@ export class RedisStreamsServer
         claimIdleMs: this.config.claimIdleMs,
         maxDeliveries: this.config.maxDeliveries,
         deadLetterEndsJob: spec.deadLetterEndsJob,
+        readBatchMs: spec.readBatchMs,
         logger: this.log,
         handle: (envelope, ctx) => this.invoke(group, byType, envelope, ctx),
       });

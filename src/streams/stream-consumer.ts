@@ -38,6 +38,8 @@ export interface StreamConsumerOptions {
   deadLetterEndsJob: boolean;
   handle: EntryHandler;
   blockMs?: number;
+  /** After a read that returned entries, wait this long before the next (entries arriving meanwhile come in one). */
+  readBatchMs?: number;
   heartbeatMs?: number;
   sweepIntervalMs?: number;
   logger?: Logger;
@@ -204,9 +206,14 @@ export class StreamConsumer {
         // A read must answer within its BLOCK time; past that (plus slack) the connection is presumed dead.
         const reply = await blockingCall(this.blocking!, this.blockMs + 10_000, 'XREADGROUP', args);
         this.counters.lastReadAt = Date.now();
-        for (const { stream, entries } of parseReadReply(reply)) this.accept(stream, entries, () => 1);
+        let read = 0;
+        for (const { stream, entries } of parseReadReply(reply)) {
+          read += entries.length;
+          this.accept(stream, entries, () => 1);
+        }
         this.dispatch();
         backoff = 100;
+        if (read > 0 && this.options.readBatchMs) await sleep(this.options.readBatchMs, this.stopController.signal);
       } catch (err) {
         if (this.closing) break;
         this.counters.readErrors++;

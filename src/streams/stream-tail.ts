@@ -29,6 +29,8 @@ export class StreamTail {
   private blocking?: Redis;
   private loop?: Promise<void>;
   private closed = false;
+  /** Ends a batching wait early (a subscriber arrived). */
+  private waking?: AbortController;
 
   constructor(
     private readonly redis: Redis,
@@ -41,10 +43,16 @@ export class StreamTail {
      * fan-out, metrics), not for live progress.
      */
     private readonly coalesceMs = 0,
+    /**
+     * The same while nobody listens (the tail only keeps its recent buffer for subscribers to come): a subscriber
+     * arriving ends the wait at once.
+     */
+    private readonly unwatchedCoalesceMs = coalesceMs,
   ) {}
 
   subscribe(listener: TailListener): () => void {
     this.listeners.add(listener);
+    this.waking?.abort();
     this.ensureRunning();
     return () => this.listeners.delete(listener);
   }
@@ -105,13 +113,21 @@ export class StreamTail {
             if (decoded.ok) this.emit({ stream, id: entry.id, envelope: decoded.envelope });
           }
         }
-        if (read > 0 && this.coalesceMs > 0) await sleep(this.coalesceMs, this.stop.signal);
+        if (read > 0) await this.batchingWait();
       } catch (err) {
         if (this.closed) break;
         this.log.debug({ err: errorMessage(err) }, 'stream tail read failed; retrying');
         await sleep(250, this.stop.signal);
       }
     }
+  }
+
+  private async batchingWait(): Promise<void> {
+    const ms = this.listeners.size > 0 ? this.coalesceMs : this.unwatchedCoalesceMs;
+    if (ms <= 0) return;
+    this.waking = new AbortController();
+    await sleep(ms, AbortSignal.any([this.stop.signal, this.waking.signal]));
+    this.waking = undefined;
   }
 
   private emit(event: TailedEvent): void {

@@ -18,9 +18,17 @@ export interface InstanceCapabilityAdvert {
  * read by the API at submit (it runs in another process) and by `cli stats`. Entries expire by their `expiresAt`,
  * like the `gpu:workers` adverts, so an instance no process uses any more stops counting.
  */
+/**
+ * A submit reuses the adverts read this recently: adverts are rewritten every few seconds and each is large (every
+ * node class and model file of an instance), so reading and parsing them once per job would cost a burst of
+ * submits more than the rest of the submit together.
+ */
+const LIVE_CACHE_MS = 500;
+
 @Injectable()
 export class PoolCapabilityStore {
   private readonly key: string;
+  private cached?: { at: number; adverts: Promise<InstanceCapabilityAdvert[]> };
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
@@ -31,10 +39,12 @@ export class PoolCapabilityStore {
 
   async publish(adverts: readonly InstanceCapabilityAdvert[]): Promise<void> {
     if (adverts.length === 0) return;
+    this.cached = undefined;
     await this.redis.hset(this.key, Object.fromEntries(adverts.map((a) => [a.instanceId, JSON.stringify(a)])));
   }
 
   async remove(instanceIds: readonly string[]): Promise<void> {
+    this.cached = undefined;
     if (instanceIds.length > 0) await this.redis.hdel(this.key, ...instanceIds);
   }
 
@@ -44,8 +54,14 @@ export class PoolCapabilityStore {
     return raw.map(parseAdvert).filter((a): a is InstanceCapabilityAdvert => a !== undefined);
   }
 
+  /** The adverts still valid at `now` (read at most LIVE_CACHE_MS ago). */
   async live(now = Date.now()): Promise<InstanceCapabilityAdvert[]> {
-    return (await this.all()).filter((a) => a.expiresAt > now);
+    if (!this.cached || now - this.cached.at >= LIVE_CACHE_MS || now < this.cached.at) {
+      const adverts = this.all();
+      this.cached = { at: now, adverts };
+      adverts.catch(() => (this.cached = undefined));
+    }
+    return (await this.cached.adverts).filter((a) => a.expiresAt > now);
   }
 }
 

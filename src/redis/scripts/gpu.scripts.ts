@@ -1,27 +1,38 @@
 import { LuaScript } from '../lua-script';
 
 /**
+ * Lua: takes the slot on lease set KEYS[i] (member ARGV[4], for ttl ms from now), dropping its expired leases
+ * first. Lease sets not taken keep theirs until they are (ZCOUNT from now on ignores them meanwhile) or expire.
+ */
+function takeSlotLua(i: string, now: string, ttl: string): string {
+  return `
+redis.call('ZREMRANGEBYSCORE', KEYS[${i}], '-inf', ${now})
+redis.call('ZADD', KEYS[${i}], ${now} + ${ttl}, ARGV[4])
+redis.call('PEXPIRE', KEYS[${i}], ${ttl} * 2)
+`;
+}
+
+/**
  * Leases in Redis so several gpu replicas never put more than the pipeline depth on one ComfyUI instance.
- * One sorted set per instance: member = lease id, score = expiry (ms). Acquire drops expired leases and takes
- * a slot on the least-loaded candidate, atomically.
+ * One sorted set per instance: member = lease id, score = expiry (ms). Acquire takes a slot on the least-loaded
+ * candidate (the first idle one in the caller's order, without looking further), atomically.
  */
 export const INSTANCE_SLOT_ACQUIRE = new LuaScript(
   'instance-slot-acquire',
   `
 local now = tonumber(ARGV[1])
-local expiry = now + tonumber(ARGV[2])
+local ttl = tonumber(ARGV[2])
 local depth = tonumber(ARGV[3])
 local force = ARGV[5] == '1'
 local best, bestCount = 0, depth
 for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  local count = redis.call('ZCARD', key)
+  local count = redis.call('ZCOUNT', key, '(' .. now, '+inf')
   if count < bestCount then best = i; bestCount = count end
+  if count == 0 then break end
 end
 if best == 0 and force then best = 1 end
 if best == 0 then return 0 end
-redis.call('ZADD', KEYS[best], expiry, ARGV[4])
-redis.call('PEXPIRE', KEYS[best], tonumber(ARGV[2]) * 2)
+${takeSlotLua('best', 'now', 'ttl')}
 return best
 `,
 );
@@ -52,11 +63,10 @@ local n = #KEYS - 1
 local tails = KEYS[#KEYS]
 local wanted = {}
 for key in string.gmatch(ARGV[6], '[^\\n]+') do wanted[key] = true end
-local counts, tail = {}, {}
+local counts = {}
+local tail = redis.call('HMGET', tails, unpack(ARGV, 7, 6 + n))
 for i = 1, n do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
-  counts[i] = redis.call('ZCARD', KEYS[i])
-  tail[i] = redis.call('HGET', tails, ARGV[6 + i])
+  counts[i] = redis.call('ZCOUNT', KEYS[i], '(' .. now, '+inf')
 end
 local pick = 0
 for i = 1, n do
@@ -83,8 +93,7 @@ if pick == 0 then
   end
 end
 if pick == 0 then return {0, false} end
-redis.call('ZADD', KEYS[pick], now + ttl, ARGV[4])
-redis.call('PEXPIRE', KEYS[pick], ttl * 2)
+${takeSlotLua('pick', 'now', 'ttl')}
 redis.call('HSET', tails, ARGV[6 + pick], model)
 redis.call('PEXPIRE', tails, 86400000)
 return {pick, tail[pick]}

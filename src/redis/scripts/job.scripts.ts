@@ -1,5 +1,5 @@
 import { LuaScript } from '../lua-script';
-import { leaseTakeLua } from './lease.scripts';
+import { leaseReleaseLua, leaseTakeLua } from './lease.scripts';
 
 /**
  * Accepts a job atomically: idempotency check, per-user active limit, ticket, request append, the job's view
@@ -92,11 +92,14 @@ return 1
  * it. Its score says where it is: −(ms it was taken) while it waits on an instance (taken, or retried), +(ms it
  * started) while it draws. The worker's claim already moved it out of the queue (JobLedger.claimForRun), so
  * `job.accepted` moves nothing; `job.started` re-scores it.
- * KEYS: stream, view, timeline, queue, user's active set, last progress, run stats, in-flight set.
+ * A worker's run of the job that ends with this event ends here too: its placement goes and its run lease (taken
+ * by the claim for request entry ARGV[13]) is released.
+ * KEYS: stream, view, timeline, queue, user's active set, last progress, run stats, in-flight set, run lease,
+ * placement.
  * ARGV: rev, envelope, jobId, timeline member prefix (the stream's name), view TTL (0: none), timeline TTL,
  * taken (1: placed on an instance, 2: started drawing, 3: to be retried), finished (1: the job just ended), run
- * ms to learn from ('' none), the run's cost class, workflow and work, the number n of fields to delete, those n
- * fields, then the changed fields and values.
+ * ms to learn from ('' none), the run's cost class, workflow and work, the request entry whose run ends ('' none),
+ * the number n of fields to delete, those n fields, then the changed fields and values.
  */
 export const JOB_APPEND_APPLIED = new LuaScript(
   'job-append-applied',
@@ -104,9 +107,9 @@ export const JOB_APPEND_APPLIED = new LuaScript(
 local rev = redis.call('HGET', KEYS[2], 'rev') or ''
 if rev ~= ARGV[1] then return {0, redis.call('HGETALL', KEYS[2])} end
 local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[2], 'projected', '1')
-local dropped = tonumber(ARGV[13])
-if dropped > 0 then redis.call('HDEL', KEYS[2], unpack(ARGV, 14, 13 + dropped)) end
-redis.call('HSET', KEYS[2], 'rev', tostring((tonumber(rev) or 0) + 1), unpack(ARGV, 14 + dropped))
+local dropped = tonumber(ARGV[14])
+if dropped > 0 then redis.call('HDEL', KEYS[2], unpack(ARGV, 15, 14 + dropped)) end
+redis.call('HSET', KEYS[2], 'rev', tostring((tonumber(rev) or 0) + 1), unpack(ARGV, 15 + dropped))
 if ARGV[5] ~= '0' then redis.call('EXPIRE', KEYS[2], ARGV[5]) end
 redis.call('ZADD', KEYS[3], string.match(id, '^(%d+)'), ARGV[4] .. '|' .. id)
 -- The timeline's lifetime was set when the job was submitted; it is renewed when the job ends (kept as long as
@@ -127,6 +130,10 @@ elseif ARGV[7] ~= '0' then
   end
 end
 if ARGV[9] ~= '' then${runStatsLua('KEYS[7]', 'ARGV[9]', 'ARGV[10]', 'ARGV[11]', 'ARGV[12]')}end
+if ARGV[13] ~= '' then
+  redis.call('DEL', KEYS[10])
+  local _ = ${leaseReleaseLua('KEYS[9]', 'ARGV[13]')}
+end
 return {1, id}
 `,
 );

@@ -27,11 +27,13 @@ return false
 `,
 );
 
+/** Lua expression: deletes the lease `key` only while `owner` holds it (1: released, else 0). */
+export function leaseReleaseLua(key: string, owner: string): string {
+  return `(redis.call('GET', ${key}) == ${owner} and redis.call('DEL', ${key}) or 0)`;
+}
+
 /** Deletes the lease only while ARGV[1] holds it. 1: released. */
-export const LEASE_RELEASE = new LuaScript(
-  'lease-release',
-  `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
-);
+export const LEASE_RELEASE = new LuaScript('lease-release', `return ${leaseReleaseLua('KEYS[1]', 'ARGV[1]')}`);
 
 /** Extends the lease to ARGV[2] ms only while ARGV[1] holds it. 1: renewed. */
 export const LEASE_RENEW = new LuaScript(

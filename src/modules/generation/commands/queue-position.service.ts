@@ -36,6 +36,12 @@ export interface GpuCapacity {
 const MAX_INFLIGHT_READ = 10_000;
 
 /**
+ * The fleet's adverts are reused this long: they are rewritten every few seconds, and a burst of submits would
+ * otherwise read and parse them once per job.
+ */
+const CAPACITY_CACHE_MS = 500;
+
+/**
  * Queue position is the job's rank in the ticket-ordered queue set (exact, and it only ever falls: jobs ahead
  * leave, new ones join behind). The ETA replays the fleet (eta/finish-time.simulator.ts): the jobs drawing now
  * and their start times, the jobs taken and waiting on an instance, the queue ahead, the instances that draw at
@@ -43,6 +49,8 @@ const MAX_INFLIGHT_READ = 10_000;
  */
 @Injectable()
 export class QueuePositionService {
+  private adverts?: { at: number; raw: Promise<string[]> };
+
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -107,7 +115,12 @@ export class QueuePositionService {
   }
 
   async capacity(now = Date.now()): Promise<GpuCapacity> {
-    const adverts = await this.redis.hvals(this.keys.gpuWorkers);
+    if (!this.adverts || now - this.adverts.at >= CAPACITY_CACHE_MS || now < this.adverts.at) {
+      const raw = this.redis.hvals(this.keys.gpuWorkers);
+      this.adverts = { at: now, raw };
+      raw.catch(() => (this.adverts = undefined));
+    }
+    const adverts = await this.adverts.raw;
     const instances = new Set<string>();
     let workers = 0;
     let slots = 0;

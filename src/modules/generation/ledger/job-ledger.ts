@@ -123,11 +123,14 @@ export class JobLedger {
    * Appends a lifecycle event and applies it to the job's view in the same round trip (the one reducer computes
    * the new view; a concurrent writer costs a retry with the view the script hands back). The state a client
    * polls for is readable as soon as the event exists; the projector skips the entry (it is marked `projected`).
+   * `endsRunOf`: the request entry whose run (claimForRun) ends with this event, if it ends the job: its run lease
+   * is released and its placement forgotten in the same step.
    */
   async append<T extends AppliedEventType>(
     type: T,
     meta: EnvelopeMeta,
     payload: JobEventPayloads[T],
+    options: { endsRunOf?: string } = {},
   ): Promise<{ id: string; envelope: JobEnvelope<T> }> {
     const envelope = makeEnvelope(type, meta, payload);
     const event = envelope as AnyJobEnvelope;
@@ -152,6 +155,8 @@ export class JobLedger {
           this.keys.lastProgress(meta.jobId),
           this.keys.runStats,
           this.keys.inflight,
+          this.keys.runLease(meta.jobId),
+          this.keys.placement(meta.jobId),
         ],
         [
           hash.rev ?? '',
@@ -163,6 +168,7 @@ export class JobLedger {
           takenFlag(event),
           finished ? '1' : '0',
           ...learnedRun(before, event, justFinished),
+          finished ? (options.endsRunOf ?? '') : '',
           ...viewChanges(hash, viewToHash(after)),
         ],
       )) as [number, string | string[]];

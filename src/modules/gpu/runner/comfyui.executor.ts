@@ -122,10 +122,6 @@ export class ComfyUiExecutor implements GenerationExecutor {
     }
   }
 
-  forget(jobId: string): Promise<void> {
-    return this.placements.clear(jobId);
-  }
-
   private async runFresh(
     job: ExecutionJob,
     hooks: ExecutionHooks,

@@ -45,11 +45,6 @@ export interface GenerationExecutor {
   /** Ids of the instances that can draw now (each draws one job at a time), advertised for ETA. */
   drawingInstances(): string[];
   execute(job: ExecutionJob, hooks: ExecutionHooks): Promise<ExecutionResult>;
-  /**
-   * The job's outcome is recorded (its result stored and announced, or its final failure): what the executor kept
-   * to re-attach a retry to the earlier prompt can go.
-   */
-  forget(jobId: string): Promise<void>;
 }
 
 export const GENERATION_EXECUTOR = Symbol('GENERATION_EXECUTOR');

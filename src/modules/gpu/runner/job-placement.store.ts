@@ -22,7 +22,7 @@ export function parsePlacement(raw: string | null): JobPlacement | null {
 /**
  * Where a job's prompt was sent, written before POST /prompt. A worker that takes over a dead peer's job learns it
  * with its claim (JobLedger.claimForRun) to re-attach to the prompt (or collect its outputs) instead of running the
- * GPU work twice.
+ * GPU work twice. It goes when the job completes (JobLedger.append with `endsRunOf`).
  */
 export class JobPlacementStore {
   constructor(
@@ -36,9 +36,5 @@ export class JobPlacementStore {
 
   async set(jobId: string, placement: JobPlacement): Promise<void> {
     await this.redis.set(this.keys.placement(jobId), JSON.stringify(placement), 'EX', PLACEMENT_TTL_SECONDS);
-  }
-
-  async clear(jobId: string): Promise<void> {
-    await this.redis.del(this.keys.placement(jobId));
   }
 }

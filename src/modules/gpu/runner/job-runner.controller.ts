@@ -79,6 +79,7 @@ export class JobRunnerController {
     const startedAt = Date.now();
     const throttle = new ProgressThrottle(250);
     let placement = { instance: this.executor.name, promptId: jobId };
+    let runEnded = false;
     try {
       const result = await this.executor.execute(
         { jobId, attempt, template, inputs: event.payload.inputs, placement: parsePlacement(claim.placement) },
@@ -110,13 +111,19 @@ export class JobRunnerController {
       }
       const outputs = stored.map((s) => (s as PromiseFulfilledResult<BlobRef>).value);
       const queuedMs = Math.max(0, startedAt - Date.parse(event.occurredAt));
-      await this.ledger.append('job.completed', meta, {
-        outputs,
-        instance: result.instance,
-        promptId: result.promptId,
-        timings: { queuedMs, runMs: Date.now() - startedAt },
-      });
-      await this.executor.forget(jobId).catch(() => undefined);
+      await this.ledger.append(
+        'job.completed',
+        meta,
+        {
+          outputs,
+          instance: result.instance,
+          promptId: result.promptId,
+          timings: { queuedMs, runMs: Date.now() - startedAt },
+        },
+        // The run ends with the job: its lease and placement go in the same step.
+        { endsRunOf: entry },
+      );
+      runEnded = true;
     } catch (err) {
       if (registration.controller.signal.aborted) {
         await this.cancelledOnce(meta, 'request', false);
@@ -127,7 +134,7 @@ export class JobRunnerController {
     } finally {
       registration.release();
       // Kept when the entry stays pending (retry, shutdown): its redelivery takes the lease over.
-      if (!ctx.signal.aborted) await this.ledger.releaseRun(jobId, entry).catch(() => undefined);
+      if (!ctx.signal.aborted && !runEnded) await this.ledger.releaseRun(jobId, entry).catch(() => undefined);
     }
   }
 

@@ -3,7 +3,7 @@ import { AckBatcher } from '../../src/streams/ack-batcher';
 import { StreamTail } from '../../src/streams/stream-tail';
 import { encodeEnvelope, ENVELOPE_FIELD } from '../../src/streams/envelope.codec';
 import { pollUntil } from '../support/poll-until';
-import { appendRequest, requestEnvelope, StreamKeys } from './stream-harness';
+import { appendRequest, groupPending, makeConsumer, requestEnvelope, StreamKeys } from './stream-harness';
 import { cleanupPrefix, testRedis, uniquePrefix } from '../support/test-redis';
 
 describe('batched reads and acks (real Redis)', () => {
@@ -96,6 +96,82 @@ describe('batched reads and acks (real Redis)', () => {
       expect(reads - readsBefore).toBeLessThanOrEqual(3);
     } finally {
       await tail.close();
+    }
+  });
+
+  it('an unwatched tail batches its reads; a subscriber arriving ends the wait at once', async () => {
+    const keys = new StreamKeys(prefix);
+    // No wait while watched, 10 s while unwatched (far longer than the deadlines below).
+    const tail = new StreamTail(redis, [keys.requests], undefined, 1_000, 0, 10_000);
+    try {
+      tail.ensureRunning();
+      await pollUntil(
+        async () => {
+          await appendRequest(redis, keys, 'unwatched');
+          return tail.recent('unwatched').length;
+        },
+        (n) => n > 0,
+        { timeoutMs: 5_000, intervalMs: 50 },
+      );
+      // The tail now waits (nobody listens). A subscriber wakes it: what follows arrives live.
+      const seen: string[] = [];
+      tail.subscribe((e) => seen.push(e.envelope.jobId));
+      await appendRequest(redis, keys, 'live');
+      await pollUntil(
+        () => seen.includes('live'),
+        (ok) => ok,
+        { timeoutMs: 3_000 },
+      );
+    } finally {
+      await tail.close();
+    }
+  });
+
+  it('a consumer group with a read batch reads a burst in a few reads and acks it in a few XACKs', async () => {
+    const keys = new StreamKeys(prefix);
+    let reads = 0;
+    const duplicate = redis.duplicate.bind(redis);
+    jest.spyOn(redis, 'duplicate').mockImplementation((...args) => {
+      const conn = duplicate(...args);
+      const call = conn.call.bind(conn) as (...a: unknown[]) => Promise<unknown>;
+      (conn as unknown as { call: (...a: unknown[]) => Promise<unknown> }).call = (...a: unknown[]) => {
+        if (a[0] === 'XREADGROUP') reads++;
+        return call(...a);
+      };
+      return conn;
+    });
+    const xack = jest.spyOn(redis, 'xack');
+    const handled: string[] = [];
+    const consumer = makeConsumer(
+      redis,
+      keys,
+      async (env) => {
+        handled.push(env.jobId);
+      },
+      { concurrency: 64, readBatchMs: 100 },
+    );
+    try {
+      await consumer.start();
+      await appendRequest(redis, keys, 'first');
+      await pollUntil(
+        () => handled.length,
+        (n) => n === 1,
+      );
+      const readsBefore = reads;
+      const acksBefore = xack.mock.calls.length;
+      for (let i = 0; i < 30; i++) await appendRequest(redis, keys, `j${i}`);
+      await pollUntil(
+        () => handled.length,
+        (n) => n === 31,
+      );
+      expect(reads - readsBefore).toBeLessThanOrEqual(3);
+      expect(xack.mock.calls.length - acksBefore).toBeLessThanOrEqual(3);
+      await pollUntil(
+        () => groupPending(redis, keys.requests, 'gpu'),
+        (n) => n === 0,
+      );
+    } finally {
+      await consumer.close(100);
     }
   });
 });
