@@ -26,8 +26,11 @@ export class JobEventMetrics {
   private readonly deadLettered: Counter<'group'>;
   private readonly delivered: Counter<'workflow'>;
   private readonly queueWait: Histogram<'workflow'>;
+  private readonly queueWaitByTier: Histogram<'tier'>;
   private readonly runTime: Histogram<'workflow'>;
   private readonly workflows = new Map<string, string>();
+  /** Tier of the jobs whose request this process saw (the request says it; later events do not). */
+  private readonly tiers = new Map<string, 'normal' | 'priority'>();
   private readonly finished = new Map<string, true>();
   private readonly running = new Map<string, { comfyui: string; since: number }>();
   private readonly workflowLabel = new LabelGuard(100);
@@ -76,6 +79,15 @@ export class JobEventMetrics {
       buckets: QUEUE_WAIT_BUCKETS,
       registers: [registry],
     });
+    this.queueWaitByTier = new Histogram({
+      name: `${METRIC_PREFIX}job_queue_wait_by_tier_seconds`,
+      help:
+        'Time from request to the start of the successful run, by tier (normal, priority): jobs whose request ' +
+        'this process saw.',
+      labelNames: ['tier'],
+      buckets: QUEUE_WAIT_BUCKETS,
+      registers: [registry],
+    });
     this.runTime = new Histogram({
       name: `${METRIC_PREFIX}job_run_seconds`,
       help: 'Run time of successful jobs on their instance (job.completed timings.runMs).',
@@ -104,6 +116,7 @@ export class JobEventMetrics {
     switch (event.type) {
       case 'job.requested':
         remember(this.workflows, event.jobId, event.payload.workflow);
+        remember(this.tiers, event.jobId, event.payload.priority === true ? 'priority' : 'normal');
         this.submitted.inc({
           workflow: this.workflowLabel.value(event.payload.workflow),
           source: this.sourceLabel.value(event.payload.source),
@@ -121,6 +134,8 @@ export class JobEventMetrics {
         const workflow = await this.workflowOf(event.jobId);
         this.completed.inc({ workflow });
         this.queueWait.observe({ workflow }, Math.max(0, event.payload.timings.queuedMs) / 1000);
+        const tier = this.tiers.get(event.jobId);
+        if (tier) this.queueWaitByTier.observe({ tier }, Math.max(0, event.payload.timings.queuedMs) / 1000);
         this.runTime.observe({ workflow }, Math.max(0, event.payload.timings.runMs) / 1000);
         return;
       }

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Gauge, type Registry } from 'prom-client';
 import { withTimeout } from '../../common/with-timeout.util';
 import { METRIC_PREFIX, METRICS_REGISTRY } from './metrics.registry';
-import { StreamStatsReader, type StreamsSnapshot } from './stream-stats.reader';
+import { QUEUE_TIERS, StreamStatsReader, type StreamsSnapshot } from './stream-stats.reader';
 
 const SCRAPE_TIMEOUT_MS = 1_500;
 
@@ -81,6 +81,22 @@ export class StreamMetricsCollector {
     define('dlq_size', 'Entries in the dead-letter stream (jobs:dlq).', [], (g, r) => g.set(r.snapshot.dlqSize));
     define('queue_length', 'Jobs accepted and not yet taken by a worker (queue ticket set).', [], (g, r) =>
       g.set(r.snapshot.queueLength),
+    );
+    define(
+      'queued_jobs',
+      'Jobs accepted and not yet taken by a worker, by tier (normal, priority); they sum to queue_length.',
+      ['tier'],
+      (g, r) => {
+        for (const tier of QUEUE_TIERS) g.set({ tier }, r.snapshot.queueTiers[tier].length);
+      },
+    );
+    define(
+      'queue_oldest_wait_seconds',
+      'How long the oldest job still waiting in the queue has waited since its submit, by tier; 0 when none waits.',
+      ['tier'],
+      (g, r) => {
+        for (const tier of QUEUE_TIERS) g.set({ tier }, (r.snapshot.queueTiers[tier].oldestWaitMs ?? 0) / 1000);
+      },
     );
     define('draining', '1 while drain mode refuses new jobs.', [], (g, r) => g.set(r.snapshot.draining ? 1 : 0));
     define('gpu_workers', 'GPU worker processes advertising in gpu:workers, live or expired.', ['state'], (g, r) => {

@@ -49,12 +49,24 @@ export interface GpuWorkerRow {
   live: boolean;
 }
 
+export type QueueTier = 'normal' | 'priority';
+export const QUEUE_TIERS: readonly QueueTier[] = ['normal', 'priority'];
+
+export interface TierQueue {
+  /** Jobs of the tier waiting in the queue (accepted, not yet taken by a worker). */
+  length: number;
+  /** Since the oldest of them was submitted; null when none waits (or its view is gone). */
+  oldestWaitMs: number | null;
+}
+
 export interface StreamsSnapshot {
   at: number;
   prefix: string;
   streams: StreamStats[];
   dlqSize: number;
   queueLength: number;
+  /** The queue by tier (a priority job's ticket score is shifted below every normal one's, see JOB_SUBMIT). */
+  queueTiers: Record<QueueTier, TierQueue>;
   draining: boolean;
   gpuWorkers: GpuWorkerRow[];
 }
@@ -91,6 +103,10 @@ export class StreamStatsReader {
     first.zcard(this.keys.queue);
     first.exists(this.keys.drainFlag);
     first.hgetall(this.keys.gpuWorkers);
+    // Per tier: how many, and the head (the oldest ticket) whose submit time says how long the tier has waited.
+    first.zcount(this.keys.queue, '-inf', '(0');
+    first.zrangebyscore(this.keys.queue, '-inf', '(0', 'LIMIT', 0, 1);
+    first.zrangebyscore(this.keys.queue, 0, '+inf', 'LIMIT', 0, 1);
     const results = ((await first.exec()) ?? []) as PipelineResult;
 
     const stats: StreamStats[] = streams.map((key, i) => {
@@ -105,17 +121,42 @@ export class StreamStatsReader {
       };
     });
     const tail = results.slice(streams.length * 3);
-    const snapshot: StreamsSnapshot = {
+    const queueLength = Number(ok(tail[0]) ?? 0);
+    const priorityLength = Number(ok(tail[3]) ?? 0);
+    const heads = { priority: firstMember(ok(tail[4])), normal: firstMember(ok(tail[5])) };
+    const [waits] = await Promise.all([this.oldestWaits(heads, now), this.addGroupDetails(stats, consumers, now)]);
+    return {
       at: now,
       prefix: this.keys.prefix,
       streams: stats,
       dlqSize: stats.find((s) => s.key === this.keys.dlq)?.length ?? 0,
-      queueLength: Number(ok(tail[0]) ?? 0),
+      queueLength,
+      queueTiers: {
+        normal: { length: Math.max(0, queueLength - priorityLength), oldestWaitMs: waits.normal },
+        priority: { length: priorityLength, oldestWaitMs: waits.priority },
+      },
       draining: Number(ok(tail[1]) ?? 0) === 1,
       gpuWorkers: parseWorkers(ok(tail[2]), now),
     };
-    await this.addGroupDetails(stats, consumers, now);
-    return snapshot;
+  }
+
+  /** How long each tier's head has waited, from its view's createdAt (one round trip, only when a tier has one). */
+  private async oldestWaits(
+    heads: Record<QueueTier, string | undefined>,
+    now: number,
+  ): Promise<Record<QueueTier, number | null>> {
+    const out: Record<QueueTier, number | null> = { normal: null, priority: null };
+    const tiers = QUEUE_TIERS.filter((t) => heads[t] !== undefined);
+    if (tiers.length === 0) return out;
+    const read = this.redis.pipeline();
+    for (const tier of tiers) read.hget(this.keys.view(heads[tier]!), 'createdAt');
+    const results = ((await read.exec()) ?? []) as PipelineResult;
+    tiers.forEach((tier, i) => {
+      const value = ok(results[i]);
+      const createdAt = typeof value === 'string' ? Date.parse(value) : NaN;
+      if (Number.isFinite(createdAt)) out[tier] = Math.max(0, now - createdAt);
+    });
+    return out;
   }
 
   /** Oldest pending entry of every group with pending work (and, on request, its consumers). */
@@ -146,6 +187,10 @@ export class StreamStatsReader {
 
 function ok(result: [Error | null, unknown] | undefined): unknown {
   return result && !result[0] ? result[1] : undefined;
+}
+
+function firstMember(value: unknown): string | undefined {
+  return Array.isArray(value) && typeof value[0] === 'string' ? value[0] : undefined;
 }
 
 function stringOf(value: unknown, fallback: string): string {
