@@ -168,6 +168,8 @@ export class PromptIntakeService {
         inputs,
         userId: `tg:${from.userId}`,
         source: 'telegram',
+        // TELEGRAM_PRIORITY_USER_IDS get the priority tier; everyone else never does.
+        ...(this.config.telegram.priorityUserIds.includes(from.userId) ? { priority: true } : {}),
         idempotency: { scope: `tg:${from.chatId}`, key: String(from.updateId) },
         telegram: {
           chatId: from.chatId,
