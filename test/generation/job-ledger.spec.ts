@@ -48,6 +48,9 @@ describe('job ledger: state applied as events are appended (no projector role)',
     expect(await app.redis.smembers(keys.userActive('api:anonymous:dora'))).toEqual([]);
     expect(Number(await app.redis.hget(keys.runStats, 'completed'))).toBe(1);
     expect(await app.redis.ttl(keys.view(id))).toBeGreaterThan(0);
+    expect(await app.redis.ttl(keys.timeline(id))).toBeGreaterThan(0);
+    // The worker's run ended with the job, in the same step: no run lease, no placement left.
+    expect(await app.redis.exists(keys.runLease(id), keys.placement(id))).toBe(0);
     // Every entry of the job says it was applied as it was appended.
     const entries = [
       ...(await app.redis.xrange(keys.requests, '-', '+')),
@@ -61,5 +64,35 @@ describe('job ledger: state applied as events are appended (no projector role)',
       headers: { 'x-user-id': 'dora' },
     });
     expect(again.status).toBe(202);
+  });
+
+  it('a job counted against its API key leaves the key’s active set when the worker completes it', async () => {
+    const keyed = await startTestApp({
+      ROLE: 'api,gpu',
+      API_KEYS: 'ledger-test-key-0123456789',
+      API_KEY_MAX_ACTIVE: '1',
+    });
+    try {
+      const headers = { authorization: 'Bearer ledger-test-key-0123456789' };
+      const submit = () =>
+        keyed.http('/v1/generations', {
+          method: 'POST',
+          json: { workflow: 'echo-invert', inputs: { width: 8, height: 8 } },
+          headers,
+        });
+      const created = await submit();
+      expect(created.status).toBe(202);
+      const set = (await keyed.redis.hgetall(new StreamKeys(keyed.prefix).view(created.body.id))).keyActiveSet!;
+      expect(await keyed.redis.zscore(set, created.body.id)).not.toBeNull();
+      await pollUntil(
+        () => keyed.http(`/v1/generations/${created.body.id}`, { headers }),
+        (r) => r.body.status === 'succeeded',
+        { description: 'keyed job succeeded' },
+      );
+      expect(await keyed.redis.zcard(set)).toBe(0);
+      expect((await submit()).status).toBe(202);
+    } finally {
+      await keyed.stop();
+    }
   });
 });

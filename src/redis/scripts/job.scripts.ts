@@ -95,7 +95,7 @@ return 1
  * A worker's run of the job that ends with this event ends here too: its placement goes and its run lease (taken
  * by the claim for request entry ARGV[13]) is released.
  * KEYS: stream, view, timeline, queue, user's active set, last progress, run stats, in-flight set, run lease,
- * placement.
+ * placement, and the API key's active set when the job counts in one.
  * ARGV: rev, envelope, jobId, timeline member prefix (the stream's name), view TTL (0: none), timeline TTL,
  * taken (1: placed on an instance, 2: started drawing, 3: to be retried), finished (1: the job just ended), run
  * ms to learn from ('' none), the run's cost class, workflow and work, the request entry whose run ends ('' none),
@@ -120,6 +120,7 @@ if ARGV[8] == '1' then
   redis.call('ZREM', KEYS[8], ARGV[3])
   redis.call('SREM', KEYS[5], ARGV[3])
   redis.call('DEL', KEYS[6])
+  if KEYS[11] then redis.call('ZREM', KEYS[11], ARGV[3]) end
 elseif ARGV[7] ~= '0' then
   local ms = tonumber(string.match(id, '^(%d+)'))
   if ARGV[7] == '2' then redis.call('ZADD', KEYS[8], ms, ARGV[3])

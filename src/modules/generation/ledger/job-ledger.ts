@@ -157,6 +157,7 @@ export class JobLedger {
           this.keys.inflight,
           this.keys.runLease(meta.jobId),
           this.keys.placement(meta.jobId),
+          ...(after.keyActiveSet ? [after.keyActiveSet] : []),
         ],
         [
           hash.rev ?? '',

@@ -16,6 +16,8 @@ export interface JobView {
   workflow?: string;
   userId?: string;
   source?: string;
+  /** The API key's active set the job counts in (API_KEY_MAX_ACTIVE), set at submit: the job leaves it when it ends. */
+  keyActiveSet?: string;
   status: JobStatus;
   ticket?: number;
   attempt: number;

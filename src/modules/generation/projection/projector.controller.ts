@@ -103,6 +103,7 @@ export class ProjectorController {
     if (isTerminal(after.status)) {
       // Idempotent, so done for every event of a finished job: a redelivery after a failed MULTI still frees them.
       if (after.userId) multi.srem(this.keys.userActive(after.userId), event.jobId);
+      if (after.keyActiveSet) multi.zrem(after.keyActiveSet, event.jobId);
       multi.zrem(this.keys.queue, event.jobId);
       multi.zrem(this.keys.inflight, event.jobId);
       // Progress is shown only while a job runs: the last tick need not outlive it (Redis memory per job).
