@@ -26,6 +26,23 @@ const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { 
   volumes: Record<string, unknown>;
 };
 const services = compose.services;
+
+/**
+ * Compose's variable interpolation (the forms this file uses): `${VAR}`, `${VAR:-default}`, `${VAR:?error}` (an
+ * unset or empty VAR stops `docker compose` with the error), `$$` for a literal `$`.
+ */
+function interpolate(value: string, env: Record<string, string>): string {
+  return value.replace(
+    /\$\$|\$\{([A-Z0-9_]+)(?:(:?[-?])([^}]*))?\}/g,
+    (whole, name?: string, op?: string, arg = '') => {
+      if (whole === '$$') return '$';
+      const set = env[name!] !== undefined && (env[name!] !== '' || !op?.startsWith(':'));
+      if (set) return env[name!]!;
+      if (op?.endsWith('?')) throw new Error(`required variable ${name} is missing a value: ${arg}`);
+      return op ? arg : '';
+    },
+  );
+}
 const envNames = (s: Service) =>
   Array.isArray(s.environment) ? s.environment.map((e) => e.split('=')[0]!) : Object.keys(s.environment ?? {});
 
@@ -149,6 +166,55 @@ describe('docker-compose.yml', () => {
       });
       expect(envNames(services[name]!)).not.toContain('OTEL_SERVICE_NAME');
     }
+  });
+});
+
+describe('docker-compose.yml: closed by default (issue 14)', () => {
+  it('refuses to start any app service without API_KEYS (compose interpolation error naming it)', () => {
+    for (const name of APP_SERVICES) {
+      const value = (services[name]!.environment as Record<string, string>).API_KEYS;
+      expect({ name, value }).toEqual({ name, value: expect.stringMatching(/^\$\{API_KEYS:\?[^}]+\}$/) });
+      expect(() => interpolate(value!, {})).toThrow(/required variable API_KEYS is missing a value: set API_KEYS/);
+      expect(() => interpolate(value!, { API_KEYS: '' })).toThrow(/API_KEYS/);
+      expect(interpolate(value!, { API_KEYS: 'k-0123456789abcdef' })).toBe('k-0123456789abcdef');
+    }
+  });
+
+  it('publishes nothing on every host interface by default: the API on 127.0.0.1 unless API_BIND says so', () => {
+    expect(services.api!.ports).toEqual(['${API_BIND:-127.0.0.1}:${API_PORT:-3000}:3000']);
+    expect(interpolate(services.api!.ports![0]!, { API_BIND: '0.0.0.0' })).toBe('0.0.0.0:3000:3000');
+    for (const [name, service] of Object.entries(services)) {
+      for (const port of service.ports ?? []) {
+        const published = interpolate(port, {});
+        expect({ name, published }).toEqual({ name, published: expect.stringMatching(/^127\.0\.0\.1:\d+:\d+$/) });
+      }
+    }
+  });
+
+  it('passes the tier settings: priority keys and the per-key cap to the api, priority users to the bot', () => {
+    expect(services.api!.environment).toMatchObject({
+      API_PRIORITY_KEYS: '${API_PRIORITY_KEYS:-}',
+      API_KEY_MAX_ACTIVE: '${API_KEY_MAX_ACTIVE:-}',
+    });
+    expect(services.bot!.environment).toMatchObject({ TELEGRAM_PRIORITY_USER_IDS: '${TELEGRAM_PRIORITY_USER_IDS:-}' });
+    // Open on purpose is not a compose setting: no role runs with API_AUTH=none or a HOST of its own.
+    for (const name of APP_SERVICES)
+      expect(envNames(services[name]!)).not.toEqual(expect.arrayContaining(['API_AUTH']));
+  });
+
+  it('Prometheus scrapes /metrics with a key, read from a git-ignored secret file', () => {
+    const prometheus = services.prometheus! as Service & { secrets?: { source: string; target: string }[] };
+    const secrets = (compose as unknown as { secrets: Record<string, { file: string }> }).secrets;
+    const [mounted] = prometheus.secrets ?? [];
+    expect(mounted).toBeDefined();
+    const file = interpolate(secrets[mounted!.source]!.file, {});
+    expect(file).toBe('./deploy/prometheus/api-key');
+    expect(readFileSync(join(ROOT, '.gitignore'), 'utf8').split('\n')).toContain(file.replace(/^\.\//, ''));
+    const config = parse(readFileSync(join(ROOT, 'deploy/prometheus/prometheus.yml'), 'utf8'));
+    expect(config.scrape_configs[0].authorization).toEqual({
+      type: 'Bearer',
+      credentials_file: `/run/secrets/${mounted!.target}`,
+    });
   });
 });
 
