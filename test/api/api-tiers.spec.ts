@@ -152,6 +152,25 @@ describe('API keys: priority tier and per-key active cap (real Redis, real HTTP)
     expect(await app.redis.zcard(keyActive(RACED_KEY))).toBe(CAP);
   });
 
+  it("at the cap, the key's set drops ended jobs and lapsed reservations it still holds (and keeps fresh ones)", async () => {
+    const set = keyActive(RACED_KEY);
+    const live = (await app.redis.zrange(set, 0, -1)).sort();
+    expect(live).toHaveLength(CAP);
+    // Left behind by paths that did not release them: a job that ended (e.g. its view rebuilt without the set's
+    // name), a reservation whose process died a while ago — and one being made right now, which must count.
+    await app.redis.hset(keys.view('ended-elsewhere'), 'id', 'ended-elsewhere', 'status', 'succeeded');
+    await app.redis.zadd(set, Date.now() - 5_000, 'ended-elsewhere');
+    await app.redis.zadd(set, Date.now() - 120_000, 'lapsed-reservation');
+    await app.redis.zadd(set, Date.now(), 'fresh-reservation');
+
+    expect((await submit(RACED_KEY, {}, { 'X-User-Id': 'late' })).status).toBe(429);
+    expect((await app.redis.zrange(set, 0, -1)).sort()).toEqual([...live, 'fresh-reservation'].sort());
+
+    await app.redis.zrem(set, 'fresh-reservation', live[0]!);
+    expect((await submit(RACED_KEY, {}, { 'X-User-Id': 'late' })).status).toBe(202);
+    await app.redis.del(keys.view('ended-elsewhere'));
+  });
+
   it('keys are never stored: only their fingerprints name the per-key sets and scope the jobs', async () => {
     const names: string[] = [];
     let cursor = '0';
