@@ -14,6 +14,7 @@ import { collectEnvironment, writeReadmeBlock, writeResults, type Report } from 
 import { round } from './lib/stats';
 import { renderTable } from './lib/table';
 import { measureBlobMemory } from './measures/blob-memory';
+import { measureBullPipeline } from './measures/bullmq-pipeline';
 import { measureFootprint } from './measures/footprint';
 import { measureIdleGap } from './measures/idle-gap';
 import { measureLatency } from './measures/latency';
@@ -61,6 +62,12 @@ const MEASURES: { key: string; title: string; run: Measure; budgetMs: { quick: n
     title: '10. throughput, tracing on vs off',
     run: measureTracing,
     budgetMs: { quick: 240_000, full: 480_000 },
+  },
+  {
+    key: 'bullmq-pipeline',
+    title: '11. whole pipeline vs BullMQ pipeline',
+    run: measureBullPipeline,
+    budgetMs: { quick: 180_000, full: 420_000 },
   },
 ];
 

@@ -189,6 +189,8 @@ export function processCpuSeconds(pid: number): number | null {
 export class CpuMeter {
   private readonly start = new Map<string, number>();
   private t0 = 0;
+  /** name → CPU seconds used during the last begin() … end() window, unrounded (set by end()). */
+  seconds: Record<string, number> = {};
 
   constructor(private readonly pids: Record<string, number>) {}
 
@@ -204,9 +206,11 @@ export class CpuMeter {
   end(): Record<string, number> {
     const wall = (performance.now() - this.t0) / 1000;
     const out: Record<string, number> = {};
+    this.seconds = {};
     for (const [name, pid] of Object.entries(this.pids)) {
       const before = this.start.get(name);
       const after = processCpuSeconds(pid);
+      if (before !== undefined && after !== null) this.seconds[name] = after - before;
       if (before !== undefined && after !== null && wall > 0)
         out[name] = Math.round(((after - before) / wall) * 100) / 100;
     }

@@ -27,24 +27,26 @@ export interface RunOutcome {
   rssLoadMb: number[];
   /** Share of one core each process used during the timed window (bench = this process, incl. the api role). */
   cpu: Record<string, number>;
+  /** The same, unrounded: CPU seconds each process used in the timed window (runPipeline and the BullMQ pipeline). */
+  cpuSeconds?: Record<string, number>;
   commands?: CounterDelta;
   /** Pipeline only: per-job stage latencies (ms, p50/p90/p99) from the stream entry ids of the timed jobs. */
   stages?: Record<string, { p50: number; p90: number; p99: number }>;
 }
 
-async function redisPid(redis: Redis): Promise<number> {
+export async function redisPid(redis: Redis): Promise<number> {
   const m = /process_id:(\d+)/.exec(await redis.info('server'));
   return m ? Number(m[1]) : -1;
 }
 
-function cpuMeter(children: readonly Child[], redis: number): CpuMeter {
+export function cpuMeter(children: readonly Child[], redis: number): CpuMeter {
   const pids: Record<string, number> = { bench: process.pid, redis };
   for (const c of children) pids[c.name] = c.pid;
   return new CpuMeter(pids);
 }
 
 /** Samples RSS of some children every 100 ms until stopped; keeps the maximum per child. */
-class RssSampler {
+export class RssSampler {
   readonly maxMb: number[];
   private readonly timer: NodeJS.Timeout;
 
@@ -69,7 +71,7 @@ class RssSampler {
 }
 
 /** Lets a just-started process settle (JIT, lazy connections), then reads its idle RSS. */
-async function idleRss(children: readonly Child[], settleMs = 1_000): Promise<number[]> {
+export async function idleRss(children: readonly Child[], settleMs = 1_000): Promise<number[]> {
   await sleep(settleMs);
   return children.map((c) => c.rssMb() ?? Number.NaN);
 }
@@ -269,6 +271,7 @@ export async function runPipeline(ctx: BenchContext, o: PipelineRunOptions): Pro
       rssIdleMb,
       rssLoadMb,
       cpu,
+      cpuSeconds: meter.seconds,
       ...(before && after ? { commands: counterDelta(before, after, { hget: polls }, polls + 3) } : {}),
       stages: await stageLatencies(redis, prefix),
     };
