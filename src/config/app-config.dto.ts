@@ -27,6 +27,7 @@ export const ENV_VARIABLES = [
   'API_PRIORITY_KEYS',
   'API_KEY_MAX_ACTIVE',
   'USER_MAX_ACTIVE',
+  'QUEUE_DISPATCH_AHEAD',
   'MAX_PROMPT_LENGTH',
   'MAX_IMAGE_BYTES',
   'JOB_TIMEOUT_MS',
@@ -198,6 +199,14 @@ export class EnvDto {
   @Min(1)
   @Max(1000)
   USER_MAX_ACTIVE = 2;
+
+  /** Jobs dispatched from the fair queue into the request streams ahead of the workers (docs/fair-queue.md). */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  QUEUE_DISPATCH_AHEAD = 2;
 
   @IsOptional()
   @Transform(toInt)

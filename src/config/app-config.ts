@@ -30,6 +30,8 @@ export interface AppConfig {
   /** Active jobs per API key (API_KEY_MAX_ACTIVE); null: no cap. */
   readonly apiKeyMaxActive: number | null;
   readonly userMaxActive: number;
+  /** QUEUE_DISPATCH_AHEAD: dispatched jobs left waiting in the request streams for a worker (fair queue). */
+  readonly queueDispatchAhead: number;
   readonly maxPromptLength: number;
   readonly maxImageBytes: number;
   readonly jobTimeoutMs: number;

@@ -176,6 +176,7 @@ function toAppConfig(dto: EnvDto): AppConfig {
     apiPriorityKeys: list(dto.API_PRIORITY_KEYS),
     apiKeyMaxActive: dto.API_KEY_MAX_ACTIVE ?? null,
     userMaxActive: dto.USER_MAX_ACTIVE,
+    queueDispatchAhead: dto.QUEUE_DISPATCH_AHEAD,
     maxPromptLength: dto.MAX_PROMPT_LENGTH,
     maxImageBytes: dto.MAX_IMAGE_BYTES,
     jobTimeoutMs: dto.JOB_TIMEOUT_MS,

@@ -60,9 +60,32 @@ export class StreamKeys {
   userActive(userId: string): string {
     return `${this.prefix}user:${userId}:active`;
   }
-  /** Sorted set of queued jobs scored by ticket: ZRANK is the exact queue position. */
+  /**
+   * Sorted set of queued jobs scored by their fair start tag (then ticket): ZRANK is the exact queue position, the
+   * order in which they will start (docs/fair-queue.md).
+   */
   get queue(): string {
     return `${this.prefix}queue:tickets`;
+  }
+  /** The priority tier's queued jobs (scored as in the queue): the per-tier metrics read it. */
+  get queuePriority(): string {
+    return `${this.prefix}queue:priority`;
+  }
+  /** Queued jobs not yet dispatched into a request stream, scored as in the queue (the fair queue's scripts). */
+  get queuePending(): string {
+    return `${this.prefix}queue:pending`;
+  }
+  /** A pending job's request (envelope, stream, account, tags) until it is dispatched. */
+  queuedRequest(jobId: string): string {
+    return `${this.prefix}queue:request:${jobId}`;
+  }
+  /** The fair queue's virtual time: the start tag of the last job dispatched. */
+  get queueVirtualTime(): string {
+    return `${this.prefix}queue:vtime`;
+  }
+  /** Sorted set: account → the finish tag of its last queued job (accounts at or behind the virtual time dropped). */
+  get queueFinishTags(): string {
+    return `${this.prefix}queue:finish`;
   }
   get ticketCounter(): string {
     return `${this.prefix}queue:ticket-counter`;

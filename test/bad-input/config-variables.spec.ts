@@ -31,6 +31,7 @@ const INVALID: Record<(typeof ENV_VARIABLES)[number], readonly string[]> = {
   API_PRIORITY_KEYS: ['short', 'not-one-of-the-api-keys-0123', 'a-good-long-key-0123456789,other-long-key-0123456'],
   API_KEY_MAX_ACTIVE: ['0', 'many', '1.5'],
   USER_MAX_ACTIVE: ['0', '1001', 'many'],
+  QUEUE_DISPATCH_AHEAD: ['0', '1001', 'two'],
   MAX_PROMPT_LENGTH: ['0', '100001', '1.5'],
   MAX_IMAGE_BYTES: ['1023', String(50 * 1024 * 1024 + 1), '10MB'],
   JOB_TIMEOUT_MS: ['999', '10m', '-1'],

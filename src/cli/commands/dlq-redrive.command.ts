@@ -73,7 +73,7 @@ export class DlqRedriveCommand extends CliCommand {
 
   private printDone(r: RedriveResult, by: string): void {
     this.out.line(
-      `re-drove ${r.dlqEntryId} (job ${r.originalJobId}) as job ${r.jobId}: ${r.stream} ${r.entryId}, ticket ${r.ticket}, by ${by}`,
+      `re-drove ${r.dlqEntryId} (job ${r.originalJobId}) as job ${r.jobId}: queued for ${r.stream}, ticket ${r.ticket}, by ${by}`,
     );
   }
 

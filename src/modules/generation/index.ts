@@ -20,6 +20,7 @@ export {
 export { QueuePositionService, type GpuWorkerAdvert } from './commands/queue-position.service';
 export {
   apiKeyActiveKey,
+  fairAccountOf,
   KEY_ACTIVE_SET_FIELD,
   runSubmitScript,
   TICKET_PLACEHOLDER,

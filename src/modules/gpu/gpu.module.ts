@@ -16,6 +16,7 @@ import { CapabilityAdvertService } from './pool/capability-advert.service';
 import { ComfyUiPoolHealthIndicator } from './pool/comfyui-pool.health';
 import { InstancePool } from './pool/instance-pool';
 import { CancelRegistryService } from './runner/cancel-registry.service';
+import { QueuePumpService } from './runner/queue-pump.service';
 import { ComfyUiExecutor } from './runner/comfyui.executor';
 import { GENERATION_EXECUTOR } from './runner/generation-executor';
 import { GpuWorkerAdvertService } from './runner/gpu-worker-advert.service';
@@ -28,6 +29,7 @@ import { JobRunnerController } from './runner/job-runner.controller';
   controllers: [JobRunnerController],
   providers: [
     CancelRegistryService,
+    QueuePumpService,
     GpuWorkerAdvertService,
     PoolCapabilityStore,
     CapabilityAdvertService,

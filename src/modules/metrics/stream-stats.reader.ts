@@ -50,6 +50,9 @@ export interface GpuWorkerRow {
 }
 
 export type QueueTier = 'normal' | 'priority';
+
+/** Queue members read from the head to find the normal tier's first (past them, its wait is not reported). */
+const NORMAL_HEAD_SCAN = 64;
 export const QUEUE_TIERS: readonly QueueTier[] = ['normal', 'priority'];
 
 export interface TierQueue {
@@ -65,7 +68,7 @@ export interface StreamsSnapshot {
   streams: StreamStats[];
   dlqSize: number;
   queueLength: number;
-  /** The queue by tier (a priority job's ticket score is shifted below every normal one's, see JOB_SUBMIT). */
+  /** The queue by tier (the priority tier's queued jobs are also kept in queue:priority, see JOB_SUBMIT). */
   queueTiers: Record<QueueTier, TierQueue>;
   draining: boolean;
   gpuWorkers: GpuWorkerRow[];
@@ -103,10 +106,11 @@ export class StreamStatsReader {
     first.zcard(this.keys.queue);
     first.exists(this.keys.drainFlag);
     first.hgetall(this.keys.gpuWorkers);
-    // Per tier: how many, and the head (the oldest ticket) whose submit time says how long the tier has waited.
-    first.zcount(this.keys.queue, '-inf', '(0');
-    first.zrangebyscore(this.keys.queue, '-inf', '(0', 'LIMIT', 0, 1);
-    first.zrangebyscore(this.keys.queue, 0, '+inf', 'LIMIT', 0, 1);
+    // Per tier: how many, and the head (the next to start) whose submit time says how long the tier has waited.
+    // The priority tier's jobs are also in queue:priority; the normal head is the first queue member not there.
+    first.zcard(this.keys.queuePriority);
+    first.zrange(this.keys.queuePriority, 0, 0);
+    first.zrange(this.keys.queue, 0, NORMAL_HEAD_SCAN - 1);
     const results = ((await first.exec()) ?? []) as PipelineResult;
 
     const stats: StreamStats[] = streams.map((key, i) => {
@@ -123,7 +127,10 @@ export class StreamStatsReader {
     const tail = results.slice(streams.length * 3);
     const queueLength = Number(ok(tail[0]) ?? 0);
     const priorityLength = Number(ok(tail[3]) ?? 0);
-    const heads = { priority: firstMember(ok(tail[4])), normal: firstMember(ok(tail[5])) };
+    const heads = {
+      priority: firstMember(ok(tail[4])),
+      normal: await this.firstNormal((ok(tail[5]) as string[] | undefined) ?? []),
+    };
     const [waits] = await Promise.all([this.oldestWaits(heads, now), this.addGroupDetails(stats, consumers, now)]);
     return {
       at: now,
@@ -138,6 +145,13 @@ export class StreamStatsReader {
       draining: Number(ok(tail[1]) ?? 0) === 1,
       gpuWorkers: parseWorkers(ok(tail[2]), now),
     };
+  }
+
+  /** The first of the queue's head members that is not in the priority tier (checked in one round trip). */
+  private async firstNormal(head: string[]): Promise<string | undefined> {
+    if (head.length === 0) return undefined;
+    const scores = await this.redis.zmscore(this.keys.queuePriority, ...head);
+    return head.find((_, i) => scores[i] === null);
   }
 
   /** How long each tier's head has waited, from its view's createdAt (one round trip, only when a tier has one). */

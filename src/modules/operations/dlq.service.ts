@@ -4,7 +4,7 @@ import type Redis from 'ioredis';
 import { BLOB_STORE, type BlobStore } from '../../blobs/blob-store';
 import { imageInputs, releaseJobInputs, retainJobInputs } from '../../blobs/job-input-blobs';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
-import { JobLedger, TICKET_PLACEHOLDER } from '../generation';
+import { fairAccountOf, JobLedger, TICKET_PLACEHOLDER } from '../generation';
 import { consumerGroupSpecs, type ConsumerGroupName } from '../../streams/consumer-groups';
 import { parseDlqEntry, type DlqRecord } from '../../streams/dead-letter.writer';
 import { decodeEntry, encodeEnvelope, ENVELOPE_FIELD, makeEnvelope } from '../../streams/envelope.codec';
@@ -37,8 +37,8 @@ export interface RedriveResult {
   dlqEntryId: string;
   originalJobId: string;
   jobId: string;
+  /** The request stream the job is dispatched into, in its turn of the fair queue. */
   stream: string;
-  entryId: string;
   ticket: number;
 }
 
@@ -172,6 +172,8 @@ export class DlqService {
       createdAt: envelope.occurredAt,
       priority: p.priority === true,
       fingerprint: 'redrive',
+      account: fairAccountOf(p.userId),
+      dispatchAhead: this.config.queueDispatchAhead,
       idempotencyTtlSeconds: REDRIVE_MARKER_TTL_SECONDS,
       recordTtlSeconds: Math.ceil(this.config.retentionMs / 1000),
     });
@@ -189,7 +191,6 @@ export class DlqService {
       originalJobId: original.jobId,
       jobId,
       stream: stream.slice(this.keys.prefix.length),
-      entryId: outcome.entryId,
       ticket: outcome.ticket,
     };
   }

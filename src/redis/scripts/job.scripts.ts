@@ -2,13 +2,64 @@ import { LuaScript } from '../lua-script';
 import { leaseReleaseLua, leaseTakeLua } from './lease.scripts';
 
 /**
- * Accepts a job atomically: idempotency check, per-user active limit, ticket, request append, the job's view
- * (readable at once: read-your-writes; it names its request entry) and timeline, queue entry — all or nothing. The ticket goes into the envelope by replacing a
- * placeholder, because the ticket only exists inside the script and re-encoding JSON with cjson would change it.
+ * Lua: the fair queue's dispatcher (docs/fair-queue.md). Queued jobs wait in the queue set (`queue:tickets`, scored
+ * by their fair start tag: ZRANK is the job's place in the order jobs will start); those not yet dispatched also wait
+ * in `queue:pending` with their request held in `queue:request:<id>`. While fewer than `ahead` dispatched jobs wait in
+ * the request streams for a worker, the pending job with the lowest tag is appended there (and the virtual time moves
+ * to its tag). Key names are built from the prefix (`pfx`): every one shares the prefix of the other keys the calling
+ * script names. Defines dispatch(pfx, ahead, ttl) → how many it dispatched.
+ */
+const DISPATCH_LUA = `
+local function dispatch(pfx, ahead, ttl)
+  local queue, pending = pfx .. 'queue:tickets', pfx .. 'queue:pending'
+  local waiting = redis.call('ZCARD', queue) - redis.call('ZCARD', pending)
+  local moved = 0
+  while waiting < ahead do
+    local top = redis.call('ZRANGE', pending, 0, 0)
+    local id = top[1]
+    if not id then break end
+    redis.call('ZREM', pending, id)
+    local held = pfx .. 'queue:request:' .. id
+    local r = redis.call('HMGET', held, 'e', 's', 'a', 'f', 't')
+    redis.call('DEL', held)
+    if r[1] then
+      local entry = redis.call('XADD', pfx .. r[2], '*', 'e', r[1], 'projected', '1')
+      redis.call('HSET', pfx .. 'jobs:view:' .. id, 'requestEntryId', entry)
+      local timeline = pfx .. 'jobs:timeline:' .. id
+      redis.call('ZADD', timeline, string.match(entry, '^(%d+)'), r[2] .. '|' .. entry)
+      redis.call('EXPIRE', timeline, ttl)
+      redis.call('SET', pfx .. 'queue:vtime', r[5])
+      -- Finish tags at or behind the virtual time say nothing any more (a new job starts at the virtual time).
+      redis.call('ZREMRANGEBYSCORE', pfx .. 'queue:finish', '-inf', r[5])
+      waiting = waiting + 1
+      moved = moved + 1
+    end
+  end
+  return moved
+end
+`;
+
+/** A job's queue score: its fair start tag, then its ticket (submit order) among equal tags. */
+const FAIR_SCORE_LUA = `
+local function fairScore(tag, ticket) return tag * 1e7 + (ticket % 1e7) end
+`;
+
+/**
+ * Accepts a job atomically: idempotency check, per-user active limit, ticket, the job's view (readable at once:
+ * read-your-writes) and its place in the fair queue, then dispatches what the streams have room for — all or
+ * nothing. Fair order (start-time fair queuing): the job's start tag is max(virtual time, its account's last finish
+ * tag), its finish tag start + cost (4 for the normal tier, 1 for priority: priority weighs ×4, it does not
+ * preempt). An account (an API key, else a user) with a backlog thus takes turns with one that has a single job
+ * instead of holding it behind the whole backlog; within an account jobs keep submit order. The ticket goes into
+ * the envelope by replacing a placeholder, because the ticket only exists inside the script and re-encoding JSON
+ * with cjson would change it.
+ * KEYS: idempotency key, user's active set, ticket counter, queue, (unused: the request stream), view, timeline.
+ * ARGV: jobId, max active, envelope, idempotency TTL, retention TTL, workflow, user, created at, priority (1/0),
+ * fingerprint, the request stream's name (without prefix), the account, the prefix, dispatch-ahead, view fields….
  */
 export const JOB_SUBMIT = new LuaScript(
   'job-submit',
-  `
+  `${DISPATCH_LUA}${FAIR_SCORE_LUA}
 -- An idempotency TTL of 0: the caller gave no key, so no later request can repeat this one (nothing to keep).
 local keyed = ARGV[4] ~= '0'
 if keyed then
@@ -19,18 +70,70 @@ local active = redis.call('SCARD', KEYS[2])
 if active >= tonumber(ARGV[2]) then return {'limit', tostring(active)} end
 local ticket = redis.call('INCR', KEYS[3])
 local body = string.gsub(ARGV[3], '"__TICKET__"', tostring(ticket), 1)
-local entryId = redis.call('XADD', KEYS[5], '*', 'e', body, 'projected', '1')
--- The job's view, readable at once (the projector skips the entry): the reducer's fields, the ticket and the
--- request's entry id (which entry a re-drive audit or \`cli job\` reads).
-redis.call('HSET', KEYS[6], 'rev', '1', 'ticket', tostring(ticket), 'requestEntryId', entryId, unpack(ARGV, 12))
-redis.call('ZADD', KEYS[7], string.match(entryId, '^(%d+)'), ARGV[11] .. '|' .. entryId)
-redis.call('EXPIRE', KEYS[7], ARGV[5])
-local score = tonumber(ticket)
-if ARGV[9] == '1' then score = score - 1e12 end
+local pfx = ARGV[13]
+local cost = 4
+if ARGV[9] == '1' then cost = 1 end
+local vtime = tonumber(redis.call('GET', pfx .. 'queue:vtime') or '0')
+local start = math.max(vtime, tonumber(redis.call('ZSCORE', pfx .. 'queue:finish', ARGV[12]) or '0'))
+local finish = tostring(start + cost)
+redis.call('ZADD', pfx .. 'queue:finish', finish, ARGV[12])
+-- The job's view, readable at once (the projector skips its request entry): the reducer's fields and the ticket;
+-- the request's entry id is added when it is dispatched.
+redis.call('HSET', KEYS[6], 'rev', '1', 'ticket', tostring(ticket), unpack(ARGV, 15))
+local score = fairScore(start, ticket)
 redis.call('ZADD', KEYS[4], score, ARGV[1])
+redis.call('ZADD', pfx .. 'queue:pending', score, ARGV[1])
+-- The priority tier's queued jobs, for the per-tier metrics (a job that leaves the queue leaves this set too).
+if ARGV[9] == '1' then redis.call('ZADD', pfx .. 'queue:priority', score, ARGV[1]) end
+redis.call('HSET', pfx .. 'queue:request:' .. ARGV[1], 'e', body, 's', ARGV[11], 'a', ARGV[12], 'f', finish,
+  't', tostring(start), 'c', tostring(cost))
 redis.call('SADD', KEYS[2], ARGV[1])
 if keyed then redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[10], 'EX', ARGV[4]) end
-return {'accepted', ARGV[1], tostring(ticket), entryId}
+dispatch(pfx, tonumber(ARGV[14]), ARGV[5])
+return {'accepted', ARGV[1], tostring(ticket)}
+`,
+);
+
+/** Tops the request streams up from the fair queue (a worker's periodic safety net; see DISPATCH_LUA). ARGV: prefix, ahead, retention TTL. */
+export const JOB_DISPATCH = new LuaScript(
+  'job-dispatch',
+  `${DISPATCH_LUA}
+return dispatch(ARGV[1], tonumber(ARGV[2]), ARGV[3])
+`,
+);
+
+/**
+ * Cancels a queued job: sets the cancel flag and takes the job out of the queue (1: it was queued, so it is
+ * cancelled now; 0: a worker has it — it hears the cancel). A job never dispatched has its request appended now all
+ * the same, so the event log stays whole (the worker that meets it finds it cancelled and drops it), and its
+ * account gets its turn back when it was its last queued job. A dispatch follows: the job's place in the streams is
+ * free.
+ * KEYS: cancel flag, queue. ARGV: by, flag TTL (s), jobId, prefix, dispatch-ahead, retention TTL.
+ */
+export const JOB_CANCEL_QUEUED = new LuaScript(
+  'job-cancel-queued',
+  `${DISPATCH_LUA}
+local pfx, id = ARGV[4], ARGV[3]
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+local removed = redis.call('ZREM', KEYS[2], id)
+redis.call('ZREM', pfx .. 'queue:priority', id)
+if redis.call('ZREM', pfx .. 'queue:pending', id) == 1 then
+  local held = pfx .. 'queue:request:' .. id
+  local r = redis.call('HMGET', held, 'e', 's', 'a', 'f', 'c')
+  redis.call('DEL', held)
+  if r[1] then
+    local entry = redis.call('XADD', pfx .. r[2], '*', 'e', r[1], 'projected', '1')
+    redis.call('HSET', pfx .. 'jobs:view:' .. id, 'requestEntryId', entry)
+    local timeline = pfx .. 'jobs:timeline:' .. id
+    redis.call('ZADD', timeline, string.match(entry, '^(%d+)'), r[2] .. '|' .. entry)
+    redis.call('EXPIRE', timeline, ARGV[6])
+    if tonumber(redis.call('ZSCORE', pfx .. 'queue:finish', r[3])) == tonumber(r[4]) then
+      redis.call('ZADD', pfx .. 'queue:finish', tonumber(r[4]) - tonumber(r[5]), r[3])
+    end
+  end
+end
+dispatch(pfx, tonumber(ARGV[5]), ARGV[6])
+return removed
 `,
 );
 
@@ -144,24 +247,30 @@ return {1, id}
  * unless the job already ended, moves it out of the queue into the in-flight set (scored −now: taken, waiting on an
  * instance), reads the cancel flag, takes the run lease for this request entry (another entry of the same job
  * stands aside) and reads where an earlier attempt placed the prompt.
+ * The job's place in the request streams is free: the fair queue dispatches the next job into it (DISPATCH_LUA).
  * KEYS: view, queue, in-flight set, cancel flag, run lease, placement.
- * ARGV: jobId, now (ms), request entry, run lease ms, then the terminal statuses.
+ * ARGV: jobId, now (ms), request entry, run lease ms, prefix, dispatch-ahead, retention TTL, then the terminal
+ * statuses.
  * Returns {'finished'} | {'cancelled', by} | {'duplicate', holder} | {'run', view fields…, placement or false}.
  */
 export const JOB_CLAIM = new LuaScript(
   'job-claim',
-  `
+  `${DISPATCH_LUA}
 local view = redis.call('HGETALL', KEYS[1])
 local status = nil
 for i = 1, #view, 2 do if view[i] == 'status' then status = view[i + 1] end end
-for i = 5, #ARGV do
+for i = 8, #ARGV do
   if status == ARGV[i] then
     redis.call('ZREM', KEYS[2], ARGV[1])
+    redis.call('ZREM', ARGV[5] .. 'queue:priority', ARGV[1])
     redis.call('ZREM', KEYS[3], ARGV[1])
+    dispatch(ARGV[5], tonumber(ARGV[6]), ARGV[7])
     return {'finished'}
   end
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', ARGV[5] .. 'queue:priority', ARGV[1])
+dispatch(ARGV[5], tonumber(ARGV[6]), ARGV[7])
 redis.call('ZADD', KEYS[3], 'NX', -tonumber(ARGV[2]), ARGV[1])
 local cancelledBy = redis.call('GET', KEYS[4])
 if cancelledBy then return {'cancelled', cancelledBy} end

@@ -82,8 +82,19 @@ export async function streamEvents(app: KeySpace, stream: 'jobs:events' | 'jobs:
   return entries.map(([, fields]) => JSON.parse(fields[1]!) as AnyJobEnvelope);
 }
 
+/**
+ * Every job request: those dispatched into `jobs:requests` and those still waiting for their turn in the fair
+ * queue (held in `queue:request:<id>` until dispatched), in queue order after the dispatched ones.
+ */
 export async function requestedJobs(app: KeySpace): Promise<AnyJobEnvelope[]> {
-  return streamEvents(app, 'jobs:requests');
+  const dispatched = await streamEvents(app, 'jobs:requests');
+  const pending = await app.redis.zrange(`${app.prefix}queue:pending`, 0, -1);
+  const held: AnyJobEnvelope[] = [];
+  for (const jobId of pending) {
+    const body = await app.redis.hget(`${app.prefix}queue:request:${jobId}`, 'e');
+    if (body) held.push(JSON.parse(body) as AnyJobEnvelope);
+  }
+  return [...dispatched, ...held];
 }
 
 export async function botGroupPending(app: KeySpace): Promise<number> {

@@ -39,7 +39,7 @@ import {
   ServiceOverloadedError,
   UserLimitError,
 } from './generation.errors';
-import { apiKeyActiveKey, runSubmitScript, TICKET_PLACEHOLDER } from './job-submit.script';
+import { apiKeyActiveKey, fairAccountOf, runSubmitScript, TICKET_PLACEHOLDER } from './job-submit.script';
 import { QueuePositionService } from './queue-position.service';
 import { runCostKeyOf } from '../eta/run-cost';
 
@@ -138,6 +138,8 @@ export class GenerationService {
       fingerprint,
       idempotencyTtlSeconds: request.idempotency ? IDEMPOTENCY_TTL_SECONDS : 0,
       recordTtlSeconds: Math.ceil(this.config.retentionMs / 1000),
+      account: fairAccountOf(request.userId, request.apiKey),
+      dispatchAhead: this.config.queueDispatchAhead,
       ...(request.apiKey !== undefined && this.config.apiKeyMaxActive !== null
         ? { keyActive: { key: apiKeyActiveKey(this.keys, request.apiKey), max: this.config.apiKeyMaxActive } }
         : {}),
@@ -201,14 +203,10 @@ export class GenerationService {
     const known = view ?? (await this.redis.exists(this.keys.record(jobId))) === 1;
     if (!known) throw new JobNotFoundError(jobId);
     if (view && isTerminal(view.status)) throw new JobFinishedError(jobId, view.status);
-    const [, removed] = (await this.redis
-      .multi()
-      .set(this.keys.cancelFlag(jobId), by, 'EX', Math.ceil(this.config.retentionMs / 1000))
-      .zrem(this.keys.queue, jobId)
-      .exec()) as [unknown, [Error | null, number]];
+    const removed = await this.ledger.cancelQueued(jobId, by);
     const meta = { jobId, correlationId: view?.correlationId ?? jobId, actor: by };
     await this.publisher.publish('job.cancel-requested', meta, { by });
-    if (removed[1] === 1) {
+    if (removed) {
       await this.ledger.publishCancelled(meta, { by, whileQueued: true });
       return { id: jobId, status: 'cancelled' };
     }

@@ -9,7 +9,7 @@ import { TERMINAL_STATUSES, type JobStatus } from '../projection/job-view';
 export const TICKET_PLACEHOLDER = '__TICKET__';
 
 export type SubmitOutcome =
-  | { kind: 'accepted'; jobId: string; ticket: number; entryId: string }
+  | { kind: 'accepted'; jobId: string; ticket: number }
   | { kind: 'duplicate'; jobId: string; fingerprint: string }
   | { kind: 'limit'; active: number }
   | { kind: 'key-limit'; active: number };
@@ -43,6 +43,15 @@ export interface SubmitScriptArgs {
   recordTtlSeconds: number;
   /** API_KEY_MAX_ACTIVE: the caller's key's active set (apiKeyActiveKey) and its cap; absent: no per-key cap. */
   keyActive?: { key: string; max: number };
+  /** Who takes turns in the fair queue: the API key's fingerprint when the job came with one, else the user. */
+  account: string;
+  /** QUEUE_DISPATCH_AHEAD: dispatched jobs left waiting in the request streams for a worker. */
+  dispatchAhead: number;
+}
+
+/** The fair queue's account of a job: its API key (by fingerprint) when it came with one, else its user. */
+export function fairAccountOf(userId: string, apiKeyFingerprint?: string): string {
+  return apiKeyFingerprint !== undefined ? `key:${apiKeyFingerprint}` : `user:${userId}`;
 }
 
 /**
@@ -135,11 +144,14 @@ async function submit(redis: Redis, keys: StreamKeys, a: SubmitScriptArgs): Prom
       a.priority ? '1' : '0',
       a.fingerprint,
       a.stream.slice(keys.prefix.length),
+      a.account,
+      keys.prefix,
+      String(a.dispatchAhead),
       ...Object.entries(viewFields).flat(),
     ],
   )) as string[];
-  const [kind, first = '', second = '', third = ''] = reply;
-  if (kind === 'accepted') return { kind, jobId: first, ticket: Number(second), entryId: third };
+  const [kind, first = '', second = ''] = reply;
+  if (kind === 'accepted') return { kind, jobId: first, ticket: Number(second) };
   if (kind === 'limit') return { kind, active: Number(first) };
   const separator = first.lastIndexOf('|');
   return { kind: 'duplicate', jobId: first.slice(0, separator), fingerprint: first.slice(separator + 1) };

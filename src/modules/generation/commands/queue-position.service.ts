@@ -36,21 +36,14 @@ export interface GpuCapacity {
 const MAX_INFLIGHT_READ = 10_000;
 
 /**
- * The fleet's adverts are reused this long: they are rewritten every few seconds, and a burst of submits would
- * otherwise read and parse them once per job.
- */
-const CAPACITY_CACHE_MS = 500;
-
-/**
- * Queue position is the job's rank in the ticket-ordered queue set (exact, and it only ever falls: jobs ahead
- * leave, new ones join behind). The ETA replays the fleet (eta/finish-time.simulator.ts): the jobs drawing now
+ * Queue position is the job's rank in the fair queue (docs/fair-queue.md): its place in the order jobs will start,
+ * exact when read (it falls as jobs ahead start; a later job of an account with fewer queued may take its turn
+ * ahead). The ETA replays the fleet (eta/finish-time.simulator.ts): the jobs drawing now
  * and their start times, the jobs taken and waiting on an instance, the queue ahead, the instances that draw at
  * once, and run times learned per class of job (eta/run-time.predictor.ts).
  */
 @Injectable()
 export class QueuePositionService {
-  private adverts?: { at: number; raw: Promise<string[]> };
-
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -115,12 +108,8 @@ export class QueuePositionService {
   }
 
   async capacity(now = Date.now()): Promise<GpuCapacity> {
-    if (!this.adverts || now - this.adverts.at >= CAPACITY_CACHE_MS || now < this.adverts.at) {
-      const raw = this.redis.hvals(this.keys.gpuWorkers);
-      this.adverts = { at: now, raw };
-      raw.catch(() => (this.adverts = undefined));
-    }
-    const adverts = await this.adverts.raw;
+    // Read every time (one small hash): an ETA must see a worker the moment it comes online.
+    const adverts = await this.redis.hvals(this.keys.gpuWorkers);
     const instances = new Set<string>();
     let workers = 0;
     let slots = 0;

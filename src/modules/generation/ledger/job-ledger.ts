@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import { BLOB_STORE, blobHolders, type BlobStore } from '../../../blobs/blob-store';
-import { JOB_APPEND_APPLIED, JOB_CLAIM, LEASE_RELEASE } from '../../../redis/scripts';
+import { JOB_APPEND_APPLIED, JOB_CANCEL_QUEUED, JOB_CLAIM, JOB_DISPATCH, LEASE_RELEASE } from '../../../redis/scripts';
 import { encodeEnvelope, makeEnvelope, type EnvelopeMeta } from '../../../streams/envelope.codec';
 import type { AnyJobEnvelope, JobEnvelope, JobEventPayloads } from '../../../streams/job-event.types';
 import { REDIS } from '../../../streams/redis.provider';
@@ -77,7 +77,16 @@ export class JobLedger {
     const reply = (await JOB_CLAIM.run(
       this.redis,
       [k.view(jobId), k.queue, k.inflight, k.cancelFlag(jobId), k.runLease(jobId), k.placement(jobId)],
-      [jobId, Date.now(), entry, RUN_LEASE_TTL_MS, ...TERMINAL_STATUSES],
+      [
+        jobId,
+        Date.now(),
+        entry,
+        RUN_LEASE_TTL_MS,
+        k.prefix,
+        this.config.queueDispatchAhead,
+        this.retentionSeconds,
+        ...TERMINAL_STATUSES,
+      ],
     )) as [string, string | null, string[]?];
     const none = { finished: false, cancelledBy: null, runningFrom: null, placement: null };
     switch (reply[0]) {
@@ -91,6 +100,32 @@ export class JobLedger {
         if (reply[2]?.length) this.remember(jobId, pairs(reply[2]));
         return { ...none, placement: reply[1] };
     }
+  }
+
+  /**
+   * Sets the cancel flag and takes the job out of the queue: true when it was queued (it is cancelled now), false
+   * when a worker has it (the worker hears the cancel). One round trip (JOB_CANCEL_QUEUED).
+   */
+  async cancelQueued(jobId: string, by: string): Promise<boolean> {
+    const removed = await JOB_CANCEL_QUEUED.run(
+      this.redis,
+      [this.keys.cancelFlag(jobId), this.keys.queue],
+      [by, this.retentionSeconds, jobId, this.keys.prefix, this.config.queueDispatchAhead, this.retentionSeconds],
+    );
+    return removed === 1;
+  }
+
+  /**
+   * Dispatches queued jobs into the request streams while fewer than QUEUE_DISPATCH_AHEAD wait there. Submits and
+   * claims do this as they go; a worker also calls it now and then, so a queue whose dispatch was missed (a script
+   * that failed halfway never leaves one: each is atomic; a change of QUEUE_DISPATCH_AHEAD can) still moves.
+   */
+  async dispatchQueued(): Promise<number> {
+    return (await JOB_DISPATCH.run(
+      this.redis,
+      [this.keys.queue, this.keys.queuePending],
+      [this.keys.prefix, this.config.queueDispatchAhead, this.retentionSeconds],
+    )) as number;
   }
 
   /** The run lease `claimForRun` took for `entry` ends (the job ended, or the entry stands aside). */

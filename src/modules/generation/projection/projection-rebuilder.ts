@@ -40,7 +40,24 @@ export class ProjectionRebuilder {
       if (envelope.type === 'job.requested') view.requestEntryId ??= id;
       views.set(envelope.jobId, view);
     }
+    // Jobs still waiting for their turn in the fair queue: their request is held until it is dispatched.
+    for await (const envelope of this.held()) {
+      if (!views.has(envelope.jobId)) views.set(envelope.jobId, reduceJobView(undefined, envelope));
+    }
     return views;
+  }
+
+  private async *held(): AsyncGenerator<AnyJobEnvelope> {
+    const pending = await this.redis.zrange(this.keys.queuePending, 0, -1);
+    for (let i = 0; i < pending.length; i += PAGE) {
+      const read = this.redis.pipeline();
+      for (const jobId of pending.slice(i, i + PAGE)) read.hget(this.keys.queuedRequest(jobId), 'e');
+      for (const [err, body] of (await read.exec()) ?? []) {
+        if (err || typeof body !== 'string') continue;
+        const decoded = decodeEntry(['e', body]);
+        if (decoded.ok) yield decoded.envelope;
+      }
+    }
   }
 
   async diff(replayed: Map<string, JobView>): Promise<ProjectionDifference[]> {

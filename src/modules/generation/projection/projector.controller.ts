@@ -9,7 +9,7 @@ import { OnStreamEvent, StreamController } from '../../../streams/on-stream-even
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamContext } from '../../../streams/stream.context';
-import { PROJECTED_FIELD } from '../ledger/job-ledger';
+import { JobLedger, PROJECTED_FIELD } from '../ledger/job-ledger';
 import { drawMsOf } from '../eta/draw-time';
 import { runCostKeyOf } from '../eta/run-cost';
 import { inputsReleasable, isTerminal, type JobView } from './job-view';
@@ -33,6 +33,7 @@ export class ProjectorController {
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(BLOB_STORE) private readonly blobs: BlobStore,
     @Inject(APP_CONFIG) config: AppConfig,
+    private readonly ledger: JobLedger,
   ) {
     this.finishedTtlSeconds = Math.ceil(config.retentionMs / 1000);
   }
@@ -94,22 +95,28 @@ export class ProjectorController {
     multi.expire(timeline, this.finishedTtlSeconds);
     if ((event.type === 'job.accepted' || event.type === 'job.started') && !isTerminal(after.status)) {
       multi.zrem(this.keys.queue, event.jobId);
+      multi.zrem(this.keys.queuePriority, event.jobId);
       // Scored as in JOB_APPEND_APPLIED: −(taken ms) while waiting on an instance, +(start ms) while drawing.
       const ms = Number(id.split('-')[0]);
       if (event.type === 'job.started') multi.zadd(this.keys.inflight, ms, event.jobId);
       else multi.zadd(this.keys.inflight, 'NX', -ms, event.jobId);
     }
     const justFinished = isTerminal(after.status) && (!before || !isTerminal(before.status));
+    const leftQueue = event.type === 'job.accepted' || event.type === 'job.started' || justFinished;
     if (isTerminal(after.status)) {
       // Idempotent, so done for every event of a finished job: a redelivery after a failed MULTI still frees them.
       if (after.userId) multi.srem(this.keys.userActive(after.userId), event.jobId);
       if (after.keyActiveSet) multi.zrem(after.keyActiveSet, event.jobId);
       multi.zrem(this.keys.queue, event.jobId);
+      multi.zrem(this.keys.queuePriority, event.jobId);
       multi.zrem(this.keys.inflight, event.jobId);
       // Progress is shown only while a job runs: the last tick need not outlive it (Redis memory per job).
       multi.del(this.keys.lastProgress(event.jobId));
     }
     await multi.exec();
+    // A worker that did not claim through the ledger (another release, during a rolling upgrade) left the queue
+    // here: the fair queue's next job is dispatched into its place (a no-op when the streams are full).
+    if (leftQueue) await this.ledger.dispatchQueued();
     // Idempotent like the rest: every event of a finished job releases again (edit jobs only; a cheap script).
     if (after.inputBlobs && inputsReleasable(after)) {
       for (const hash of after.inputBlobs) await this.blobs.release(hash, blobHolders.input(event.jobId));
