@@ -179,6 +179,37 @@ describe('cli: usage, tail, stats, projections (real Redis)', () => {
     expect(text.out).toContain('GPU workers: 1 live (2 slots), 1 expired');
   });
 
+  it('stats shows the fair queue accounts with the deepest backlogs and where their next job stands', async () => {
+    const prefix = fresh('backlogs');
+    const app: TestApp = await startTestApp({ ROLE: 'api', USER_MAX_ACTIVE: '10' }, prefix);
+    try {
+      const submit = (user: string) =>
+        app.http('/v1/generations', {
+          method: 'POST',
+          json: { workflow: 'echo-invert', inputs: { width: 8, height: 8 } },
+          headers: { 'x-user-id': user },
+        });
+      for (const [user, n] of [
+        ['light', 1],
+        ['heavy', 5],
+        ['middle', 2],
+      ] as const) {
+        for (let i = 0; i < n; i++) expect((await submit(user)).status).toBe(202);
+      }
+      const json = JSON.parse((await cli(prefix, ['stats', '--json'])).out);
+      expect(json.backlogs).toEqual([
+        { account: 'user:api:anonymous:heavy', queued: 5, nextPosition: 2 },
+        { account: 'user:api:anonymous:middle', queued: 2, nextPosition: 3 },
+        { account: 'user:api:anonymous:light', queued: 1, nextPosition: 1 },
+      ]);
+      const text = await cli(prefix, ['stats']);
+      expect(text.out).toContain('Deepest backlogs (fair queue accounts):');
+      expect(text.out).toMatch(/user:api:anonymous:heavy +5 +#2/);
+    } finally {
+      await app.stop();
+    }
+  });
+
   it('projections rebuild reports differences, fixes them, and then finds none', async () => {
     const prefix = fresh('rebuild');
     const app: TestApp = await startTestApp({ ROLE: 'api,projector' }, prefix);

@@ -5,11 +5,15 @@ import {
   type CapabilitySummary,
   type InstanceCapabilityAdvert,
 } from '../../modules/capabilities';
+import { JobLedger, type QueueBacklog } from '../../modules/generation';
 import { StreamStatsReader, type StreamsSnapshot } from '../../modules/metrics';
 import { CliOutput } from '../cli-io';
 import { formatDuration, streamIdAgeMs } from '../format.util';
 import { formatTable } from '../text-table';
 import { CliCommand } from './cli-command';
+
+/** Accounts listed under "Deepest backlogs". */
+const BACKLOGS_SHOWN = 5;
 
 interface InstanceRow {
   instance: InstanceCapabilityAdvert['instanceId'];
@@ -28,14 +32,16 @@ export class StatsCommand extends CliCommand {
     private readonly reader: StreamStatsReader,
     private readonly out: CliOutput,
     private readonly capabilities: PoolCapabilityStore,
+    private readonly ledger: JobLedger,
   ) {
     super();
   }
 
   async run(_args: string[], options: { json?: boolean }): Promise<void> {
-    const [snapshot, instances] = await Promise.all([
+    const [snapshot, instances, backlogs] = await Promise.all([
       this.reader.snapshot({ consumers: true }),
       this.capabilities.all(),
+      this.ledger.deepestBacklogs(BACKLOGS_SHOWN),
     ]);
     const rows = instances
       .sort((a, b) => a.instanceId.localeCompare(b.instanceId))
@@ -45,11 +51,24 @@ export class StatsCommand extends CliCommand {
         live: i.expiresAt > snapshot.at,
         capabilities: i.capabilities ? summarizeCapabilities(i.capabilities) : null,
       }));
-    if (options.json) this.out.json({ ...snapshot, instances: rows });
+    if (options.json) this.out.json({ ...snapshot, backlogs, instances: rows });
     else {
       this.print(snapshot);
+      this.printBacklogs(backlogs);
       this.printInstances(rows);
     }
+  }
+
+  /** Who holds the queue: the accounts of the fair queue with the most queued jobs (docs/fair-queue.md). */
+  private printBacklogs(backlogs: QueueBacklog[]): void {
+    if (backlogs.length === 0) return;
+    this.out.line('Deepest backlogs (fair queue accounts):');
+    const rows = formatTable(backlogs, [
+      { header: 'account', value: (b) => b.account },
+      { header: 'queued', value: (b) => String(b.queued), align: 'right' },
+      { header: 'next at', value: (b) => `#${b.nextPosition}`, align: 'right' },
+    ]);
+    for (const line of rows) this.out.line(`  ${line}`);
   }
 
   /** What each ComfyUI instance can run, as the gpu processes last published it (gpu:capabilities). */

@@ -26,7 +26,13 @@ export {
   TICKET_PLACEHOLDER,
   type SubmitScriptArgs,
 } from './commands/job-submit.script';
-export { JobLedger, PROJECTED_FIELD, type AppliedEventType, type RunClaim } from './ledger/job-ledger';
+export {
+  JobLedger,
+  PROJECTED_FIELD,
+  type AppliedEventType,
+  type QueueBacklog,
+  type RunClaim,
+} from './ledger/job-ledger';
 export { JobViewRepository } from './projection/job-view.repository';
 export { isTerminal, TERMINAL_STATUSES, type JobStatus, type JobView } from './projection/job-view';
 export { reduceJobView } from './projection/job-view.reducer';

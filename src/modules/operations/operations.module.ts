@@ -9,6 +9,6 @@ import { DrainService } from './drain.service';
  */
 @Module({
   providers: [JobLedger, DlqService, DrainService],
-  exports: [DlqService, DrainService],
+  exports: [DlqService, DrainService, JobLedger],
 })
 export class OperationsModule {}

@@ -42,6 +42,14 @@ export interface RunClaim {
   placement: string | null;
 }
 
+/** An account's share of the queue (`cli stats`). */
+export interface QueueBacklog {
+  account: string;
+  queued: number;
+  /** Where its next job stands in the queue (1: next to start). */
+  nextPosition: number;
+}
+
 /** A run lease outlives any run; a dead holder's lease is taken over by its own entry's redelivery, not by waiting. */
 const RUN_LEASE_TTL_MS = 6 * 3600 * 1000;
 
@@ -126,6 +134,33 @@ export class JobLedger {
       [this.keys.queue, this.keys.queuePending],
       [this.keys.prefix, this.config.queueDispatchAhead, this.retentionSeconds],
     )) as number;
+  }
+
+  /**
+   * The accounts (docs/fair-queue.md) with the most queued jobs, deepest first, with the position of each one's
+   * next job: who holds the queue. Reads at most `scan` queued jobs (an operator's view, not a hot path).
+   */
+  async deepestBacklogs(limit = 10, scan = 10_000): Promise<QueueBacklog[]> {
+    const queued = await this.redis.zrange(this.keys.queue, 0, scan - 1);
+    const read = this.redis.pipeline();
+    for (const jobId of queued) {
+      read.hget(this.keys.queuedRequest(jobId), 'a');
+      read.hget(this.keys.view(jobId), 'userId');
+    }
+    const replies = (await read.exec()) ?? [];
+    const byAccount = new Map<string, QueueBacklog>();
+    queued.forEach((_, i) => {
+      const held = replies[i * 2]?.[1];
+      const user = replies[i * 2 + 1]?.[1];
+      // Dispatched jobs no longer hold their account: their user names it (a keyed job's user is under its key).
+      const account = typeof held === 'string' ? held : typeof user === 'string' ? `user:${user}` : 'unknown';
+      const entry = byAccount.get(account) ?? { account, queued: 0, nextPosition: i + 1 };
+      entry.queued++;
+      byAccount.set(account, entry);
+    });
+    return [...byAccount.values()]
+      .sort((a, b) => b.queued - a.queued || a.nextPosition - b.nextPosition)
+      .slice(0, limit);
   }
 
   /** The run lease `claimForRun` took for `entry` ends (the job ended, or the entry stands aside). */
