@@ -81,6 +81,24 @@ describe('fair queue (real Redis, real HTTP, simulated ComfyUI)', () => {
     expect(started).toEqual(model);
   });
 
+  it("submitted round by round, every 202 position is the job's start order", async () => {
+    const prefix = uniquePrefix('fair');
+    const keys = new StreamKeys(prefix);
+    const api = await app({ ROLE: 'api,projector' }, prefix);
+    const backlogs = new Map([
+      ['u1', 1],
+      ['u2', 2],
+      ['u3', 3],
+      ['u4', 5],
+    ]);
+    const answered: { id: string; position: number }[] = [];
+    for (let round = 0; round < 5; round++) {
+      for (const [user, n] of backlogs) if (round < n) answered.push(await submit(api, user));
+    }
+    expect(answered.map((a) => a.position)).toEqual(answered.map((_, i) => i + 1));
+    expect(await runAll(api, keys, answered.length, prefix)).toEqual(answered.map((a) => a.id));
+  });
+
   it('a user joining behind a 20-job backlog is third at most, and starts before its third-from-last job', async () => {
     const prefix = uniquePrefix('fair');
     const keys = new StreamKeys(prefix);
