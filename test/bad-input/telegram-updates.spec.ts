@@ -6,6 +6,7 @@ import { FakeTelegram } from '../support/fake-telegram/fake-telegram.server';
 import type { BotMessage, FakeUser } from '../support/fake-telegram/fake-telegram.types';
 import { freePort } from '../support/free-port';
 import { pollUntil } from '../support/poll-until';
+import { latestRequest, requestedJobs } from '../bot/support/bot-harness';
 import { encodePng } from '../../src/common/png-encoder';
 
 const SECRET = 'bad_input_webhook-0123456789';
@@ -53,7 +54,8 @@ describe('bad Telegram updates (webhook mode, no GPU: jobs stay queued)', () => 
     await fake.stop();
   });
 
-  const jobs = () => app.redis.xlen(`${app.prefix}jobs:requests`);
+  // Every job the bot made: dispatched into jobs:requests or still waiting for its turn in the fair queue.
+  const jobs = async () => (await requestedJobs(app)).length;
   const newUser = (): FakeUser => fake.user(nextUser++);
 
   async function post(body: unknown, raw = false) {
@@ -217,9 +219,7 @@ describe('bad Telegram updates (webhook mode, no GPU: jobs stay queued)', () => 
       const status = await expectReply(user.id, sent.messageId, /In the queue|Starting/);
       expect(status.text).not.toContain('<b>');
       expect(await jobs()).toBe(before + 1);
-      const [entry] = (await app.redis.xrevrange(`${app.prefix}jobs:requests`, '+', '-', 'COUNT', 1)).map(([, f]) =>
-        JSON.parse(f[1]!),
-      );
+      const entry = (await latestRequest(app)) as unknown as { jobId: string; payload: { inputs: { prompt: string } } };
       expect(entry.payload.inputs.prompt).toBe(text.trim());
     });
 
@@ -243,9 +243,7 @@ describe('bad Telegram updates (webhook mode, no GPU: jobs stay queued)', () => 
       const sent = fake.sendText(victim, 'a picture only I may cancel');
       status = await expectReply(victim.id, sent.messageId, /In the queue/);
       cancelButton = status.replyMarkup!.inline_keyboard.flat()[0]!.callback_data!;
-      const [entry] = (await app.redis.xrevrange(`${app.prefix}jobs:requests`, '+', '-', 'COUNT', 1)).map(([, f]) =>
-        JSON.parse(f[1]!),
-      );
+      const entry = (await latestRequest(app)) as unknown as { jobId: string; payload: { inputs: { prompt: string } } };
       victimJob = entry.jobId;
     });
 

@@ -4,6 +4,7 @@ import { FakeTelegram } from '../support/fake-telegram/fake-telegram.server';
 import type { FakeUser } from '../support/fake-telegram/fake-telegram.types';
 import { freePort } from '../support/free-port';
 import { pollUntil } from '../support/poll-until';
+import { requestedJobs } from '../bot/support/bot-harness';
 
 const KEY = 'size-limits-key-0123456789abcdef';
 const SECRET = 'size_limits_secret-0123456789';
@@ -57,7 +58,8 @@ describe('size limits on every input', () => {
     await fake.stop();
   });
 
-  const jobs = () => app.redis.xlen(`${app.prefix}jobs:requests`);
+  // Every job the bot made: dispatched into jobs:requests or still waiting for its turn in the fair queue.
+  const jobs = async () => (await requestedJobs(app)).length;
 
   async function post(json: unknown, headers: Record<string, string> = {}, rawBody?: string) {
     const res = await fetch(`${app.url}/v1/generations`, {

@@ -120,3 +120,13 @@ export function sha256(bytes: Buffer): string {
 export function isPng(bytes: Buffer | undefined): boolean {
   return !!bytes && bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
 }
+
+/** The most recently submitted job's request (highest ticket), dispatched or still waiting for its turn. */
+export async function latestRequest(app: KeySpace): Promise<AnyJobEnvelope | undefined> {
+  const all = await requestedJobs(app);
+  const ticket = (e: AnyJobEnvelope) => (e.payload as { ticket?: number }).ticket ?? 0;
+  return all.reduce<AnyJobEnvelope | undefined>(
+    (a, b) => (a === undefined || ticket(b) > ticket(a) ? b : a),
+    undefined,
+  );
+}
