@@ -7,27 +7,25 @@ import { leaseReleaseLua, leaseTakeLua } from './lease.scripts';
  * in `queue:pending` with their request held in `queue:request:<id>`. While fewer than `ahead` dispatched jobs wait in
  * the request streams for a worker, the pending job with the lowest tag is appended there (and the virtual time moves
  * to its tag). Key names are built from the prefix (`pfx`): every one shares the prefix of the other keys the calling
- * script names. Defines dispatch(pfx, ahead, ttl) → how many it dispatched.
+ * script names. Defines dispatch(pfx, ahead) → how many it dispatched.
  */
 const DISPATCH_LUA = `
-local function dispatch(pfx, ahead, ttl)
+local function dispatch(pfx, ahead)
   local queue, pending = pfx .. 'queue:tickets', pfx .. 'queue:pending'
   local waiting = redis.call('ZCARD', queue) - redis.call('ZCARD', pending)
   local moved = 0
   while waiting < ahead do
-    local top = redis.call('ZRANGE', pending, 0, 0)
+    local top = redis.call('ZPOPMIN', pending)
     local id = top[1]
     if not id then break end
-    redis.call('ZREM', pending, id)
     local held = pfx .. 'queue:request:' .. id
     local r = redis.call('HMGET', held, 'e', 's', 'a', 'f', 't')
     redis.call('DEL', held)
     if r[1] then
       local entry = redis.call('XADD', pfx .. r[2], '*', 'e', r[1], 'projected', '1')
       redis.call('HSET', pfx .. 'jobs:view:' .. id, 'requestEntryId', entry)
-      local timeline = pfx .. 'jobs:timeline:' .. id
-      redis.call('ZADD', timeline, string.match(entry, '^(%d+)'), r[2] .. '|' .. entry)
-      redis.call('EXPIRE', timeline, ttl)
+      -- The timeline's lifetime is set when the job ends (with its view's).
+      redis.call('ZADD', pfx .. 'jobs:timeline:' .. id, string.match(entry, '^(%d+)'), r[2] .. '|' .. entry)
       redis.call('SET', pfx .. 'queue:vtime', r[5])
       -- Finish tags at or behind the virtual time say nothing any more (a new job starts at the virtual time).
       redis.call('ZREMRANGEBYSCORE', pfx .. 'queue:finish', '-inf', r[5])
@@ -89,16 +87,16 @@ redis.call('HSET', pfx .. 'queue:request:' .. ARGV[1], 'e', body, 's', ARGV[11],
   't', tostring(start), 'c', tostring(cost))
 redis.call('SADD', KEYS[2], ARGV[1])
 if keyed then redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[10], 'EX', ARGV[4]) end
-dispatch(pfx, tonumber(ARGV[14]), ARGV[5])
+dispatch(pfx, tonumber(ARGV[14]))
 return {'accepted', ARGV[1], tostring(ticket)}
 `,
 );
 
-/** Tops the request streams up from the fair queue (a worker's periodic safety net; see DISPATCH_LUA). ARGV: prefix, ahead, retention TTL. */
+/** Tops the request streams up from the fair queue (a worker's periodic safety net; see DISPATCH_LUA). ARGV: prefix, ahead. */
 export const JOB_DISPATCH = new LuaScript(
   'job-dispatch',
   `${DISPATCH_LUA}
-return dispatch(ARGV[1], tonumber(ARGV[2]), ARGV[3])
+return dispatch(ARGV[1], tonumber(ARGV[2]))
 `,
 );
 
@@ -132,7 +130,7 @@ if redis.call('ZREM', pfx .. 'queue:pending', id) == 1 then
     end
   end
 end
-dispatch(pfx, tonumber(ARGV[5]), ARGV[6])
+dispatch(pfx, tonumber(ARGV[5]))
 return removed
 `,
 );
@@ -249,8 +247,7 @@ return {1, id}
  * stands aside) and reads where an earlier attempt placed the prompt.
  * The job's place in the request streams is free: the fair queue dispatches the next job into it (DISPATCH_LUA).
  * KEYS: view, queue, in-flight set, cancel flag, run lease, placement.
- * ARGV: jobId, now (ms), request entry, run lease ms, prefix, dispatch-ahead, retention TTL, then the terminal
- * statuses.
+ * ARGV: jobId, now (ms), request entry, run lease ms, prefix, dispatch-ahead, (unused), then the terminal statuses.
  * Returns {'finished'} | {'cancelled', by} | {'duplicate', holder} | {'run', view fields…, placement or false}.
  */
 export const JOB_CLAIM = new LuaScript(
@@ -264,13 +261,13 @@ for i = 8, #ARGV do
     redis.call('ZREM', KEYS[2], ARGV[1])
     redis.call('ZREM', ARGV[5] .. 'queue:priority', ARGV[1])
     redis.call('ZREM', KEYS[3], ARGV[1])
-    dispatch(ARGV[5], tonumber(ARGV[6]), ARGV[7])
+    dispatch(ARGV[5], tonumber(ARGV[6]))
     return {'finished'}
   end
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', ARGV[5] .. 'queue:priority', ARGV[1])
-dispatch(ARGV[5], tonumber(ARGV[6]), ARGV[7])
+dispatch(ARGV[5], tonumber(ARGV[6]))
 redis.call('ZADD', KEYS[3], 'NX', -tonumber(ARGV[2]), ARGV[1])
 local cancelledBy = redis.call('GET', KEYS[4])
 if cancelledBy then return {'cancelled', cancelledBy} end

@@ -85,16 +85,7 @@ export class JobLedger {
     const reply = (await JOB_CLAIM.run(
       this.redis,
       [k.view(jobId), k.queue, k.inflight, k.cancelFlag(jobId), k.runLease(jobId), k.placement(jobId)],
-      [
-        jobId,
-        Date.now(),
-        entry,
-        RUN_LEASE_TTL_MS,
-        k.prefix,
-        this.config.queueDispatchAhead,
-        this.retentionSeconds,
-        ...TERMINAL_STATUSES,
-      ],
+      [jobId, Date.now(), entry, RUN_LEASE_TTL_MS, k.prefix, this.config.queueDispatchAhead, '', ...TERMINAL_STATUSES],
     )) as [string, string | null, string[]?];
     const none = { finished: false, cancelledBy: null, runningFrom: null, placement: null };
     switch (reply[0]) {
@@ -132,7 +123,7 @@ export class JobLedger {
     return (await JOB_DISPATCH.run(
       this.redis,
       [this.keys.queue, this.keys.queuePending],
-      [this.keys.prefix, this.config.queueDispatchAhead, this.retentionSeconds],
+      [this.keys.prefix, this.config.queueDispatchAhead],
     )) as number;
   }
 
