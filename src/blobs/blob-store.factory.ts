@@ -7,7 +7,6 @@ import { BlobLifetimesRepository } from './blob-lifetimes.repository';
 import { FsBlobBytes } from './fs-blob.bytes';
 import { LifecycledBlobStore } from './lifecycled-blob.store';
 import { RedisBlobBytes } from './redis-blob.bytes';
-import { S3BlobBytes } from './s3-blob.bytes';
 
 /**
  * The configured backend behind one lifecycle. A misconfigured one (BLOB_DIR not writable, a bucket that does not
@@ -23,6 +22,8 @@ export async function createBlobStore(
   let bytes: BlobBytes;
   let close = (): void => undefined;
   if (config.backend === 's3' && config.s3) {
+    // Loaded only for this backend: the AWS SDK is tens of MB of every other process's memory.
+    const { S3BlobBytes } = await import('./s3-blob.bytes');
     const s3 = new S3BlobBytes(
       {
         bucket: config.s3.bucket,
