@@ -52,4 +52,8 @@ describe('the built-in ComfyUI simulator is loaded only when used', () => {
   it('the AWS SDK is loaded only for the S3 blob backend (not by a gpu process on the Redis backend)', async () => {
     expect(await modulesLoaded('http://127.0.0.1:9', '@aws-sdk')).toBe(0);
   });
+
+  it('@nestjs/swagger is loaded only with the api role (not by a gpu process)', async () => {
+    expect(await modulesLoaded('http://127.0.0.1:9', '@nestjs/swagger')).toBe(0);
+  });
 });

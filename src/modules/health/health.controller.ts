@@ -32,7 +32,9 @@ export class HealthController {
 
   @Get()
   @UseGuards(OperatorAccessGuard)
-  @HealthCheck()
+  // No swagger documentation: terminus would require @nestjs/swagger for it in every role (it is loaded for the
+  // api role only, where /openapi.json is served).
+  @HealthCheck({ noCache: true, swaggerDocumentation: false })
   check(): Promise<HealthCheckResult> {
     return this.health.check([
       () => this.redis.check(),
@@ -44,13 +46,13 @@ export class HealthController {
   }
 
   @Get('live')
-  @HealthCheck()
+  @HealthCheck({ noCache: true, swaggerDocumentation: false })
   live(): Promise<HealthCheckResult> {
     return this.health.check([]);
   }
 
   @Get('ready')
-  @HealthCheck()
+  @HealthCheck({ noCache: true, swaggerDocumentation: false })
   ready(): Promise<HealthCheckResult> {
     return this.health.check([() => this.redis.check(), ...this.contributed()]);
   }
