@@ -2,7 +2,7 @@ import { installTracing } from '../../src/common/observability/observability.hoo
 import { startTracing, type StartedTracing } from '../../src/common/observability/otel-tracing';
 import { result, type BenchContext, type MeasureResult } from '../lib/context';
 import { OtlpSink } from '../lib/otlp-sink';
-import { runPipeline, type RunOutcome } from '../lib/runs';
+import { cpuMsPerJob, runPipeline, type RunOutcome } from '../lib/runs';
 import { round } from '../lib/stats';
 
 /**
@@ -38,7 +38,8 @@ export async function measureTracing(ctx: BenchContext): Promise<MeasureResult[]
       on.push(await runPipeline(ctx, { processes: 1, jobs, redisUrl: ctx.redisUrl, instancesPerProcess: 4, childEnv }));
       await ctx.cleanup();
       ctx.log(
-        `  rep ${rep + 1}: tracing off ${round(off[rep]!.jobsPerSec)} jobs/s, on ${round(on[rep]!.jobsPerSec)} jobs/s`,
+        `  rep ${rep + 1}: tracing off ${round(off[rep]!.jobsPerSec)} jobs/s, on ${round(on[rep]!.jobsPerSec)} jobs/s` +
+          ` (CPU ms/job off ${cpuByProcess(off[rep]!)}; on ${cpuByProcess(on[rep]!)})`,
       );
     }
   } finally {
@@ -51,6 +52,10 @@ export async function measureTracing(ctx: BenchContext): Promise<MeasureResult[]
   ctx.details.tracing = {
     offJobsPerSec: off.map((r) => round(r.jobsPerSec)),
     onJobsPerSec: on.map((r) => round(r.jobsPerSec)),
+    // CPU per job of every process of the pipeline (the bench process is the api): where tracing's cost lands, and a
+    // steadier figure than throughput on a shared machine.
+    offCpuMsPerJob: off.map((r) => round(cpuMsPerJob(r))),
+    onCpuMsPerJob: on.map((r) => round(cpuMsPerJob(r))),
     exports: sink.requests,
     exportedBytes: sink.bytes,
   };
@@ -72,4 +77,12 @@ export async function measureTracing(ctx: BenchContext): Promise<MeasureResult[]
 function median(runs: RunOutcome[]): number {
   const sorted = runs.map((r) => r.jobsPerSec).sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** `gpu 6.2, projector 1.1, …, total 14.3`: CPU milliseconds per job of each measured process. */
+function cpuByProcess(run: RunOutcome): string {
+  const parts = Object.entries(run.cpu).map(
+    ([name, share]) => `${name.replace(/-\d.*$/, '')} ${round((share * run.seconds * 1000) / run.jobs)}`,
+  );
+  return `${parts.join(', ')}, total ${round(cpuMsPerJob(run))}`;
 }

@@ -110,7 +110,14 @@ export class RedisStreamsServer
     const handler = byType.get(envelope.type);
     if (!handler) return; // this group does not care about this type: acknowledged as seen
     // With tracing on, the handler runs in a span continuing the trace the event carries (a direct call when off).
-    const place = { group, consumer: ctx.consumer, stream: ctx.stream, entryId: ctx.id, deliveries: ctx.deliveries };
+    const place = {
+      group,
+      consumer: ctx.consumer,
+      stream: ctx.stream,
+      entryId: ctx.id,
+      deliveries: ctx.deliveries,
+      fields: ctx.fields,
+    };
     await runJobHandler(envelope, place, async () => {
       const result: unknown = await handler(envelope, new StreamContext([ctx]));
       await lastValueFrom(this.transformToObservable(result), { defaultValue: undefined });

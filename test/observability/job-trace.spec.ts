@@ -116,6 +116,10 @@ describe('tracing: one trace per job across api, gpu and bot processes', () => {
       comfyCalls.some((s) => s.parentSpanId === run.spanId && String(s.attributes['url.full']).startsWith(sim.url)),
     ).toBe(true);
 
+    // The lifecycle events the gpu appended were applied to the view there (inside its span): the projector only
+    // acknowledges them, without a span of its own.
+    expect(trace.filter((s) => s.name === 'projector job.started' || s.name === 'projector job.completed')).toEqual([]);
+
     const report = await cli(prefix, ['job', id]);
     expect(report.out).toContain(`trace ${run.traceId}`);
   }, 60_000);

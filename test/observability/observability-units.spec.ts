@@ -3,6 +3,12 @@ import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { createLogScrubber } from '../../src/common/log-redaction';
 import { deepScrub } from '../../src/common/observability/deep-scrub';
 import { jobFailureOf } from '../../src/common/observability/job-failure.report';
+import {
+  installTracing,
+  onlyAcknowledges,
+  runJobHandler,
+  type JobTracing,
+} from '../../src/common/observability/observability.hooks';
 import { ScrubbingSpanExporter } from '../../src/common/observability/scrubbing-span.exporter';
 import { jobTraceId, traceIdOf } from '../../src/common/observability/traceparent';
 import { secretValuesOf } from '../../src/common/secret-values';
@@ -147,5 +153,63 @@ describe('secrets kept out of error events and spans', () => {
     expect(exported[0]!.attributes['comfy_relay.job_id']).toBe('j1');
     expect(exported[0]!.attributes['http.response.status_code']).toBe(200);
     expect(exported[0]!.spanContext().traceId).toBe('t'.repeat(32));
+  });
+
+  it('hands a span with nothing to scrub on as it is (no copy per span on the common path)', async () => {
+    const exported: ReadableSpan[] = [];
+    const inner: SpanExporter = {
+      export: (spans, done) => {
+        exported.push(...spans);
+        done({ code: ExportResultCode.SUCCESS });
+      },
+      shutdown: () => Promise.resolve(),
+    };
+    const clean = (jobId: string) =>
+      ({
+        name: 'GET',
+        attributes: { 'url.full': 'http://127.0.0.1:8188/history/p1', 'comfy_relay.job_id': jobId, list: ['a'] },
+        events: [{ name: 'e', attributes: { note: 'fine' }, time: [0, 0] }],
+        status: { code: 0 },
+      }) as unknown as ReadableSpan;
+    const spans = [clean('j1'), clean('j2'), clean('j1')];
+    const exporter = new ScrubbingSpanExporter(inner, scrub);
+    await new Promise((resolve) => exporter.export(spans, resolve));
+    expect(exported).toHaveLength(3);
+    exported.forEach((span, i) => expect(span).toBe(spans[i]));
+  });
+});
+
+describe('which stream handlers run in a span', () => {
+  const envelope = { type: 'job.accepted', jobId: 'j1', correlationId: 'j1', payload: {} };
+  const place = (fields: string[]) => ({
+    group: 'units-group',
+    consumer: 'c',
+    stream: 's',
+    entryId: '1-0',
+    deliveries: 1,
+    fields,
+  });
+  afterEach(() => installTracing(undefined));
+
+  it('every entry with tracing on, except those its group declared it only acknowledges', async () => {
+    const spans: string[] = [];
+    const tracing: JobTracing = {
+      traceparentFor: () => undefined,
+      inHandlerSpan: (_e, p, run) => {
+        spans.push(p.entryId);
+        return run();
+      },
+      httpMiddleware: (_req, _res, next) => next(),
+    };
+    installTracing(tracing);
+    onlyAcknowledges('units-group', (fields) => fields.includes('skip-me'));
+    let ran = 0;
+    const run = () => Promise.resolve(ran++);
+    await runJobHandler(envelope, place(['e', '{}', 'skip-me', '1']), run);
+    expect(spans).toEqual([]);
+    await runJobHandler(envelope, place(['e', '{}']), run);
+    await runJobHandler(envelope, { ...place([]), group: 'other-group', fields: ['skip-me', '1'] }, run);
+    expect(spans).toEqual(['1-0', '1-0']);
+    expect(ran).toBe(3); // the handler itself always runs
   });
 });

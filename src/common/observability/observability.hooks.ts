@@ -23,6 +23,8 @@ export interface HandlerPlace {
   readonly stream: string;
   readonly entryId: string;
   readonly deliveries: number;
+  /** The entry's raw field/value list (for a group's rule on which entries it only acknowledges). */
+  readonly fields?: readonly string[];
 }
 
 /** What is known about the job a handler works on, for events and errors raised inside it. */
@@ -57,6 +59,7 @@ export interface ErrorReporting {
 let tracing: JobTracing | undefined;
 let reporting: ErrorReporting | undefined;
 const jobScope = new AsyncLocalStorage<JobScope>();
+const acknowledgedOnly = new Map<string, (fields: readonly string[]) => boolean>();
 
 export function installTracing(t: JobTracing | undefined): void {
   tracing = t;
@@ -75,10 +78,21 @@ export function observeNewEnvelope(envelope: ObservedEnvelope): void {
   reporting?.jobEvent(envelope, jobScope.getStore());
 }
 
+/**
+ * Declares the entries a consumer group reads only to acknowledge them (its handler returns without doing anything):
+ * they get no span. The projector's, for one: the events a worker's ledger already applied to the view as it
+ * appended them (inside that worker's span) — in a running pipeline, nearly all of them.
+ */
+export function onlyAcknowledges(group: string, entry: (fields: readonly string[]) => boolean): void {
+  acknowledgedOnly.set(group, entry);
+}
+
 /** Runs a stream handler: directly when nothing observes, else in the job's scope (and span, with tracing). */
 export function runJobHandler<T>(envelope: ObservedEnvelope, place: HandlerPlace, run: () => Promise<T>): Promise<T> {
-  if (!tracing && !reporting) return run();
-  const t = tracing;
+  const t = tracing && !acknowledgedOnly.get(place.group)?.(place.fields ?? []) ? tracing : undefined;
+  if (!reporting) return t ? t.inHandlerSpan(envelope, place, run) : run();
+  // The job scope is for the error reporter only: with tracing alone, one async context (the span's) is enough, and
+  // each AsyncLocalStorage in use is paid for on every promise the process makes.
   return jobScope.run(scopeOf(envelope), t ? () => t.inHandlerSpan(envelope, place, run) : run);
 }
 

@@ -1,7 +1,7 @@
 import {
   context,
   createContextKey,
-  propagation,
+  defaultTextMapGetter,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -12,9 +12,10 @@ import {
   type SpanContext,
 } from '@opentelemetry/api';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { HandlerPlace, HttpMiddleware, JobTracing, ObservedEnvelope } from './observability.hooks';
 import { ScrubbingSpanExporter } from './scrubbing-span.exporter';
 
@@ -23,6 +24,7 @@ export const JOB_ID_ATTRIBUTE = 'comfy_relay.job_id';
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 const JOB_ID_KEY = createContextKey(JOB_ID_ATTRIBUTE);
 const UNTRACED_PATHS = ['/health', '/metrics'];
+const W3C = new W3CTraceContextPropagator();
 
 export interface TracingSettings {
   /** OTLP/HTTP base URL (…:4318); traces go to <endpoint>/v1/traces. Headers, timeout, compression: OTEL_* vars. */
@@ -57,9 +59,15 @@ export async function startTracing(settings: TracingSettings): Promise<StartedTr
     traceExporter: new ScrubbingSpanExporter(exporter, settings.scrub),
     metricReaders: [],
     logRecordProcessors: [],
+    // No global propagator: ComfyUI does not trace, so a traceparent header on each of its calls (built, validated
+    // by undici, parsed by ComfyUI's server) would be work for nothing. Our processes pass the context in the event
+    // envelope; an incoming API request's header is read by the middleware below.
+    textMapPropagator: null,
     instrumentations: [
       new UndiciInstrumentation({
-        // Only calls made for a job (or a traced HTTP request): not the pool's health probes.
+        // Only calls made for a job (or a traced HTTP request): not the pool's health probes. Checked first, so an
+        // untraced call costs one context lookup (requireParentforSpans alone parses its URL and headers first).
+        ignoreRequestHook: () => trace.getSpan(context.active()) === undefined,
         requireParentforSpans: true,
         requestHook: (span) => {
           const jobId = context.active().getValue(JOB_ID_KEY);
@@ -69,7 +77,7 @@ export async function startTracing(settings: TracingSettings): Promise<StartedTr
     ],
   });
   sdk.start();
-  return { tracing: new OtelJobTracing(settings), shutdown: () => sdk.shutdown() };
+  return { tracing: new OtelJobTracing(), shutdown: () => sdk.shutdown() };
 }
 
 /** The URL is the validated configuration's; the exporter reads the other standard OTEL_EXPORTER_OTLP_* itself. */
@@ -83,12 +91,13 @@ async function otlpExporter(protocol: TracingSettings['protocol'], url: string):
 class OtelJobTracing implements JobTracing {
   private readonly tracer = trace.getTracer('comfy-relay');
 
-  constructor(private readonly settings: TracingSettings) {}
-
   traceparentFor(envelope: ObservedEnvelope): string | undefined {
     const active = trace.getSpan(context.active());
     if (active && trace.isSpanContextValid(active.spanContext())) {
-      if (active.isRecording()) active.setAttribute(JOB_ID_ATTRIBUTE, envelope.jobId);
+      // An HTTP request's span learns the job it made; a handler's span has it already (set at its start).
+      if (active.isRecording() && (active as Partial<ReadableSpan>).attributes?.[JOB_ID_ATTRIBUTE] === undefined) {
+        active.setAttribute(JOB_ID_ATTRIBUTE, envelope.jobId);
+      }
       return traceparentOf(active.spanContext());
     }
     // A job's first event made outside any span (a Telegram update, a re-drive): the job's trace starts here.
@@ -108,16 +117,16 @@ class OtelJobTracing implements JobTracing {
       `${place.group} ${envelope.type}`,
       {
         kind: SpanKind.CONSUMER,
+        // Every attribute is paid for on each handled event (set, checked, scrubbed, encoded): none repeats another
+        // or the resource (service.instance.id is there; the group is messaging.consumer.group.name).
         attributes: {
           ...jobAttributes(envelope),
-          'comfy_relay.group': place.group,
           'comfy_relay.deliveries': place.deliveries,
           'messaging.system': 'redis',
           'messaging.operation.type': 'process',
           'messaging.destination.name': place.stream,
           'messaging.consumer.group.name': place.group,
           'messaging.message.id': place.entryId,
-          'service.instance.id': this.settings.instance,
         },
       },
       parent,
@@ -131,7 +140,7 @@ class OtelJobTracing implements JobTracing {
     if (UNTRACED_PATHS.some((p) => path.startsWith(p))) return next();
     const method = req.method ?? 'GET';
     // A caller's traceparent header is honoured: its trace goes on through the job.
-    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+    const parent = W3C.extract(ROOT_CONTEXT, req.headers, defaultTextMapGetter);
     const span = this.tracer.startSpan(
       method,
       { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'url.path': path } },
@@ -153,13 +162,15 @@ class OtelJobTracing implements JobTracing {
 }
 
 function jobAttributes(envelope: ObservedEnvelope): Record<string, string> {
-  const payload = envelope.payload as { workflow?: unknown } | null;
-  return {
+  const attributes: Record<string, string> = {
     [JOB_ID_ATTRIBUTE]: envelope.jobId,
-    'comfy_relay.correlation_id': envelope.correlationId,
     'comfy_relay.event_type': envelope.type,
-    ...(typeof payload?.workflow === 'string' ? { 'comfy_relay.workflow': payload.workflow } : {}),
   };
+  // The correlation id is the job id unless the caller chose one: only a chosen one is worth a field.
+  if (envelope.correlationId !== envelope.jobId) attributes['comfy_relay.correlation_id'] = envelope.correlationId;
+  const workflow = (envelope.payload as { workflow?: unknown } | null)?.workflow;
+  if (typeof workflow === 'string') attributes['comfy_relay.workflow'] = workflow;
+  return attributes;
 }
 
 async function ended<T>(span: Span, run: () => Promise<T>): Promise<T> {

@@ -3,6 +3,7 @@ import { Ctx, Payload } from '@nestjs/microservices';
 import type Redis from 'ioredis';
 import { BLOB_STORE, blobHolders, type BlobStore } from '../../../blobs/blob-store';
 import { KeyedSerializer } from '../../../common/keyed-serializer';
+import { onlyAcknowledges } from '../../../common/observability/observability.hooks';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import type { AnyJobEnvelope } from '../../../streams/job-event.types';
 import { OnStreamEvent, StreamController } from '../../../streams/on-stream-event.decorator';
@@ -131,3 +132,6 @@ function isProjected(fields: readonly string[]): boolean {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === PROJECTED_FIELD) return fields[i + 1] === '1';
   return false;
 }
+
+// Tracing: no projector span for an entry it skips (its event was applied in the appending process's span).
+onlyAcknowledges('projector', isProjected);
