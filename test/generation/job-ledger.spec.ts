@@ -28,6 +28,10 @@ describe('job ledger: state applied as events are appended (no projector role)',
     });
     expect(created.status).toBe(202);
     const id: string = created.body.id;
+    // Nothing queued ahead: dispatched by the submit itself, its request never held in the fair queue.
+    expect(await app.redis.exists(keys.queuedRequest(id))).toBe(0);
+    expect(await app.redis.zscore(keys.queuePending, id)).toBeNull();
+    expect((await app.redis.hget(keys.view(id), 'requestEntryId')) ?? '').toMatch(/^\d+-\d+$/);
     const done = await pollUntil(
       () => app.http(`/v1/generations/${id}`),
       (r) => r.body.status === 'succeeded',

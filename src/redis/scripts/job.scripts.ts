@@ -51,7 +51,7 @@ local function fairScore(tag, ticket) return tag * 1e7 + (ticket % 1e7) end
  * instead of holding it behind the whole backlog; within an account jobs keep submit order. The ticket goes into
  * the envelope by replacing a placeholder, because the ticket only exists inside the script and re-encoding JSON
  * with cjson would change it.
- * KEYS: idempotency key, user's active set, ticket counter, queue, (unused: the request stream), view, timeline.
+ * KEYS: idempotency key, user's active set, ticket counter, queue, the job's request stream, view, timeline.
  * ARGV: jobId, max active, envelope, idempotency TTL, retention TTL, workflow, user, created at, priority (1/0),
  * fingerprint, the request stream's name (without prefix), the account, the prefix, dispatch-ahead, view fields….
  */
@@ -79,14 +79,25 @@ redis.call('ZADD', pfx .. 'queue:finish', finish, ARGV[12])
 -- the request's entry id is added when it is dispatched.
 redis.call('HSET', KEYS[6], 'rev', '1', 'ticket', tostring(ticket), unpack(ARGV, 15))
 local score = fairScore(start, ticket)
-redis.call('ZADD', KEYS[4], score, ARGV[1])
-redis.call('ZADD', pfx .. 'queue:pending', score, ARGV[1])
 -- The priority tier's queued jobs, for the per-tier metrics (a job that leaves the queue leaves this set too).
 if ARGV[9] == '1' then redis.call('ZADD', pfx .. 'queue:priority', score, ARGV[1]) end
-redis.call('HSET', pfx .. 'queue:request:' .. ARGV[1], 'e', body, 's', ARGV[11], 'a', ARGV[12], 'f', finish,
-  't', tostring(start), 'c', tostring(cost))
 redis.call('SADD', KEYS[2], ARGV[1])
 if keyed then redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[10], 'EX', ARGV[4]) end
+if redis.call('ZCARD', pfx .. 'queue:pending') == 0 and redis.call('ZCARD', KEYS[4]) < tonumber(ARGV[14]) then
+  -- Nobody waits for a turn and the streams have room: the job is dispatched at once, its request never held
+  -- (what DISPATCH_LUA would do with it, without the round through queue:pending).
+  redis.call('ZADD', KEYS[4], score, ARGV[1])
+  local entry = redis.call('XADD', KEYS[5], '*', 'e', body, 'projected', '1')
+  redis.call('HSET', KEYS[6], 'requestEntryId', entry)
+  redis.call('ZADD', KEYS[7], string.match(entry, '^(%d+)'), ARGV[11] .. '|' .. entry)
+  redis.call('SET', pfx .. 'queue:vtime', tostring(start))
+  redis.call('ZREMRANGEBYSCORE', pfx .. 'queue:finish', '-inf', tostring(start))
+  return {'accepted', ARGV[1], tostring(ticket)}
+end
+redis.call('ZADD', KEYS[4], score, ARGV[1])
+redis.call('ZADD', pfx .. 'queue:pending', score, ARGV[1])
+redis.call('HSET', pfx .. 'queue:request:' .. ARGV[1], 'e', body, 's', ARGV[11], 'a', ARGV[12], 'f', finish,
+  't', tostring(start), 'c', tostring(cost))
 dispatch(pfx, tonumber(ARGV[14]))
 return {'accepted', ARGV[1], tostring(ticket)}
 `,
