@@ -6,6 +6,22 @@ import { pollUntil } from '../support/poll-until';
 import { appendRequest, groupPending, makeConsumer, requestEnvelope, StreamKeys } from './stream-harness';
 import { cleanupPrefix, testRedis, uniquePrefix } from '../support/test-redis';
 
+/** Counts `command` sent on the connections `redis.duplicate()` makes from now on (where blocking reads go). */
+function countBlockingCalls(redis: Redis, command: string): { count: number } {
+  const counter = { count: 0 };
+  const duplicate = redis.duplicate.bind(redis);
+  jest.spyOn(redis, 'duplicate').mockImplementation((...args) => {
+    const conn = duplicate(...args);
+    const call = conn.call.bind(conn) as (...a: unknown[]) => Promise<unknown>;
+    (conn as unknown as { call: (...a: unknown[]) => Promise<unknown> }).call = (...a: unknown[]) => {
+      if (a[0] === command) counter.count++;
+      return call(...a);
+    };
+    return conn;
+  });
+  return counter;
+}
+
 describe('batched reads and acks (real Redis)', () => {
   let redis: Redis;
   let prefix: string;
@@ -57,24 +73,14 @@ describe('batched reads and acks (real Redis)', () => {
 
   it('a coalescing tail reads a burst in fewer reads than entries, and misses none', async () => {
     const keys = new StreamKeys(prefix);
-    let reads = 0;
-    const duplicate = redis.duplicate.bind(redis);
     // Count the tail's blocking reads on the connection it makes for them.
-    jest.spyOn(redis, 'duplicate').mockImplementation((...args) => {
-      const conn = duplicate(...args);
-      const call = conn.call.bind(conn) as (...a: unknown[]) => Promise<unknown>;
-      (conn as unknown as { call: (...a: unknown[]) => Promise<unknown> }).call = (...a: unknown[]) => {
-        if (a[0] === 'XREAD') reads++;
-        return call(...a);
-      };
-      return conn;
-    });
+    const reads = countBlockingCalls(redis, 'XREAD');
     const tail = new StreamTail(redis, [keys.requests], undefined, 1_000, 100);
     try {
       const seen: string[] = [];
       tail.subscribe((e) => seen.push(e.envelope.jobId));
       await pollUntil(
-        () => reads,
+        () => reads.count,
         (n) => n >= 1,
       );
       await appendRequest(redis, keys, 'first');
@@ -83,7 +89,7 @@ describe('batched reads and acks (real Redis)', () => {
         (n) => n === 1,
       );
       // The tail now waits 100 ms before its next read: the burst arrives meanwhile and is read in one go.
-      const readsBefore = reads;
+      const readsBefore = reads.count;
       // One append at a time (no pipeline): an uncoalesced tail would wake for nearly every one.
       for (let i = 0; i < 30; i++) {
         await redis.xadd(keys.requests, '*', ENVELOPE_FIELD, encodeEnvelope(requestEnvelope(`j${i}`)));
@@ -93,7 +99,7 @@ describe('batched reads and acks (real Redis)', () => {
         (n) => n === 31,
       );
       expect(seen.slice(1)).toEqual(Array.from({ length: 30 }, (_, i) => `j${i}`));
-      expect(reads - readsBefore).toBeLessThanOrEqual(3);
+      expect(reads.count - readsBefore).toBeLessThanOrEqual(3);
     } finally {
       await tail.close();
     }
@@ -129,17 +135,7 @@ describe('batched reads and acks (real Redis)', () => {
 
   it('a consumer group with a read batch reads a burst in a few reads and acks it in a few XACKs', async () => {
     const keys = new StreamKeys(prefix);
-    let reads = 0;
-    const duplicate = redis.duplicate.bind(redis);
-    jest.spyOn(redis, 'duplicate').mockImplementation((...args) => {
-      const conn = duplicate(...args);
-      const call = conn.call.bind(conn) as (...a: unknown[]) => Promise<unknown>;
-      (conn as unknown as { call: (...a: unknown[]) => Promise<unknown> }).call = (...a: unknown[]) => {
-        if (a[0] === 'XREADGROUP') reads++;
-        return call(...a);
-      };
-      return conn;
-    });
+    const reads = countBlockingCalls(redis, 'XREADGROUP');
     const xack = jest.spyOn(redis, 'xack');
     const handled: string[] = [];
     const consumer = makeConsumer(
@@ -157,14 +153,14 @@ describe('batched reads and acks (real Redis)', () => {
         () => handled.length,
         (n) => n === 1,
       );
-      const readsBefore = reads;
+      const readsBefore = reads.count;
       const acksBefore = xack.mock.calls.length;
       for (let i = 0; i < 30; i++) await appendRequest(redis, keys, `j${i}`);
       await pollUntil(
         () => handled.length,
         (n) => n === 31,
       );
-      expect(reads - readsBefore).toBeLessThanOrEqual(3);
+      expect(reads.count - readsBefore).toBeLessThanOrEqual(3);
       expect(xack.mock.calls.length - acksBefore).toBeLessThanOrEqual(3);
       await pollUntil(
         () => groupPending(redis, keys.requests, 'gpu'),

@@ -7,9 +7,22 @@ import { leaseReleaseLua, leaseTakeLua } from './lease.scripts';
  * in `queue:pending` with their request held in `queue:request:<id>`. While fewer than `ahead` dispatched jobs wait in
  * the request streams for a worker, the pending job with the lowest tag is appended there (and the virtual time moves
  * to its tag). Key names are built from the prefix (`pfx`): every one shares the prefix of the other keys the calling
- * script names. Defines dispatch(pfx, ahead) → how many it dispatched.
+ * script names. Defines appendHeld(pfx, id) → the held request's fields (false when none), appended to its stream
+ * and named in the job's view and timeline; and dispatch(pfx, ahead) → how many it dispatched.
  */
 const DISPATCH_LUA = `
+local function appendHeld(pfx, id)
+  local held = pfx .. 'queue:request:' .. id
+  local r = redis.call('HMGET', held, 'e', 's', 'a', 'f', 't', 'c')
+  redis.call('DEL', held)
+  if not r[1] then return false end
+  local entry = redis.call('XADD', pfx .. r[2], '*', 'e', r[1], 'projected', '1')
+  redis.call('HSET', pfx .. 'jobs:view:' .. id, 'requestEntryId', entry)
+  -- The timeline's lifetime is set when the job ends (with its view's).
+  redis.call('ZADD', pfx .. 'jobs:timeline:' .. id, string.match(entry, '^(%d+)'), r[2] .. '|' .. entry)
+  return r
+end
+
 local function dispatch(pfx, ahead)
   local queue, pending = pfx .. 'queue:tickets', pfx .. 'queue:pending'
   local waiting = redis.call('ZCARD', queue) - redis.call('ZCARD', pending)
@@ -18,14 +31,8 @@ local function dispatch(pfx, ahead)
     local top = redis.call('ZPOPMIN', pending)
     local id = top[1]
     if not id then break end
-    local held = pfx .. 'queue:request:' .. id
-    local r = redis.call('HMGET', held, 'e', 's', 'a', 'f', 't')
-    redis.call('DEL', held)
-    if r[1] then
-      local entry = redis.call('XADD', pfx .. r[2], '*', 'e', r[1], 'projected', '1')
-      redis.call('HSET', pfx .. 'jobs:view:' .. id, 'requestEntryId', entry)
-      -- The timeline's lifetime is set when the job ends (with its view's).
-      redis.call('ZADD', pfx .. 'jobs:timeline:' .. id, string.match(entry, '^(%d+)'), r[2] .. '|' .. entry)
+    local r = appendHeld(pfx, id)
+    if r then
       redis.call('SET', pfx .. 'queue:vtime', r[5])
       -- Finish tags at or behind the virtual time say nothing any more (a new job starts at the virtual time).
       redis.call('ZREMRANGEBYSCORE', pfx .. 'queue:finish', '-inf', r[5])
@@ -127,17 +134,11 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 local removed = redis.call('ZREM', KEYS[2], id)
 redis.call('ZREM', pfx .. 'queue:priority', id)
 if redis.call('ZREM', pfx .. 'queue:pending', id) == 1 then
-  local held = pfx .. 'queue:request:' .. id
-  local r = redis.call('HMGET', held, 'e', 's', 'a', 'f', 'c')
-  redis.call('DEL', held)
-  if r[1] then
-    local entry = redis.call('XADD', pfx .. r[2], '*', 'e', r[1], 'projected', '1')
-    redis.call('HSET', pfx .. 'jobs:view:' .. id, 'requestEntryId', entry)
-    local timeline = pfx .. 'jobs:timeline:' .. id
-    redis.call('ZADD', timeline, string.match(entry, '^(%d+)'), r[2] .. '|' .. entry)
-    redis.call('EXPIRE', timeline, ARGV[6])
+  local r = appendHeld(pfx, id)
+  if r then
+    redis.call('EXPIRE', pfx .. 'jobs:timeline:' .. id, ARGV[6])
     if tonumber(redis.call('ZSCORE', pfx .. 'queue:finish', r[3])) == tonumber(r[4]) then
-      redis.call('ZADD', pfx .. 'queue:finish', tonumber(r[4]) - tonumber(r[5]), r[3])
+      redis.call('ZADD', pfx .. 'queue:finish', tonumber(r[4]) - tonumber(r[6]), r[3])
     end
   end
 end
