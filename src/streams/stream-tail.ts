@@ -17,6 +17,22 @@ export type TailListener = (event: TailedEvent) => void;
 
 const RECENT_LIMIT = 5_000;
 
+export interface StreamTailOptions {
+  /** XREAD BLOCK (ms). */
+  blockMs?: number;
+  /**
+   * After a read that returned entries, wait this long before the next one, so a busy stream is read in batches
+   * (one XREAD per batch, not per entry). For listeners that tolerate that much delay (cancel fan-out, metrics),
+   * not for live progress. Default 0.
+   */
+  coalesceMs?: number;
+  /**
+   * The same while nobody listens (the tail only keeps its recent buffer for subscribers to come): a subscriber
+   * arriving ends the wait at once. Default: coalesceMs.
+   */
+  unwatchedCoalesceMs?: number;
+}
+
 /**
  * One XREAD (no group) per process over the given streams, fanned out to in-process listeners: SSE clients and
  * the gpu role's cancel listener share it instead of each holding a blocking connection. Keeps the most recent
@@ -32,23 +48,20 @@ export class StreamTail {
   /** Ends a batching wait early (a subscriber arrived). */
   private waking?: AbortController;
 
+  private readonly blockMs: number;
+  private readonly coalesceMs: number;
+  private readonly unwatchedCoalesceMs: number;
+
   constructor(
     private readonly redis: Redis,
     private readonly streams: readonly string[],
     private readonly log: Logger = silentLogger,
-    private readonly blockMs = 5_000,
-    /**
-     * After a read that returned entries, wait this long before the next one, so a busy stream is read in
-     * batches (one XREAD per batch, not per entry). For listeners that tolerate that much delay (cancel
-     * fan-out, metrics), not for live progress.
-     */
-    private readonly coalesceMs = 0,
-    /**
-     * The same while nobody listens (the tail only keeps its recent buffer for subscribers to come): a subscriber
-     * arriving ends the wait at once.
-     */
-    private readonly unwatchedCoalesceMs = coalesceMs,
-  ) {}
+    options: StreamTailOptions = {},
+  ) {
+    this.blockMs = options.blockMs ?? 5_000;
+    this.coalesceMs = options.coalesceMs ?? 0;
+    this.unwatchedCoalesceMs = options.unwatchedCoalesceMs ?? this.coalesceMs;
+  }
 
   subscribe(listener: TailListener): () => void {
     this.listeners.add(listener);

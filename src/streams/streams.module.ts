@@ -41,7 +41,8 @@ type BlobStoreHandle = Awaited<ReturnType<typeof createBlobStore>>;
       provide: StreamTail,
       inject: [REDIS, StreamKeys],
       // Live for its listeners (SSE clients, the bot's status messages); while none listens it reads in batches.
-      useFactory: (r: Redis, k: StreamKeys) => new StreamTail(r, [k.events, k.progress], undefined, 5_000, 0, 200),
+      useFactory: (r: Redis, k: StreamKeys) =>
+        new StreamTail(r, [k.events, k.progress], undefined, { unwatchedCoalesceMs: 200 }),
     },
     {
       provide: RedisMemoryMonitor,

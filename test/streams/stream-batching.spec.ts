@@ -75,7 +75,7 @@ describe('batched reads and acks (real Redis)', () => {
     const keys = new StreamKeys(prefix);
     // Count the tail's blocking reads on the connection it makes for them.
     const reads = countBlockingCalls(redis, 'XREAD');
-    const tail = new StreamTail(redis, [keys.requests], undefined, 1_000, 100);
+    const tail = new StreamTail(redis, [keys.requests], undefined, { blockMs: 1_000, coalesceMs: 100 });
     try {
       const seen: string[] = [];
       tail.subscribe((e) => seen.push(e.envelope.jobId));
@@ -108,7 +108,7 @@ describe('batched reads and acks (real Redis)', () => {
   it('an unwatched tail batches its reads; a subscriber arriving ends the wait at once', async () => {
     const keys = new StreamKeys(prefix);
     // No wait while watched, 10 s while unwatched (far longer than the deadlines below).
-    const tail = new StreamTail(redis, [keys.requests], undefined, 1_000, 0, 10_000);
+    const tail = new StreamTail(redis, [keys.requests], undefined, { blockMs: 1_000, unwatchedCoalesceMs: 10_000 });
     try {
       tail.ensureRunning();
       await pollUntil(

@@ -41,7 +41,9 @@ export class JobEventMetricsTail implements OnModuleInit, OnApplicationShutdown 
     if (!this.config.roles.has('api')) return;
     const k = this.keys;
     // Counters need not be live to the millisecond: read a busy pipeline in batches (a read per batch, not per event).
-    this.tail = new StreamTail(this.redis, [k.requestsPriority, k.requests, k.events], this.log, 5_000, 100);
+    this.tail = new StreamTail(this.redis, [k.requestsPriority, k.requests, k.events], this.log, {
+      coalesceMs: 100,
+    });
     this.tail.subscribe(({ envelope }) => {
       this.metrics.observe(envelope).catch((err: unknown) => {
         this.log.debug({ err: errorMessage(err), jobId: envelope.jobId }, 'job metrics update failed');

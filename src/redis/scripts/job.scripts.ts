@@ -210,7 +210,7 @@ return 1
  * KEYS: stream, view, timeline, queue, user's active set, last progress, run stats, in-flight set, run lease,
  * placement, and the API key's active set when the job counts in one.
  * ARGV: rev, envelope, jobId, timeline member prefix (the stream's name), view TTL (0: none), timeline TTL,
- * taken (1: placed on an instance, 2: started drawing, 3: to be retried), finished (1: the job just ended), run
+ * taken (0: no move, 2: started drawing, 3: to be retried), finished (1: the job just ended), run
  * ms to learn from ('' none), the run's cost class, workflow and work, the request entry whose run ends ('' none),
  * the number n of fields to delete, those n fields, then the changed fields and values.
  */
@@ -225,10 +225,9 @@ if dropped > 0 then redis.call('HDEL', KEYS[2], unpack(ARGV, 15, 14 + dropped)) 
 redis.call('HSET', KEYS[2], 'rev', tostring((tonumber(rev) or 0) + 1), unpack(ARGV, 15 + dropped))
 if ARGV[5] ~= '0' then redis.call('EXPIRE', KEYS[2], ARGV[5]) end
 redis.call('ZADD', KEYS[3], string.match(id, '^(%d+)'), ARGV[4] .. '|' .. id)
--- The timeline's lifetime was set when the job was submitted; it is renewed when the job ends (kept as long as
--- the view).
-if ARGV[8] == '1' then redis.call('EXPIRE', KEYS[3], ARGV[6]) end
 if ARGV[8] == '1' then
+  -- The timeline lives as long as the view from the job's end on.
+  redis.call('EXPIRE', KEYS[3], ARGV[6])
   redis.call('ZREM', KEYS[4], ARGV[3])
   redis.call('ZREM', KEYS[8], ARGV[3])
   redis.call('SREM', KEYS[5], ARGV[3])
@@ -236,12 +235,7 @@ if ARGV[8] == '1' then
   if KEYS[11] then redis.call('ZREM', KEYS[11], ARGV[3]) end
 elseif ARGV[7] ~= '0' then
   local ms = tonumber(string.match(id, '^(%d+)'))
-  if ARGV[7] == '2' then redis.call('ZADD', KEYS[8], ms, ARGV[3])
-  elseif ARGV[7] == '3' then redis.call('ZADD', KEYS[8], -ms, ARGV[3])
-  else
-    redis.call('ZREM', KEYS[4], ARGV[3])
-    redis.call('ZADD', KEYS[8], 'NX', -ms, ARGV[3])
-  end
+  if ARGV[7] == '2' then redis.call('ZADD', KEYS[8], ms, ARGV[3]) else redis.call('ZADD', KEYS[8], -ms, ARGV[3]) end
 end
 if ARGV[9] ~= '' then${runStatsLua('KEYS[7]', 'ARGV[9]', 'ARGV[10]', 'ARGV[11]', 'ARGV[12]')}end
 if ARGV[13] ~= '' then
@@ -259,7 +253,7 @@ return {1, id}
  * stands aside) and reads where an earlier attempt placed the prompt.
  * The job's place in the request streams is free: the fair queue dispatches the next job into it (DISPATCH_LUA).
  * KEYS: view, queue, in-flight set, cancel flag, run lease, placement.
- * ARGV: jobId, now (ms), request entry, run lease ms, prefix, dispatch-ahead, (unused), then the terminal statuses.
+ * ARGV: jobId, now (ms), request entry, run lease ms, prefix, dispatch-ahead, then the terminal statuses.
  * Returns {'finished'} | {'cancelled', by} | {'duplicate', holder} | {'run', view fields…, placement or false}.
  */
 export const JOB_CLAIM = new LuaScript(
@@ -268,7 +262,7 @@ export const JOB_CLAIM = new LuaScript(
 local view = redis.call('HGETALL', KEYS[1])
 local status = nil
 for i = 1, #view, 2 do if view[i] == 'status' then status = view[i + 1] end end
-for i = 8, #ARGV do
+for i = 7, #ARGV do
   if status == ARGV[i] then
     redis.call('ZREM', KEYS[2], ARGV[1])
     redis.call('ZREM', ARGV[5] .. 'queue:priority', ARGV[1])

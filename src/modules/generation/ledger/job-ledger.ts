@@ -85,7 +85,7 @@ export class JobLedger {
     const reply = (await JOB_CLAIM.run(
       this.redis,
       [k.view(jobId), k.queue, k.inflight, k.cancelFlag(jobId), k.runLease(jobId), k.placement(jobId)],
-      [jobId, Date.now(), entry, RUN_LEASE_TTL_MS, k.prefix, this.config.queueDispatchAhead, '', ...TERMINAL_STATUSES],
+      [jobId, Date.now(), entry, RUN_LEASE_TTL_MS, k.prefix, this.config.queueDispatchAhead, ...TERMINAL_STATUSES],
     )) as [string, string | null, string[]?];
     const none = { finished: false, cancelledBy: null, runningFrom: null, placement: null };
     switch (reply[0]) {
@@ -295,7 +295,6 @@ function viewChanges(before: Record<string, string>, after: Record<string, strin
  * the worker's claim (claimForRun) took the job out of the queue into the in-flight set before it was placed.
  */
 function takenFlag(event: AnyJobEnvelope): string {
-  if (event.type === 'job.accepted') return '0';
   if (event.type === 'job.started') return '2';
   if (event.type === 'job.failed' && event.payload.willRetry) return '3';
   return '0';

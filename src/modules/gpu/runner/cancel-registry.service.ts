@@ -23,7 +23,7 @@ export class CancelRegistryService implements OnModuleInit, OnApplicationShutdow
   private readonly tail: StreamTail;
 
   constructor(@Inject(REDIS) redis: Redis, keys: StreamKeys, @Inject(ROOT_LOGGER) log: Logger) {
-    this.tail = new StreamTail(redis, [keys.events], log, 5_000, CANCEL_READ_BATCH_MS);
+    this.tail = new StreamTail(redis, [keys.events], log, { coalesceMs: CANCEL_READ_BATCH_MS });
   }
 
   onModuleInit(): void {
