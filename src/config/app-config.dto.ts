@@ -93,6 +93,8 @@ export class EnvDto {
   @IsOptional()
   @Transform(trimmed)
   @Matches(/^[A-Za-z0-9:_{}.-]{1,64}$/, { message: 'must be 1-64 characters of letters, digits and :_{}.-' })
+  // A Redis Cluster hashes only what is inside the first {…}: one non-empty tag puts every key in one slot.
+  @Matches(/^[^{}]*(\{[^{}]+\}[^{}]*)?$/, { message: 'may hold one hash tag, a non-empty {…} (for example {cr}:)' })
   STREAM_PREFIX = 'cr:';
 
   @IsOptional()

@@ -3,6 +3,15 @@ import type Redis from 'ioredis';
 
 const registry = new Map<string, LuaScript>();
 
+export interface LuaScriptOptions {
+  /**
+   * Runs even when Redis is above maxmemory. Only for scripts that free memory or keep ownership alive (releases,
+   * deletes, heartbeats): with a shebang and without this flag Redis refuses a script that may write up front when
+   * it is out of memory, so a full Redis could otherwise never be emptied by the sweeper.
+   */
+  allowOom?: boolean;
+}
+
 /**
  * A named Lua script sent by hash (EVALSHA): the body travels once per Redis process, not once per call. After a
  * Redis restart (empty script cache) the first call gets NOSCRIPT and falls back to EVAL, which caches it again.
@@ -11,18 +20,28 @@ const registry = new Map<string, LuaScript>();
  */
 export class LuaScript {
   readonly sha: string;
+  /** The body as sent: a `#!lua` shebang (Redis 7 script flags) and then the script. */
+  readonly source: string;
 
   constructor(
     readonly name: string,
-    readonly source: string,
+    body: string,
+    options: LuaScriptOptions = {},
   ) {
-    this.sha = createHash('sha1').update(source).digest('hex');
+    // A shebang makes Redis check every key the script touches, declared in KEYS or built from a prefix, against one
+    // hash slot ("Script attempted to access keys that do not hash to the same slot"): the same rule a Redis Cluster
+    // applies, enforced on a single server too (test/redis/cluster-slots.spec.ts runs the pipeline on a one-node
+    // cluster). Without it Redis runs a script in compatibility mode and checks nothing.
+    this.source = `#!lua${options.allowOom ? ' flags=allow-oom' : ''}\n${body}`;
+    this.sha = createHash('sha1').update(this.source).digest('hex');
     const existing = registry.get(name);
     if (existing && existing.sha !== this.sha) throw new Error(`two Lua scripts are named ${name}`);
     registry.set(name, this);
   }
 
   async run(redis: Redis, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown> {
+    // A cluster client routes a script by its first key; a script without one would go to an arbitrary node.
+    if (keys.length === 0) throw new Error(`Lua script ${this.name} called without a key`);
     try {
       return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (err) {

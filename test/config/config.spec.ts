@@ -42,10 +42,18 @@ describe('configuration', () => {
     ['COMFYUI_URLS', 'ftp://gpu', /COMFYUI_URLS: must be a comma list of http\(s\) URLs/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL: .*one of/],
     ['STREAM_PREFIX', 'has space', /STREAM_PREFIX/],
+    ['STREAM_PREFIX', 'cr:{}:', /STREAM_PREFIX: may hold one hash tag/],
+    ['STREAM_PREFIX', '{a}{b}:', /STREAM_PREFIX: may hold one hash tag/],
+    ['STREAM_PREFIX', 'cr{:', /STREAM_PREFIX: may hold one hash tag/],
     ['TELEGRAM_ADMIN_IDS', 'alice', /TELEGRAM_ADMIN_IDS: must be a comma list of numeric/],
   ])('%s=%s stops start-up naming the variable and the rule', (variable, value, expected) => {
     expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [variable]: value })).toThrow(expected);
+  });
+
+  it('takes a hash-tagged STREAM_PREFIX (every key in one Redis Cluster slot)', () => {
+    expect(loadConfig({ STREAM_PREFIX: '{cr}:' }).streamPrefix).toBe('{cr}:');
+    expect(loadConfig({ STREAM_PREFIX: 'prod:{cr}:' }).streamPrefix).toBe('prod:{cr}:');
   });
 
   it('reports every bad variable at once', () => {

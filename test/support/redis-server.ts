@@ -6,11 +6,17 @@ import Redis from 'ioredis';
 import { freePort } from './free-port';
 import { pollUntil } from './poll-until';
 
-/** A private redis-server on a free port (AOF on, fsync always), for restart and durability tests. */
+/**
+ * A private redis-server on a free port (AOF on, fsync always), for restart and durability tests. With `cluster`,
+ * a one-node Redis Cluster holding every slot: a plain client works against it, and Redis applies the cluster's
+ * rules (no command or script across hash slots).
+ */
 export class TestRedisServer {
   private child?: ChildProcess;
   readonly dir = mkdtempSync(join(tmpdir(), 'cr-redis-'));
   port = 0;
+
+  constructor(private readonly options: { cluster?: boolean } = {}) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -25,11 +31,33 @@ export class TestRedisServer {
         'always',
         '--dir',
         this.dir,
+        ...(this.options.cluster
+          ? ['--cluster-enabled', 'yes', '--cluster-config-file', join(this.dir, 'nodes.conf')]
+          : []),
       ]),
       { stdio: 'ignore' },
     );
     await this.waitUntilUp();
+    if (this.options.cluster) await this.takeAllSlots();
     return this;
+  }
+
+  /** Assigns every slot to this node (kept in nodes.conf across a restart) and waits for `cluster_state:ok`. */
+  private async takeAllSlots(): Promise<void> {
+    const admin = new Redis(this.url, { maxRetriesPerRequest: 0 });
+    try {
+      const info = async () => String(await admin.call('CLUSTER', 'INFO'));
+      if (!(await info()).includes('cluster_slots_assigned:16384')) {
+        await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+      }
+      await pollUntil(info, (text) => text.includes('cluster_state:ok'), {
+        timeoutMs: 10_000,
+        intervalMs: 50,
+        description: `cluster state ok on ${this.port}`,
+      });
+    } finally {
+      admin.disconnect();
+    }
   }
 
   private async waitUntilUp(): Promise<void> {

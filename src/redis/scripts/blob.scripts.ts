@@ -60,6 +60,7 @@ redis.call('ZADD', KEYS[2], now, ARGV[1])
 redis.call('PEXPIREAT', KEYS[4], now)
 return {1}
 `,
+  { allowOom: true },
 );
 
 /**
@@ -84,6 +85,7 @@ end
 if redis.call('SET', KEYS[4], ARGV[2], 'NX', 'PX', ARGV[3]) == false then return 3 end
 return 1
 `,
+  { allowOom: true },
 );
 
 /** After the bytes are deleted: the blob leaves the index and its size the total — only under our own marker. */
@@ -100,6 +102,7 @@ end
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 `,
+  { allowOom: true },
 );
 
 /** A failed delete gives its claim back (only its own): the blob stays due for the next sweep. */
@@ -109,6 +112,7 @@ export const BLOB_UNCLAIM = new LuaScript(
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `,
+  { allowOom: true },
 );
 
 /** Stores the bytes expiring with the latest hold, read in the same script (no lost update against a release). */

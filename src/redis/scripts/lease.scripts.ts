@@ -33,10 +33,13 @@ export function leaseReleaseLua(key: string, owner: string): string {
 }
 
 /** Deletes the lease only while ARGV[1] holds it. 1: released. */
-export const LEASE_RELEASE = new LuaScript('lease-release', `return ${leaseReleaseLua('KEYS[1]', 'ARGV[1]')}`);
+export const LEASE_RELEASE = new LuaScript('lease-release', `return ${leaseReleaseLua('KEYS[1]', 'ARGV[1]')}`, {
+  allowOom: true,
+});
 
 /** Extends the lease to ARGV[2] ms only while ARGV[1] holds it. 1: renewed. */
 export const LEASE_RENEW = new LuaScript(
   'lease-renew',
   `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`,
+  { allowOom: true },
 );

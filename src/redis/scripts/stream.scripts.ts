@@ -21,6 +21,7 @@ for i = 1, #ARGV - 2 do
 end
 return lost
 `,
+  { allowOom: true },
 );
 
 /**
@@ -38,6 +39,7 @@ local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3])
 if claimed[1] == nil or claimed[1][2] == nil then return {-1} end
 return {p[1][4] + 1, claimed[1][2]}
 `,
+  { allowOom: true },
 );
 
 /** Appends ARGV[2] to KEYS[2] only if the marker KEYS[1] was not set yet (one event of its kind per job). */
