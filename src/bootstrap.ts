@@ -14,6 +14,7 @@ import { asBodyParserError } from './http/http-error.filter';
 import { createValidationPipe } from './http/validation.pipe';
 import { rejectDeepJson } from './http/json-depth.guard';
 import { MetricsService } from './modules/metrics/metrics.service';
+import { ConsumerDirectory } from './streams/consumer-directory';
 import { REDIS } from './streams/redis.provider';
 import { RedisStreamsServer } from './streams/redis-streams.server';
 import { StreamKeys } from './streams/stream-keys';
@@ -65,7 +66,14 @@ export async function startApp(
   app.useGlobalPipes(createValidationPipe());
   // Loaded with the api role only: the other roles never pay for @nestjs/swagger and its UI.
   if (config.roles.has('api')) (await import('./modules/generation/api/openapi/api-docs')).mountApiDocs(app);
-  const streams = new RedisStreamsServer(app.get(REDIS), app.get(StreamKeys), config, logger);
+  const streams = new RedisStreamsServer(
+    app.get(REDIS),
+    app.get(StreamKeys),
+    config,
+    logger,
+    {},
+    app.get(ConsumerDirectory),
+  );
   app.connectMicroservice({ strategy: streams }, { inheritAppConfig: true });
   app.get(MetricsService).watchConsumers(() => streams.stats());
   await app.startAllMicroservices();

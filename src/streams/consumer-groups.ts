@@ -11,6 +11,8 @@ export interface ConsumerGroupSpec {
   deadLetterEndsJob: boolean;
   /** Pause after a read that returned entries, so a busy stream is read (and acked) in batches. */
   readBatchMs: number;
+  /** Peers may hand its consumers entries they cannot work on (a gpu process without a capable instance). */
+  acceptsHandOffs: boolean;
 }
 
 /**
@@ -30,6 +32,7 @@ export function consumerGroupSpecs(keys: StreamKeys, config: AppConfig): Record<
       concurrency: config.gpuConcurrency,
       deadLetterEndsJob: true,
       readBatchMs: 0,
+      acceptsHandOffs: true,
     },
     projector: {
       group: 'projector',
@@ -37,6 +40,7 @@ export function consumerGroupSpecs(keys: StreamKeys, config: AppConfig): Record<
       concurrency: config.projectorConcurrency,
       deadLetterEndsJob: false,
       readBatchMs: PROJECTOR_READ_BATCH_MS,
+      acceptsHandOffs: false,
     },
     bot: {
       group: 'bot',
@@ -44,6 +48,7 @@ export function consumerGroupSpecs(keys: StreamKeys, config: AppConfig): Record<
       concurrency: 8,
       deadLetterEndsJob: false,
       readBatchMs: BOT_READ_BATCH_MS,
+      acceptsHandOffs: false,
     },
   };
 }

@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { CONSUMER_HEARTBEAT, CONSUMER_REDELIVER_OWN } from '../redis/scripts';
+import { CONSUMER_HAND_OFF, CONSUMER_HEARTBEAT, CONSUMER_REDELIVER_OWN } from '../redis/scripts';
 
 export class ConsumerHeartbeat {
   constructor(private readonly redis: Redis) {}
@@ -25,5 +25,18 @@ export class ConsumerHeartbeat {
     if (!reply) return 'lost';
     if (reply[0] === -1 || reply.length < 2) return 'deleted';
     return { deliveries: reply[0], fields: reply[1] as string[] };
+  }
+
+  /** Passes an entry `from` owns to `to` and wakes `to` on `channel` (see CONSUMER_HAND_OFF). */
+  async handOff(
+    stream: string,
+    group: string,
+    from: string,
+    to: string,
+    id: string,
+    channel: string,
+  ): Promise<'handed' | 'lost' | 'deleted'> {
+    const reply = Number(await CONSUMER_HAND_OFF.run(this.redis, [stream], [group, from, to, id, channel]));
+    return reply === 1 ? 'handed' : reply === 0 ? 'lost' : 'deleted';
   }
 }

@@ -4,6 +4,7 @@ import { lastValueFrom } from 'rxjs';
 import type { Logger } from '../common/logger';
 import { runJobHandler } from '../common/observability/observability.hooks';
 import type { AppConfig } from '../config/app-config';
+import type { ConsumerDirectory } from './consumer-directory';
 import { ConsumerNameLease } from './consumer-name.lease';
 import { consumerGroupSpecs, type ConsumerGroupName, type ConsumerGroupSpec } from './consumer-groups';
 import type { AnyJobEnvelope } from './job-event.types';
@@ -41,6 +42,7 @@ export class RedisStreamsServer
     private readonly config: AppConfig,
     private readonly log: Logger,
     private readonly specOverrides: Partial<Record<ConsumerGroupName, Partial<ConsumerGroupSpec>>> = {},
+    private readonly directory?: ConsumerDirectory,
   ) {
     super();
   }
@@ -87,11 +89,13 @@ export class RedisStreamsServer
         maxDeliveries: this.config.maxDeliveries,
         deadLetterEndsJob: spec.deadLetterEndsJob,
         readBatchMs: spec.readBatchMs,
+        acceptsHandOffs: spec.acceptsHandOffs,
         logger: this.log,
         handle: (envelope, ctx) => this.invoke(group, byType, envelope, ctx),
       });
       await consumer.start();
       this.consumers.push(consumer);
+      this.directory?.register(group, consumerName);
       this.log.info({ group, consumer: consumerName, streams: spec.streams, types: [...byType.keys()] }, 'consuming');
     }
     if (this.consumers.length > 0) {

@@ -7,7 +7,7 @@ import { ConsumerHeartbeat } from './consumer-heartbeat.script';
 import { DeadLetterWriter } from './dead-letter.writer';
 import { decodeEntry } from './envelope.codec';
 import type { AnyJobEnvelope } from './job-event.types';
-import { errorMessage, inPlaceRetryDelay, isDeadLetterError } from './stream-errors';
+import { errorMessage, HandOffError, inPlaceRetryDelay, isDeadLetterError } from './stream-errors';
 import type { StreamKeys } from './stream-keys';
 import { parseAutoclaimReply, parseReadReply, type RawEntry } from './stream-reply.parser';
 
@@ -42,6 +42,12 @@ export interface StreamConsumerOptions {
   readBatchMs?: number;
   heartbeatMs?: number;
   sweepIntervalMs?: number;
+  /**
+   * Peers may hand this consumer entries (HandOffError): it listens on its hand-off channel and takes each entry
+   * it is told about. A wake-up lost with a reconnect costs time, not the entry: it goes idle in this consumer's
+   * PEL and a sweeper claims it after CLAIM_IDLE_MS, as it would a crashed consumer's.
+   */
+  acceptsHandOffs?: boolean;
   logger?: Logger;
 }
 
@@ -66,6 +72,8 @@ export interface ConsumerStats {
   deadLettered: number;
   claimed: number;
   readErrors: number;
+  /** Entries this consumer passed to a peer that can do their work. */
+  handedOff: number;
   lastReadAt: number;
 }
 
@@ -90,6 +98,7 @@ export class StreamConsumer {
   private readonly running = new Set<Promise<void>>();
   private readonly stopController = new AbortController();
   private blocking?: Redis;
+  private subscriber?: Redis;
   private blockingClientId?: number;
   private loopPromise?: Promise<void>;
   private sweeperPromise?: Promise<void>;
@@ -98,7 +107,15 @@ export class StreamConsumer {
   private wake: () => void = () => undefined;
   private groupsReady = false;
   private closing = false;
-  private readonly counters = { processed: 0, failed: 0, deadLettered: 0, claimed: 0, readErrors: 0, lastReadAt: 0 };
+  private readonly counters = {
+    processed: 0,
+    failed: 0,
+    deadLettered: 0,
+    claimed: 0,
+    readErrors: 0,
+    handedOff: 0,
+    lastReadAt: 0,
+  };
 
   constructor(
     private readonly redis: Redis,
@@ -140,6 +157,7 @@ export class StreamConsumer {
     await this.ensureGroups().catch((err: unknown) => {
       this.log.warn({ err: errorMessage(err), group: this.options.group }, 'cannot create groups yet; will retry');
     });
+    if (this.options.acceptsHandOffs) await this.listenForHandOffs();
     this.loopPromise = this.runLoop();
     this.sweeperPromise = this.runSweeper();
     this.heartbeatTimer = setInterval(() => void this.beat(), this.heartbeatMs);
@@ -176,6 +194,49 @@ export class StreamConsumer {
     await this.handBack(stillRunning);
     await this.deleteConsumerIfIdle();
     this.blocking?.disconnect();
+    this.subscriber?.disconnect();
+  }
+
+  private async listenForHandOffs(): Promise<void> {
+    const channel = this.keys.handOffChannel(this.options.group, this.options.consumer);
+    this.subscriber = this.redis.duplicate({
+      connectionName: `${this.options.consumer}:${this.options.group}:handoffs`,
+      enableAutoPipelining: false,
+    });
+    this.subscriber.on('error', (err: Error) => this.log.debug({ err: err.message }, 'hand-off listener error'));
+    this.subscriber.on('message', (_channel: string, message: string) => void this.takeHandedOff(message));
+    await this.subscriber.subscribe(channel).catch((err: unknown) => {
+      // Without the listener a handed-off entry waits for a sweeper (CLAIM_IDLE_MS): latency, not loss.
+      this.log.warn({ err: errorMessage(err), channel }, 'cannot listen for hand-offs yet');
+    });
+  }
+
+  /** Takes an entry a peer handed to this consumer (message: `<stream> <id>`), unless it is no longer ours. */
+  private async takeHandedOff(message: string): Promise<void> {
+    const [stream, id] = message.split(' ');
+    if (
+      this.closing ||
+      !stream ||
+      !id ||
+      !this.options.streams.includes(stream) ||
+      this.held.has(heldKey(stream, id))
+    ) {
+      return;
+    }
+    try {
+      const [[, pending], [, range]] = (await this.redis
+        .pipeline()
+        .xpending(stream, this.options.group, id, id, 1)
+        .xrange(stream, id, id)
+        .exec()) as [[Error | null, [string, string, number, number][]], [Error | null, [string, string[]][]]];
+      const row = pending?.[0];
+      if (!row || row[1] !== this.options.consumer) return;
+      const fields = range?.[0]?.[1] ?? null;
+      this.accept(stream, [{ id, fields }], () => row[3]);
+      this.dispatch();
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err), entryId: id }, 'could not take a handed-off entry; a sweeper will');
+    }
   }
 
   private async unblockReader(): Promise<void> {
@@ -257,8 +318,9 @@ export class StreamConsumer {
         );
         const entries = parseReadReply(reply)[0]?.entries ?? [];
         if (entries.length === 0) break;
-        const deliveries = await this.deliveryCounts(stream, entries);
-        this.accept(stream, entries, (id) => deliveries.get(id) ?? 1);
+        const fresh = entries.filter((e) => !this.held.has(heldKey(stream, e.id)));
+        const deliveries = fresh.length > 0 ? await this.deliveryCounts(stream, fresh) : new Map<string, number>();
+        this.accept(stream, fresh, (id) => deliveries.get(id) ?? 1);
         cursor = entries[entries.length - 1].id;
       }
     }
@@ -359,6 +421,11 @@ export class StreamConsumer {
     try {
       await this.options.handle(envelope, ctx);
     } catch (err) {
+      if (err instanceof HandOffError && this.options.acceptsHandOffs && !entry.lost) {
+        entry.settled = true;
+        await this.handOff(entry, envelope, err);
+        return undefined;
+      }
       const retryAfterMs = inPlaceRetryDelay(err);
       if (retryAfterMs !== undefined && this.mayRetryInPlace(entry)) {
         // Not settled: the heartbeat keeps the entry ours while it waits for its next delivery.
@@ -379,6 +446,33 @@ export class StreamConsumer {
     await this.ack(entry);
     this.counters.processed++;
     return undefined;
+  }
+
+  /**
+   * Passes the entry to the peer the handler named. If that fails (Redis unreachable) the entry stays pending and
+   * unheld: the sweepers take it after CLAIM_IDLE_MS, as for a crashed consumer.
+   */
+  private async handOff(entry: HeldEntry, envelope: AnyJobEnvelope, err: HandOffError): Promise<void> {
+    const { group, consumer } = this.options;
+    const fields = {
+      jobId: envelope.jobId,
+      correlationId: envelope.correlationId,
+      entryId: entry.id,
+      to: err.toConsumer,
+    };
+    try {
+      await this.recordAttempt(entry, err.message);
+      const channel = this.keys.handOffChannel(group, err.toConsumer);
+      const outcome = await this.heartbeat.handOff(entry.stream, group, consumer, err.toConsumer, entry.id, channel);
+      if (outcome === 'handed') {
+        this.counters.handedOff++;
+        this.log.info({ ...fields, reason: err.reason }, 'entry handed off to a peer that can do its work');
+      } else if (outcome === 'deleted') {
+        await this.deadLetterDeleted(entry.stream, entry.id);
+      }
+    } catch (failure) {
+      this.log.warn({ ...fields, err: errorMessage(failure) }, 'hand-off failed; the entry stays pending');
+    }
   }
 
   private mayRetryInPlace(entry: HeldEntry): boolean {

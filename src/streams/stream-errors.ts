@@ -34,6 +34,21 @@ export function isDeadLetterError(err: unknown): boolean {
   return err instanceof DeadLetterError || (err instanceof Error && err.name === 'DeadLetterError');
 }
 
+/**
+ * The handler cannot do this entry's work here but another consumer of its group can: the consumer passes the
+ * entry to `toConsumer` (a new delivery, owner-checked) and wakes it, instead of acking or retrying it. Only
+ * for groups whose consumers listen for hand-offs (consumer-groups.ts); elsewhere it is an ordinary failure.
+ */
+export class HandOffError extends Error {
+  constructor(
+    readonly toConsumer: string,
+    readonly reason: string,
+  ) {
+    super(`handed off to ${toConsumer}: ${reason}`);
+    this.name = 'HandOffError';
+  }
+}
+
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message || err.name;
   if (typeof err === 'object' && err !== null && 'message' in err) return String(err.message);

@@ -126,6 +126,10 @@ export class StreamKeys {
   blobDeleting(hash: string): string {
     return `${this.prefix}blob:deleting:${hash}`;
   }
+  /** Pub/sub channel on which a consumer is told that an entry was handed to it (StreamConsumer, hand-offs). */
+  handOffChannel(group: string, consumer: string): string {
+    return `${this.prefix}handoff:${group}:${consumer}`;
+  }
   get drainFlag(): string {
     return `${this.prefix}control:drain`;
   }

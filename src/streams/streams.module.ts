@@ -8,6 +8,7 @@ import '../redis/scripts';
 import { ROOT_LOGGER } from '../common/root-logger';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { RedisMemoryMonitor } from './redis-memory.monitor';
+import { ConsumerDirectory } from './consumer-directory';
 import { createRedis, REDIS } from './redis.provider';
 import { StreamKeys } from './stream-keys';
 import { StreamPublisher } from './stream.publisher';
@@ -16,7 +17,10 @@ import { StreamTail } from './stream-tail';
 const BLOB_STORE_HANDLE = Symbol('BLOB_STORE_HANDLE');
 type BlobStoreHandle = Awaited<ReturnType<typeof createBlobStore>>;
 
-/** Redis, key names, the publisher, the shared stream tail and the blob store: what every role needs. */
+/**
+ * Redis, key names, the publisher, the shared stream tail, the blob store and the directory of this process's
+ * consumers: what every role needs.
+ */
 @Global()
 @Module({
   providers: [
@@ -44,6 +48,7 @@ type BlobStoreHandle = Awaited<ReturnType<typeof createBlobStore>>;
       useFactory: (r: Redis, k: StreamKeys) =>
         new StreamTail(r, [k.events, k.progress], undefined, { unwatchedCoalesceMs: 200 }),
     },
+    ConsumerDirectory,
     {
       provide: RedisMemoryMonitor,
       inject: [REDIS, APP_CONFIG],
@@ -61,7 +66,7 @@ type BlobStoreHandle = Awaited<ReturnType<typeof createBlobStore>>;
       useFactory: (handle: BlobStoreHandle) => handle.store,
     },
   ],
-  exports: [REDIS, StreamKeys, StreamPublisher, StreamTail, BLOB_STORE, RedisMemoryMonitor],
+  exports: [REDIS, StreamKeys, StreamPublisher, StreamTail, BLOB_STORE, RedisMemoryMonitor, ConsumerDirectory],
 })
 export class StreamsModule implements OnApplicationShutdown {
   constructor(

@@ -100,3 +100,81 @@ describe('a mixed pool: routing by capability', () => {
     expect(byUrl[full.url].nodeClasses).toBeGreaterThan(10);
   });
 });
+
+/**
+ * The same mixed pool split over two gpu processes, each with only its own instance (COMFYUI_URLS): the process
+ * whose instance lacks the checkpoint hands txt2img jobs it reads to the one that has it, instead of failing them.
+ */
+describe('a mixed pool over two gpu processes: hand-off to a capable peer', () => {
+  let bare: ComfyUiSimulator;
+  let full: ComfyUiSimulator;
+  const apps: TestApp[] = [];
+  let api: TestApp;
+  let bareGpu: TestApp;
+
+  beforeAll(async () => {
+    bare = new ComfyUiSimulator({ models: { checkpoints: [] }, stepMs: 5 });
+    full = new ComfyUiSimulator({ stepMs: 10 });
+    await bare.start();
+    await full.start();
+    const prefix = uniquePrefix('handoff');
+    const common = { USER_MAX_ACTIVE: '50', TELEGRAM_BOT_TOKEN: '' };
+    api = await startTestApp({ ...common, ROLE: 'api,projector' }, prefix);
+    apps.push(api);
+    bareGpu = await startTestApp(
+      { ...common, ROLE: 'gpu', COMFYUI_URLS: bare.url, INSTANCE_NAME: 'bare', GPU_CONCURRENCY: '4' },
+      prefix,
+    );
+    apps.push(bareGpu);
+    // One job at a time on the capable process: the bare one reads most of the burst and must hand it over.
+    apps.push(
+      await startTestApp(
+        { ...common, ROLE: 'gpu', COMFYUI_URLS: full.url, INSTANCE_NAME: 'full', GPU_CONCURRENCY: '1' },
+        prefix,
+      ),
+    );
+    // Both processes have read their instance and advertised their consumer.
+    await pollUntil(
+      async () => {
+        const workers = (await api.redis.hvals(`${prefix}gpu:workers`)).map((w) => JSON.parse(w));
+        const caps = (await api.redis.hvals(`${prefix}gpu:capabilities`)).map((c) => JSON.parse(c));
+        return workers.filter((w) => w.consumer).length === 2 && caps.filter((c) => c.capabilities).length === 2;
+      },
+      (ready) => ready,
+      { timeoutMs: 15_000, description: 'both gpu processes advertised' },
+    );
+  });
+
+  afterAll(async () => {
+    for (const a of apps.reverse()) await a.stop();
+    await bare.stop();
+    await full.stop();
+  });
+
+  it('every txt2img job succeeds on the capable process; echo-invert jobs use both; none fails', async () => {
+    const submit = async (workflow: string, inputs: Record<string, unknown>) =>
+      (await api.http('/v1/generations', { method: 'POST', json: { workflow, inputs } })).body.id as string;
+    const txt: string[] = [];
+    for (let i = 0; i < 8; i++)
+      txt.push(await submit('txt2img', { prompt: `job ${i}`, width: 64, height: 64, steps: 3 }));
+    const echo: string[] = [];
+    for (let i = 0; i < 8; i++) echo.push(await submit('echo-invert', { width: 8, height: 8, color: i }));
+    const statuses = await pollUntil(
+      () => Promise.all([...txt, ...echo].map(async (id) => (await api.http(`/v1/generations/${id}`)).body.status)),
+      (s) => s.every((x: string) => ['succeeded', 'failed', 'cancelled'].includes(x)),
+      { timeoutMs: 60_000, intervalMs: 50, description: 'every job ended' },
+    );
+    expect(statuses.every((s) => s === 'succeeded')).toBe(true);
+    const instanceOf = async (id: string) => (await api.redis.hget(`${api.prefix}jobs:view:${id}`, 'instance')) ?? '';
+    expect(new Set(await Promise.all(txt.map(instanceOf)))).toEqual(new Set([instanceIdOf(full.url)]));
+    expect(bare.stats().rejected).toBe(0);
+    expect(bare.stats().succeeded).toBeGreaterThan(0);
+    const handedOff = bareGpu.streams.stats().find((s) => s.group === 'gpu')!.handedOff;
+    expect(handedOff).toBeGreaterThan(0);
+    // Operators see it: the bare process's hand-offs are counted in its /metrics.
+    const metrics = await bareGpu.http('/metrics');
+    expect(metrics.body).toMatch(
+      /comfy_relay_consumer_handed_off_total\{group="gpu",consumer="gpu-bare-1"[^}]*\} [1-9]/,
+    );
+  });
+});

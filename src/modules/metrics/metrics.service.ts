@@ -160,6 +160,11 @@ export class MetricsService {
         (s) => s.claimed,
       ],
       ['consumer_read_errors_total', 'Failed XREADGROUP calls (Redis down, group lost).', (s) => s.readErrors],
+      [
+        'consumer_handed_off_total',
+        'Entries this consumer passed to a peer that can do their work (a gpu process without a capable instance).',
+        (s) => s.handedOff,
+      ],
     ];
     for (const [suffix, help, pick] of counters) {
       new Counter({

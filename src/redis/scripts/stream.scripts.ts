@@ -42,6 +42,25 @@ return {p[1][4] + 1, claimed[1][2]}
   { allowOom: true },
 );
 
+/**
+ * Hands an entry this consumer owns to another consumer of the group and wakes it: owner-checked like the
+ * heartbeat, then XCLAIM to the new owner (a new delivery: the counter grows, so entries passed around without
+ * end still reach MAX_DELIVERIES) and a PUBLISH of `<stream> <id>` on the new owner's channel. ARGV: group, from, to, id, channel.
+ * Returns 1 when handed off, 0 when the entry is no longer ours, -1 when it left the stream.
+ */
+export const CONSUMER_HAND_OFF = new LuaScript(
+  'consumer-hand-off',
+  `
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[4], ARGV[4], 1)
+if p[1] == nil or p[1][2] ~= ARGV[2] then return 0 end
+local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[4])
+if claimed[1] == nil or claimed[1][2] == nil then return -1 end
+redis.call('PUBLISH', ARGV[5], KEYS[1] .. ' ' .. ARGV[4])
+return 1
+`,
+  { allowOom: true },
+);
+
 /** Appends ARGV[2] to KEYS[2] only if the marker KEYS[1] was not set yet (one event of its kind per job). */
 export const PUBLISH_ONCE = new LuaScript(
   'publish-once',

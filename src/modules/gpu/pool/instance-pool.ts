@@ -156,10 +156,24 @@ export class InstancePool {
     if (!needs) return [...this.instances];
     const candidates = this.instances.filter((i) => !i.capabilities || canRun(needs.requirements, i.capabilities));
     if (candidates.length > 0) return candidates;
-    const lacks = this.instances.map(
-      (i) => `${i.id} lacks ${missingOn(needs.requirements, i.capabilities!).map(describeMissing).join(', ')}`,
+    throw new NoCapableInstanceError(
+      `No ComfyUI instance of this worker can run the job: ${this.lacks(needs.requirements)}.`,
     );
-    throw new NoCapableInstanceError(`No ComfyUI instance of this worker can run the job: ${lacks.join('; ')}.`);
+  }
+
+  /**
+   * What keeps every instance of this pool from running the job (`<id> lacks …; …`), or null when one can or
+   * has not been read yet (then the job waits here rather than going elsewhere).
+   */
+  cannotRun(requirements: PlacementNeeds['requirements']): string | null {
+    if (this.instances.some((i) => !i.capabilities || canRun(requirements, i.capabilities))) return null;
+    return this.lacks(requirements);
+  }
+
+  private lacks(requirements: PlacementNeeds['requirements']): string {
+    return this.instances
+      .map((i) => `${i.id} lacks ${missingOn(requirements, i.capabilities!).map(describeMissing).join(', ')}`)
+      .join('; ');
   }
 
   private async take(

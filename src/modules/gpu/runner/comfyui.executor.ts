@@ -3,7 +3,7 @@ import type { BlobStore } from '../../../blobs/blob-store';
 import { silentLogger, type Logger } from '../../../common/logger';
 import type { JobInputValue } from '../../../streams/job-event.types';
 import { errorMessage } from '../../../streams/stream-errors';
-import { bindWorkflow, deterministicSeedSource, requirementsOf } from '../../../workflows';
+import { bindWorkflow, deterministicSeedSource, requirementsOf, type WorkflowTemplate } from '../../../workflows';
 import { ComfyUiClient } from '../comfyui/comfyui.client';
 import type { ComfyPrompt, ComfyPromptEvent, PromptResult } from '../comfyui/comfyui.types';
 import type { ComfyUiInstance } from '../pool/comfyui-instance';
@@ -59,6 +59,14 @@ export class ComfyUiExecutor implements GenerationExecutor {
 
   drawingInstances(): string[] {
     return this.pool.usableIds();
+  }
+
+  poolInstances(): string[] {
+    return this.pool.all().map((i) => i.id);
+  }
+
+  cannotRun(template: WorkflowTemplate, inputs: Record<string, JobInputValue>): string | null {
+    return this.pool.cannotRun(requirementsOf(template, inputs));
   }
 
   async execute(job: ExecutionJob, hooks: ExecutionHooks): Promise<ExecutionResult> {

@@ -44,6 +44,13 @@ export interface GenerationExecutor {
   capacity(): number;
   /** Ids of the instances that can draw now (each draws one job at a time), advertised for ETA. */
   drawingInstances(): string[];
+  /** Ids of every instance of this process, up or not (advertised, so peers know what it can run). */
+  poolInstances(): string[];
+  /**
+   * Why none of this process's instances can run the job (for a hand-off to a peer that can), or null when one
+   * can, or may once it has been read.
+   */
+  cannotRun(template: WorkflowTemplate, inputs: Record<string, JobInputValue>): string | null;
   execute(job: ExecutionJob, hooks: ExecutionHooks): Promise<ExecutionResult>;
 }
 

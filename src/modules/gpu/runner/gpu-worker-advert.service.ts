@@ -1,16 +1,15 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import type Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
-import { REDIS } from '../../../streams/redis.provider';
-import { StreamKeys } from '../../../streams/stream-keys';
+import { ConsumerDirectory } from '../../../streams/consumer-directory';
 import { GENERATION_EXECUTOR, type GenerationExecutor } from './generation-executor';
+import { GpuWorkerAdvertStore } from './gpu-worker-advert.store';
 
 const ADVERT_INTERVAL_MS = 5_000;
 
 /**
- * Advertises this process's job slots and the instances it draws on in `gpu:workers` (with an expiry), so ETAs
- * count the instances that really draw at once.
+ * Advertises this process's job slots, the instances it draws on and its `gpu` consumer in `gpu:workers` (with an
+ * expiry), so ETAs count the instances that really draw at once and peers know where to hand a job they cannot run.
  */
 @Injectable()
 export class GpuWorkerAdvertService implements OnModuleInit, OnApplicationShutdown {
@@ -18,13 +17,17 @@ export class GpuWorkerAdvertService implements OnModuleInit, OnApplicationShutdo
   private timer?: NodeJS.Timeout;
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(GENERATION_EXECUTOR) private readonly executor: GenerationExecutor,
-    private readonly keys: StreamKeys,
+    private readonly adverts: GpuWorkerAdvertStore,
+    private readonly consumers: ConsumerDirectory,
   ) {}
 
   async onModuleInit(): Promise<void> {
+    // The consumer is leased after the modules start: advertised again as soon as it is known.
+    this.consumers.onRegistered((group) => {
+      if (group === 'gpu') void this.advertise();
+    });
     await this.advertise();
     this.timer = setInterval(() => void this.advertise(), ADVERT_INTERVAL_MS);
     this.timer.unref();
@@ -32,7 +35,7 @@ export class GpuWorkerAdvertService implements OnModuleInit, OnApplicationShutdo
 
   async onApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await this.redis.hdel(this.keys.gpuWorkers, this.fieldName()).catch(() => 0);
+    await this.adverts.remove(this.fieldName()).catch(() => 0);
   }
 
   private fieldName(): string {
@@ -43,7 +46,15 @@ export class GpuWorkerAdvertService implements OnModuleInit, OnApplicationShutdo
     const slots = Math.min(this.config.gpuConcurrency, this.executor.capacity());
     // The instances by id, so that processes sharing instances count each once: only they draw in parallel.
     const instances = slots > 0 ? this.executor.drawingInstances() : [];
-    const advert = JSON.stringify({ slots, instances, expiresAt: Date.now() + ADVERT_INTERVAL_MS * 3 });
-    await this.redis.hset(this.keys.gpuWorkers, this.fieldName(), advert).catch(() => 0);
+    const consumer = this.consumers.nameOf('gpu');
+    await this.adverts
+      .publish(this.fieldName(), {
+        slots,
+        instances,
+        pool: this.executor.poolInstances(),
+        ...(consumer ? { consumer } : {}),
+        expiresAt: Date.now() + ADVERT_INTERVAL_MS * 3,
+      })
+      .catch(() => undefined);
   }
 }

@@ -5,13 +5,14 @@ import type { BlobRef } from '../../../streams/job-event.types';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import type { JobEnvelope } from '../../../streams/job-event.types';
 import { OnStreamEvent, StreamController } from '../../../streams/on-stream-event.decorator';
-import { DeadLetterError, RetryLaterError } from '../../../streams/stream-errors';
+import { DeadLetterError, HandOffError, RetryLaterError } from '../../../streams/stream-errors';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamPublisher } from '../../../streams/stream.publisher';
 import { StreamContext } from '../../../streams/stream.context';
 import { WorkflowCatalog } from '../../../workflows';
 import { JobLedger } from '../../generation';
 import { CancelRegistryService } from './cancel-registry.service';
+import { CapablePeerFinder } from './capable-peer.finder';
 import { parsePlacement } from './job-placement.store';
 import { ROOT_LOGGER } from '../../../common/root-logger';
 import type { Logger } from '../../../common/logger';
@@ -35,14 +36,30 @@ export class JobRunnerController {
     private readonly publisher: StreamPublisher,
     private readonly catalog: WorkflowCatalog,
     private readonly cancels: CancelRegistryService,
+    private readonly peers: CapablePeerFinder,
     @Inject(ROOT_LOGGER) private readonly log: Logger,
   ) {}
+
+  /**
+   * A job none of this process's instances can run goes, untouched (still queued), to a peer that has an instance
+   * for it — unless no live peer has, or its deliveries are nearly spent (a hand-off is a delivery): then it runs
+   * here and fails `no_capable_instance`, naming what is missing.
+   */
+  private async handOffWhenOthersMust(event: JobEnvelope<'job.requested'>, ctx: StreamContext): Promise<void> {
+    const template = this.catalog.get(event.payload.workflow);
+    if (!template || ctx.deliveries >= this.config.maxDeliveries) return;
+    const lacks = this.executor.cannotRun(template, event.payload.inputs);
+    if (lacks === null) return;
+    const peer = await this.peers.find(template, event.payload.inputs, ctx.entry.consumer).catch(() => null);
+    if (peer) throw new HandOffError(peer, `no instance of this process can run it (${lacks})`);
+  }
 
   @OnStreamEvent('job.requested', 'gpu')
   async onRequested(@Payload() event: JobEnvelope<'job.requested'>, @Ctx() ctx: StreamContext): Promise<void> {
     const { jobId, correlationId } = event;
     const meta = { jobId, correlationId, actor: ctx.entry.consumer };
     const attempt = ctx.deliveries;
+    await this.handOffWhenOthersMust(event, ctx);
     // Listen for a cancel before looking at the flag: the API sets the flag before it sends the event, so a cancel
     // is either seen here or heard by the registration — never missed in between.
     const registration = this.cancels.register(jobId);

@@ -1,0 +1,47 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { REDIS } from '../../../streams/redis.provider';
+import { StreamKeys } from '../../../streams/stream-keys';
+
+/** What a gpu process tells the others (and the API's ETA, and `cli stats`) about itself. */
+export interface GpuWorkerAdvert {
+  /** Jobs it runs at once. */
+  readonly slots: number;
+  /** Instances that can draw now (ETA counts each once across processes). */
+  readonly instances: readonly string[];
+  /** Every instance it drives, up or not: what it can run (see PoolCapabilityStore). */
+  readonly pool?: readonly string[];
+  /** Its consumer in the `gpu` group: where peers hand the jobs only its instances can run. */
+  readonly consumer?: string;
+  readonly expiresAt: number;
+}
+
+/** `gpu:workers`: one advert per live gpu process (field `<INSTANCE_NAME>:<random>`), rewritten every few seconds. */
+@Injectable()
+export class GpuWorkerAdvertStore {
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly keys: StreamKeys,
+  ) {}
+
+  async publish(field: string, advert: GpuWorkerAdvert): Promise<void> {
+    await this.redis.hset(this.keys.gpuWorkers, field, JSON.stringify(advert));
+  }
+
+  async remove(field: string): Promise<void> {
+    await this.redis.hdel(this.keys.gpuWorkers, field);
+  }
+
+  /** The adverts not yet expired at `now`. */
+  async live(now = Date.now()): Promise<GpuWorkerAdvert[]> {
+    const raw = await this.redis.hvals(this.keys.gpuWorkers);
+    return raw.flatMap((text) => {
+      try {
+        const advert = JSON.parse(text) as GpuWorkerAdvert;
+        return typeof advert.expiresAt === 'number' && advert.expiresAt > now ? [advert] : [];
+      } catch {
+        return [];
+      }
+    });
+  }
+}
