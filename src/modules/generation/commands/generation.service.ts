@@ -3,7 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { BlobStoreFullError, BlobStoreUnavailableError } from '../../../blobs/blob-errors';
 import { releaseJobInputs } from '../../../blobs/job-input-blobs';
-import { BLOB_STORE, blobHolders, type BlobHold, type BlobStore, type BlobUsage } from '../../../blobs/blob-store';
+import { BLOB_STORE, blobHolders, type BlobHold, type BlobStore } from '../../../blobs/blob-store';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import { encodeEnvelope, makeEnvelope } from '../../../streams/envelope.codec';
 import type { JobEventPayloads, JobInputValue, TelegramOrigin } from '../../../streams/job-event.types';
@@ -68,15 +68,12 @@ export interface SubmitResult {
 const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 const REDIS_FULL_RETRY_AFTER_SECONDS = 30;
 const BLOB_FULL_RETRY_AFTER_SECONDS = 60;
-const BLOB_USAGE_REUSE_MS = 1_000;
 const KEY_LIMIT_RETRY_AFTER_SECONDS = 10;
 const WORKFLOW_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 /** Job commands: submit and cancel. Writes only events (plus the bookkeeping the submit script keeps). */
 @Injectable()
 export class GenerationService {
-  private lastBlobUsage?: { at: number; usage: Promise<BlobUsage> };
-
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -238,30 +235,12 @@ export class GenerationService {
   }
 
   /**
-   * The image store's fill, shared by the submits of one second while it is far below its cap (a burst of submits
-   * reads it once, not twice each); close to the cap it is read for every submit, so the refusal is exact there.
-   */
-  private blobUsage(now = Date.now()): Promise<BlobUsage> {
-    const last = this.lastBlobUsage;
-    if (last && now - last.at >= 0 && now - last.at < BLOB_USAGE_REUSE_MS) return last.usage;
-    const entry = { at: now, usage: this.blobs.usage() };
-    this.lastBlobUsage = entry;
-    const forget = () => {
-      if (this.lastBlobUsage === entry) this.lastBlobUsage = undefined;
-    };
-    entry.usage.then((u) => {
-      if (u.maxBytes && u.bytes >= (u.maxBytes * this.config.redisMemoryHighWatermark) / 2) forget();
-    }, forget);
-    return entry.usage;
-  }
-
-  /**
    * A job accepted now would need Redis for its events, view and (Redis backend) images: above the watermark it is
    * refused up front rather than failing halfway through the pipeline when Redis refuses writes.
    */
   private async refuseWhenNearlyFull(): Promise<void> {
     const percent = (x: number) => `${Math.round(x * 100)}%`;
-    const [memory, usage] = await Promise.all([this.memory.read(), this.blobUsage()]);
+    const [memory, usage] = await Promise.all([this.memory.read(), this.blobs.usage()]);
     if (memory.aboveWatermark && memory.ratio !== null) {
       throw new ServiceOverloadedError(
         'redis_memory',
