@@ -5,9 +5,12 @@ const registry = new Map<string, LuaScript>();
 
 export interface LuaScriptOptions {
   /**
-   * Runs even when Redis is above maxmemory. Only for scripts that free memory or keep ownership alive (releases,
-   * deletes, heartbeats): with a shebang and without this flag Redis refuses a script that may write up front when
-   * it is out of memory, so a full Redis could otherwise never be emptied by the sweeper.
+   * Runs even when Redis is above maxmemory. With a shebang Redis refuses a script that may write up front when it
+   * is out of memory; without one (compatibility mode) it refused only at the script's first write that adds data
+   * (a DENYOOM command such as SET, XADD, HSET), letting a script whose first write removes something (ZREM, DEL)
+   * run to its end. Scripts of that second kind keep running (releases, deletes, heartbeats, the claim, the
+   * dispatch, the bot's finish): a full Redis must still be emptied and work in flight finished. Scripts that add
+   * data first (submit, appending events, storing images, taking leases) are refused, as before.
    */
   allowOom?: boolean;
 }
@@ -28,10 +31,10 @@ export class LuaScript {
     body: string,
     options: LuaScriptOptions = {},
   ) {
-    // A shebang makes Redis check every key the script touches, declared in KEYS or built from a prefix, against one
-    // hash slot ("Script attempted to access keys that do not hash to the same slot"): the same rule a Redis Cluster
-    // applies, enforced on a single server too (test/redis/cluster-slots.spec.ts runs the pipeline on a one-node
-    // cluster). Without it Redis runs a script in compatibility mode and checks nothing.
+    // A shebang makes a Redis in cluster mode check every key the script touches, declared in KEYS or built from a
+    // prefix, against one hash slot ("Script attempted to access keys that do not hash to the same slot"), even on a
+    // one-node cluster that holds every slot (test/redis/cluster-slots.spec.ts runs the pipeline on one). Without it
+    // Redis runs a script in compatibility mode and lets it touch any key the node holds.
     this.source = `#!lua${options.allowOom ? ' flags=allow-oom' : ''}\n${body}`;
     this.sha = createHash('sha1').update(this.source).digest('hex');
     const existing = registry.get(name);

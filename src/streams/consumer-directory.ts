@@ -1,24 +1,39 @@
 import type { ConsumerGroupName } from './consumer-groups';
 
+/** A consumer of this process: its leased name and how much it holds now (running and waiting entries). */
+export interface LocalConsumer {
+  readonly name: string;
+  held(): number;
+}
+
 /**
- * The consumer names this process reads under, by group, once the transport has leased them: what a role
- * advertises so that peers can hand it work (the gpu worker's advert names its `gpu` consumer).
+ * The consumers this process reads under, by group, while they read: what a role advertises so that peers can
+ * hand it work (the gpu worker's advert names its `gpu` consumer and its load). A consumer leaves the directory
+ * when it starts closing, so peers stop handing it work before it stops taking it.
  */
 export class ConsumerDirectory {
-  private readonly names = new Map<ConsumerGroupName, string>();
-  private readonly listeners: ((group: ConsumerGroupName, name: string) => void)[] = [];
+  private readonly consumers = new Map<ConsumerGroupName, LocalConsumer>();
+  private readonly listeners: ((group: ConsumerGroupName) => void)[] = [];
 
-  register(group: ConsumerGroupName, name: string): void {
-    this.names.set(group, name);
-    for (const listener of this.listeners) listener(group, name);
+  register(group: ConsumerGroupName, consumer: LocalConsumer): void {
+    this.consumers.set(group, consumer);
+    this.changed(group);
   }
 
-  nameOf(group: ConsumerGroupName): string | undefined {
-    return this.names.get(group);
+  unregister(group: ConsumerGroupName): void {
+    if (this.consumers.delete(group)) this.changed(group);
   }
 
-  /** Called for every consumer registered from now on. */
-  onRegistered(listener: (group: ConsumerGroupName, name: string) => void): void {
+  get(group: ConsumerGroupName): LocalConsumer | undefined {
+    return this.consumers.get(group);
+  }
+
+  /** Called whenever a consumer joins or leaves. */
+  onChange(listener: (group: ConsumerGroupName) => void): void {
     this.listeners.push(listener);
+  }
+
+  private changed(group: ConsumerGroupName): void {
+    for (const listener of this.listeners) listener(group);
   }
 }

@@ -95,7 +95,13 @@ export class RedisStreamsServer
       });
       await consumer.start();
       this.consumers.push(consumer);
-      this.directory?.register(group, consumerName);
+      this.directory?.register(group, {
+        name: consumerName,
+        held: () => {
+          const stats = consumer.stats();
+          return stats.inFlight + stats.backlog;
+        },
+      });
       this.log.info({ group, consumer: consumerName, streams: spec.streams, types: [...byType.keys()] }, 'consuming');
     }
     if (this.consumers.length > 0) {
@@ -148,6 +154,8 @@ export class RedisStreamsServer
 
   private async doClose(): Promise<void> {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    // Out of the directory first: peers stop handing work to consumers that are about to stop taking it.
+    for (const group of this.routes.keys()) this.directory?.unregister(group);
     await Promise.allSettled(this.consumers.map((c) => c.close(this.config.shutdownGraceMs)));
     await Promise.allSettled(this.leases.map((l) => l.release()));
     this._status$.next(StreamsStatus.DISCONNECTED);

@@ -78,6 +78,7 @@ export interface ConsumerStats {
 }
 
 const MAX_BACKOFF_MS = 5_000;
+const MAX_PARKED = 10_000;
 
 /**
  * One consumer of one group: the loop ARCHITECTURE describes. Reads its own PEL first, then new entries with
@@ -94,6 +95,8 @@ export class StreamConsumer {
   private readonly heartbeat: ConsumerHeartbeat;
   private readonly acks: AckBatcher;
   private readonly held = new Map<string, HeldEntry>();
+  /** Entries this consumer failed and left pending for a later attempt (by a sweeper after CLAIM_IDLE_MS). */
+  private readonly parked = new Set<string>();
   private readonly backlog: HeldEntry[] = [];
   private readonly running = new Set<Promise<void>>();
   private readonly stopController = new AbortController();
@@ -157,7 +160,7 @@ export class StreamConsumer {
     await this.ensureGroups().catch((err: unknown) => {
       this.log.warn({ err: errorMessage(err), group: this.options.group }, 'cannot create groups yet; will retry');
     });
-    if (this.options.acceptsHandOffs) await this.listenForHandOffs();
+    if (this.options.acceptsHandOffs) this.listenForHandOffs();
     this.loopPromise = this.runLoop();
     this.sweeperPromise = this.runSweeper();
     this.heartbeatTimer = setInterval(() => void this.beat(), this.heartbeatMs);
@@ -197,18 +200,42 @@ export class StreamConsumer {
     this.subscriber?.disconnect();
   }
 
-  private async listenForHandOffs(): Promise<void> {
+  /**
+   * Subscribes on every (re)connect — a SUBSCRIBE that failed is never replayed by ioredis — and then takes what
+   * was handed over while nobody listened (a reconnect drops pub/sub messages). Not awaited by start(): a Redis
+   * that is down holds up nothing; the first `ready` catches up.
+   */
+  private listenForHandOffs(): void {
+    if (this.closing) return;
     const channel = this.keys.handOffChannel(this.options.group, this.options.consumer);
-    this.subscriber = this.redis.duplicate({
+    const subscriber = this.redis.duplicate({
       connectionName: `${this.options.consumer}:${this.options.group}:handoffs`,
       enableAutoPipelining: false,
+      maxRetriesPerRequest: null,
     });
-    this.subscriber.on('error', (err: Error) => this.log.debug({ err: err.message }, 'hand-off listener error'));
-    this.subscriber.on('message', (_channel: string, message: string) => void this.takeHandedOff(message));
-    await this.subscriber.subscribe(channel).catch((err: unknown) => {
-      // Without the listener a handed-off entry waits for a sweeper (CLAIM_IDLE_MS): latency, not loss.
-      this.log.warn({ err: errorMessage(err), channel }, 'cannot listen for hand-offs yet');
+    this.subscriber = subscriber;
+    subscriber.on('error', (err: Error) => this.log.debug({ err: err.message }, 'hand-off listener error'));
+    subscriber.on('message', (_channel: string, message: string) => void this.takeHandedOff(message));
+    subscriber.on('ready', () => {
+      if (this.closing) return;
+      subscriber.subscribe(channel).then(
+        () => this.takeUnheardHandOffs(),
+        (err: unknown) => this.log.warn({ err: errorMessage(err), channel }, 'cannot listen for hand-offs yet'),
+      );
     });
+  }
+
+  /** Entries in this consumer's PEL it neither holds nor left pending itself: handed over while it was not listening. */
+  private async takeUnheardHandOffs(): Promise<void> {
+    for (const stream of this.options.streams) {
+      const rows = (await this.redis
+        .xpending(stream, this.options.group, '-', '+', 100, this.options.consumer)
+        .catch(() => [])) as [string, string, number, number][];
+      for (const [id] of rows) {
+        const key = heldKey(stream, id);
+        if (!this.held.has(key) && !this.parked.has(key)) await this.takeHandedOff(`${stream} ${id}`);
+      }
+    }
   }
 
   /** Takes an entry a peer handed to this consumer (message: `<stream> <id>`), unless it is no longer ours. */
@@ -232,6 +259,13 @@ export class StreamConsumer {
       const row = pending?.[0];
       if (!row || row[1] !== this.options.consumer) return;
       const fields = range?.[0]?.[1] ?? null;
+      if (this.closing) {
+        // Arrived while shutting down: a peer takes it now rather than after CLAIM_IDLE_MS.
+        await this.handBack([
+          { stream, id, fields: [], deliveries: row[3], abort: new AbortController(), lost: false },
+        ]);
+        return;
+      }
       this.accept(stream, [{ id, fields }], () => row[3]);
       this.dispatch();
     } catch (err) {
@@ -346,6 +380,7 @@ export class StreamConsumer {
     for (const entry of entries) {
       const key = heldKey(stream, entry.id);
       if (this.held.has(key)) continue;
+      this.parked.delete(key);
       if (entry.fields === null) {
         void this.deadLetterDeleted(stream, entry.id);
         continue;
@@ -421,7 +456,12 @@ export class StreamConsumer {
     try {
       await this.options.handle(envelope, ctx);
     } catch (err) {
-      if (err instanceof HandOffError && this.options.acceptsHandOffs && !entry.lost) {
+      if (
+        err instanceof HandOffError &&
+        this.options.acceptsHandOffs &&
+        !entry.lost &&
+        err.toConsumer !== this.options.consumer
+      ) {
         entry.settled = true;
         await this.handOff(entry, envelope, err);
         return undefined;
@@ -461,11 +501,11 @@ export class StreamConsumer {
       to: err.toConsumer,
     };
     try {
-      await this.recordAttempt(entry, err.message);
       const channel = this.keys.handOffChannel(group, err.toConsumer);
       const outcome = await this.heartbeat.handOff(entry.stream, group, consumer, err.toConsumer, entry.id, channel);
       if (outcome === 'handed') {
         this.counters.handedOff++;
+        await this.recordAttempt(entry, err.message);
         this.log.info({ ...fields, reason: err.reason }, 'entry handed off to a peer that can do its work');
       } else if (outcome === 'deleted') {
         await this.deadLetterDeleted(entry.stream, entry.id);
@@ -536,7 +576,14 @@ export class StreamConsumer {
       },
       `handler failed for ${envelope.type}; will retry after ${this.options.claimIdleMs} ms`,
     );
+    if (this.options.acceptsHandOffs) this.park(heldKey(entry.stream, entry.id));
     await this.recordAttempt(entry, message);
+  }
+
+  /** Remembers a failed entry left pending (bounded: the oldest are forgotten; a sweeper takes them anyway). */
+  private park(key: string): void {
+    this.parked.add(key);
+    if (this.parked.size > MAX_PARKED) this.parked.delete(this.parked.values().next().value!);
   }
 
   private async recordAttempt(entry: HeldEntry, error: string): Promise<void> {

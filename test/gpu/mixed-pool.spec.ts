@@ -118,7 +118,8 @@ describe('a mixed pool over two gpu processes: hand-off to a capable peer', () =
     await bare.start();
     await full.start();
     const prefix = uniquePrefix('handoff');
-    const common = { USER_MAX_ACTIVE: '50', TELEGRAM_BOT_TOKEN: '' };
+    // Half a minute before a sweeper would move an idle entry: within this test only the hand-off's wake-up can.
+    const common = { USER_MAX_ACTIVE: '50', TELEGRAM_BOT_TOKEN: '', CLAIM_IDLE_MS: '30000' };
     api = await startTestApp({ ...common, ROLE: 'api,projector' }, prefix);
     apps.push(api);
     bareGpu = await startTestApp(

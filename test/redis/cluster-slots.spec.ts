@@ -1,5 +1,5 @@
 import Redis from 'ioredis';
-import { BLOB_FORGET } from '../../src/redis/scripts';
+import { BLOB_FORGET, JOB_DISPATCH } from '../../src/redis/scripts';
 import { StreamKeys } from '../../src/streams/stream-keys';
 import { startTestApp, type TestApp } from '../support/app-harness';
 import { FakeTelegram } from '../support/fake-telegram/fake-telegram.server';
@@ -40,6 +40,15 @@ describe('keys and hash slots (one-node Redis Cluster)', () => {
     ];
     await expect(BLOB_FORGET.run(redis, keysOf(new StreamKeys('plain:')), args)).rejects.toThrow(/same slot/i);
     await expect(BLOB_FORGET.run(redis, keysOf(new StreamKeys(uniquePrefix('slots'))), args)).resolves.toBe(-1);
+  });
+
+  it('and one that builds a key outside the slot of its declared keys (the shebang makes Redis check it)', async () => {
+    const tagged = new StreamKeys(uniquePrefix('slots'));
+    // The keys it builds come from the prefix argument: an untagged one puts them in other slots.
+    await expect(JOB_DISPATCH.run(redis, [tagged.queue, tagged.queuePending], ['plain:', 2])).rejects.toThrow(
+      /do not hash to the same slot/,
+    );
+    await expect(JOB_DISPATCH.run(redis, [tagged.queue, tagged.queuePending], [tagged.prefix, 2])).resolves.toBe(0);
   });
 
   describe('the pipeline on a tagged prefix', () => {

@@ -5,8 +5,8 @@ export const TEST_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /**
  * A unique key prefix per test, so suites never see each other's streams. It carries a hash tag, as a prefix for a
- * Redis Cluster must: every script's keys then share one slot, which Redis checks for scripts with a shebang even
- * on a single server (docs/job-state.md, "Keys and hash slots").
+ * Redis Cluster must: every script's keys then share one slot, which a Redis in cluster mode checks for scripts
+ * with a shebang (docs/job-state.md, "Keys and hash slots"), so any suite can be pointed at a one-node cluster.
  */
 export function uniquePrefix(label = 't'): string {
   return `test:{${label}:${randomUUID().slice(0, 8)}}:`;

@@ -22,6 +22,7 @@ if phase ~= 'live' then return phase or '' end
 redis.call('HSET', KEYS[1], 'phase', ARGV[2])
 return 'live'
 `,
+  { allowOom: true },
 );
 
 /**
@@ -81,6 +82,7 @@ if turn then
 end
 return 0
 `,
+  { allowOom: true },
 );
 
 /** Extends the shared pause to at least ARGV[1] ms (never shortens one a peer set). */

@@ -35,6 +35,7 @@ if best == 0 then return 0 end
 ${takeSlotLua('best', 'now', 'ttl')}
 return best
 `,
+  { allowOom: true },
 );
 
 /**
@@ -98,4 +99,5 @@ redis.call('HSET', tails, ARGV[6 + pick], model)
 redis.call('PEXPIRE', tails, 86400000)
 return {pick, tail[pick]}
 `,
+  { allowOom: true },
 );

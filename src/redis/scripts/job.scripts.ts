@@ -116,6 +116,7 @@ export const JOB_DISPATCH = new LuaScript(
   `${DISPATCH_LUA}
 return dispatch(ARGV[1], tonumber(ARGV[2]))
 `,
+  { allowOom: true },
 );
 
 /**
@@ -158,6 +159,7 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return 1
 `,
+  { allowOom: true },
 );
 
 /**
@@ -283,4 +285,5 @@ local holder = taken()
 if holder then return {'duplicate', holder} end
 return {'run', redis.call('GET', KEYS[6]) or false, view}
 `,
+  { allowOom: true },
 );

@@ -24,8 +24,8 @@ export class GpuWorkerAdvertService implements OnModuleInit, OnApplicationShutdo
   ) {}
 
   async onModuleInit(): Promise<void> {
-    // The consumer is leased after the modules start: advertised again as soon as it is known.
-    this.consumers.onRegistered((group) => {
+    // The consumer is leased after the modules start, and leaves first at shutdown: advertised again at once.
+    this.consumers.onChange((group) => {
       if (group === 'gpu') void this.advertise();
     });
     await this.advertise();
@@ -46,13 +46,13 @@ export class GpuWorkerAdvertService implements OnModuleInit, OnApplicationShutdo
     const slots = Math.min(this.config.gpuConcurrency, this.executor.capacity());
     // The instances by id, so that processes sharing instances count each once: only they draw in parallel.
     const instances = slots > 0 ? this.executor.drawingInstances() : [];
-    const consumer = this.consumers.nameOf('gpu');
+    const consumer = this.consumers.get('gpu');
     await this.adverts
       .publish(this.fieldName(), {
         slots,
         instances,
         pool: this.executor.poolInstances(),
-        ...(consumer ? { consumer } : {}),
+        ...(consumer ? { consumer: consumer.name, held: consumer.held() } : {}),
         expiresAt: Date.now() + ADVERT_INTERVAL_MS * 3,
       })
       .catch(() => undefined);

@@ -13,6 +13,8 @@ export interface GpuWorkerAdvert {
   readonly pool?: readonly string[];
   /** Its consumer in the `gpu` group: where peers hand the jobs only its instances can run. */
   readonly consumer?: string;
+  /** Jobs that consumer held (running and waiting) when this was written: peers hand work to the least loaded. */
+  readonly held?: number;
   readonly expiresAt: number;
 }
 

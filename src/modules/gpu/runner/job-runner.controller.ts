@@ -13,7 +13,7 @@ import { WorkflowCatalog } from '../../../workflows';
 import { JobLedger } from '../../generation';
 import { CancelRegistryService } from './cancel-registry.service';
 import { CapablePeerFinder } from './capable-peer.finder';
-import { parsePlacement } from './job-placement.store';
+import { JobPlacementStore, parsePlacement } from './job-placement.store';
 import { ROOT_LOGGER } from '../../../common/root-logger';
 import type { Logger } from '../../../common/logger';
 import { GENERATION_EXECUTOR, type GenerationExecutor } from './generation-executor';
@@ -37,20 +37,25 @@ export class JobRunnerController {
     private readonly catalog: WorkflowCatalog,
     private readonly cancels: CancelRegistryService,
     private readonly peers: CapablePeerFinder,
+    private readonly placements: JobPlacementStore,
     @Inject(ROOT_LOGGER) private readonly log: Logger,
   ) {}
 
   /**
    * A job none of this process's instances can run goes, untouched (still queued), to a peer that has an instance
-   * for it — unless no live peer has, or its deliveries are nearly spent (a hand-off is a delivery): then it runs
-   * here and fails `no_capable_instance`, naming what is missing.
+   * for it — preferably the one driving the instance an earlier attempt placed its prompt on — unless no live peer
+   * has, or its deliveries are spent (a hand-off is a delivery): then it runs here and fails `no_capable_instance`,
+   * naming what is missing.
    */
   private async handOffWhenOthersMust(event: JobEnvelope<'job.requested'>, ctx: StreamContext): Promise<void> {
     const template = this.catalog.get(event.payload.workflow);
     if (!template || ctx.deliveries >= this.config.maxDeliveries) return;
     const lacks = this.executor.cannotRun(template, event.payload.inputs);
     if (lacks === null) return;
-    const peer = await this.peers.find(template, event.payload.inputs, ctx.entry.consumer).catch(() => null);
+    const peer = await this.placements
+      .get(event.jobId)
+      .then((placed) => this.peers.find(template, event.payload.inputs, ctx.entry.consumer, placed?.instanceId))
+      .catch(() => null);
     if (peer) throw new HandOffError(peer, `no instance of this process can run it (${lacks})`);
   }
 
