@@ -7,6 +7,10 @@ export type Role = (typeof ROLES)[number];
 /** Every variable the service reads; .env.example and the compose check list the same names. */
 export const ENV_VARIABLES = [
   'REDIS_URL',
+  'REDIS_SENTINELS',
+  'REDIS_SENTINEL_MASTER',
+  'REDIS_MIN_REPLICAS_ACK',
+  'REDIS_REPLICA_ACK_TIMEOUT_MS',
   'STREAM_PREFIX',
   'ROLE',
   'PORT',
@@ -79,6 +83,9 @@ const toRatio = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && /^\d*\.?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
 /** OTEL_EXPORTER_OTLP_HEADERS / OTEL_RESOURCE_ATTRIBUTES: `key=value` pairs, comma separated (values URL-encoded). */
 const KEY_VALUE_LIST = /^\s*[^\s=,]+\s*=[^,]*(,\s*[^\s=,]+\s*=[^,]*)*$/;
+/** REDIS_SENTINELS: `host:port` pairs, comma separated (an IPv6 host in brackets); port ranges are checked by the loader. */
+const HOST_PORT = '(\\[[0-9A-Fa-f:.]{2,45}\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):\\d{1,5}';
+const HOST_PORT_LIST = new RegExp(`^\\s*${HOST_PORT}(\\s*,\\s*${HOST_PORT})*\\s*$`);
 
 /**
  * The environment, as the process reads it. Every variable the service honours is declared here and
@@ -89,6 +96,41 @@ export class EnvDto {
   @Transform(trimmed)
   @Matches(/^rediss?:\/\/\S+$/, { message: 'must be a redis:// or rediss:// URL' })
   REDIS_URL = 'redis://127.0.0.1:6379';
+
+  /**
+   * Sentinels to ask for the primary (and to follow through failovers), with REDIS_SENTINEL_MASTER. REDIS_URL then
+   * gives only the credentials, TLS (rediss://) and database, for the data nodes and the sentinels alike; its host
+   * is not used (docs/operations.md#redis-sentinel).
+   */
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(HOST_PORT_LIST, { message: 'must be a comma list of host:port (e.g. sentinel-1:26379,10.0.0.7:26379)' })
+  REDIS_SENTINELS?: string;
+
+  /** The name the sentinels monitor the primary under (`sentinel monitor <name> …`). */
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^[A-Za-z0-9._-]{1,64}$/, { message: 'must be 1-64 characters of letters, digits and ._-' })
+  REDIS_SENTINEL_MASTER?: string;
+
+  /**
+   * > 0: a write whose loss would lose a job (a submit before its 202, a worker's placement before the prompt goes
+   * to ComfyUI) waits until this many replicas hold it (WAIT); 0: no WAIT at all.
+   */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(16)
+  REDIS_MIN_REPLICAS_ACK = 0;
+
+  /** How long one WAIT for REDIS_MIN_REPLICAS_ACK replicas may take; a submit not confirmed by then gets 503. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  @Max(60_000)
+  REDIS_REPLICA_ACK_TIMEOUT_MS = 500;
 
   @IsOptional()
   @Transform(trimmed)

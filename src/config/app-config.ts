@@ -2,7 +2,15 @@ import type { Role } from './app-config.dto';
 
 /** The validated, typed configuration every module receives (never process.env). */
 export interface AppConfig {
+  /** With redisSentinel: only its credentials, TLS and database are used (the primary comes from Sentinel). */
   readonly redisUrl: string;
+  /** REDIS_SENTINELS + REDIS_SENTINEL_MASTER; null: Redis is the one at REDIS_URL. */
+  readonly redisSentinel: RedisSentinelConfig | null;
+  /**
+   * REDIS_MIN_REPLICAS_ACK / REDIS_REPLICA_ACK_TIMEOUT_MS: writes whose loss would lose a job wait (WAIT) until this
+   * many replicas hold them, for at most timeoutMs at a time. replicas 0: no WAIT.
+   */
+  readonly replicaAck: { readonly replicas: number; readonly timeoutMs: number };
   readonly streamPrefix: string;
   readonly roles: ReadonlySet<Role>;
   readonly port: number;
@@ -55,6 +63,12 @@ export interface AppConfig {
   readonly logFormat: 'json' | 'pretty';
   /** Optional error reporting and tracing (docs/operations.md); both off when their variables are unset. */
   readonly observability: ObservabilityConfig;
+}
+
+/** Where the sentinels are and the name they know the primary by. */
+export interface RedisSentinelConfig {
+  readonly sentinels: readonly { readonly host: string; readonly port: number }[];
+  readonly masterName: string;
 }
 
 /**

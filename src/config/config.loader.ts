@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { ENV_VARIABLES, EnvDto, ROLES, type Role } from './app-config.dto';
-import type { AppConfig, BlobConfig, HttpAccessConfig, ObservabilityConfig } from './app-config';
+import type { AppConfig, BlobConfig, HttpAccessConfig, ObservabilityConfig, RedisSentinelConfig } from './app-config';
 import { ALL_INTERFACES, listenRefusal, LOOPBACK_HOST } from './listen-address';
 
 /** Variables whose values must never be echoed back, even in a validation error. */
@@ -58,8 +58,33 @@ function crossFieldProblems(dto: EnvDto): { variable: string; rule: string }[] {
     const missing = dto.AWS_ACCESS_KEY_ID === undefined ? 'AWS_ACCESS_KEY_ID' : 'AWS_SECRET_ACCESS_KEY';
     problems.push({ variable: missing, rule: 'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together' });
   }
-  problems.push(...accessProblems(dto));
+  problems.push(...accessProblems(dto), ...sentinelProblems(dto));
   return problems;
+}
+
+/** REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together; every sentinel's port is a port. */
+function sentinelProblems(dto: EnvDto): { variable: string; rule: string }[] {
+  if ((dto.REDIS_SENTINELS === undefined) !== (dto.REDIS_SENTINEL_MASTER === undefined)) {
+    const missing = dto.REDIS_SENTINELS === undefined ? 'REDIS_SENTINELS' : 'REDIS_SENTINEL_MASTER';
+    return [{ variable: missing, rule: 'REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together' }];
+  }
+  const bad = sentinelAddresses(dto.REDIS_SENTINELS).filter((a) => a.port < 1 || a.port > 65535);
+  return bad.length > 0
+    ? [{ variable: 'REDIS_SENTINELS', rule: `ports must be 1-65535 (got ${bad.map((a) => a.port).join(', ')})` }]
+    : [];
+}
+
+function sentinelAddresses(value: string | undefined): { host: string; port: number }[] {
+  return list(value).map((pair) => {
+    const colon = pair.lastIndexOf(':');
+    // ioredis wants an IPv6 address without its brackets.
+    return { host: pair.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port: Number(pair.slice(colon + 1)) };
+  });
+}
+
+function sentinelConfig(dto: EnvDto): RedisSentinelConfig | null {
+  if (dto.REDIS_SENTINELS === undefined || dto.REDIS_SENTINEL_MASTER === undefined) return null;
+  return { sentinels: sentinelAddresses(dto.REDIS_SENTINELS), masterName: dto.REDIS_SENTINEL_MASTER };
 }
 
 /** API keys, tiers and the listen address (README: security). Key values are never shown, only counts. */
@@ -156,6 +181,8 @@ function toAppConfig(dto: EnvDto): AppConfig {
     dto.ROLE === 'all' ? new Set(ROLES) : new Set(list(dto.ROLE).filter((r): r is Role => isRole(r)));
   return Object.freeze({
     redisUrl: dto.REDIS_URL,
+    redisSentinel: sentinelConfig(dto),
+    replicaAck: { replicas: dto.REDIS_MIN_REPLICAS_ACK, timeoutMs: dto.REDIS_REPLICA_ACK_TIMEOUT_MS },
     streamPrefix: dto.STREAM_PREFIX,
     roles,
     port: dto.PORT,

@@ -1,15 +1,23 @@
-import Redis from 'ioredis';
+import type { Socket } from 'node:net';
+import Redis, { type RedisOptions } from 'ioredis';
 import type { AppConfig } from '../config/app-config';
 
 export const REDIS = Symbol('REDIS');
 
+type RedisTopology = Pick<AppConfig, 'redisUrl' | 'redisSentinel'>;
+
 /**
- * The command connection shared by a process. Blocking readers duplicate it. Commands issued while Redis is
- * down wait in the offline queue for a bounded number of reconnect attempts, then fail (callers retry or leave
- * entries pending); the connection itself keeps reconnecting forever with a capped backoff.
+ * The command connection shared by a process; every other connection is its duplicate() (blocking readers, the CLI's
+ * tail) or comes from here too (acknowledged writes), so one place decides where Redis is. Commands issued while
+ * Redis is down wait in the offline queue for a bounded number of reconnect attempts, then fail (callers retry or
+ * leave entries pending); the connection itself keeps reconnecting forever with a capped backoff.
+ *
+ * With Sentinel (REDIS_SENTINELS) the primary is asked of the sentinels at every (re)connect, and a connection that
+ * lands on a replica (the ready check reads its role) or meets READONLY reconnects: after a failover every connection
+ * follows the new primary, and commands that were in flight are sent again there.
  */
-export function createRedis(config: Pick<AppConfig, 'redisUrl'>, name: string): Redis {
-  return new Redis(config.redisUrl, {
+export function createRedis(config: RedisTopology, name: string): Redis {
+  const options: RedisOptions = {
     connectionName: name,
     maxRetriesPerRequest: 20,
     // TCP keepalive: a peer that vanished without a FIN is noticed by the OS instead of never.
@@ -21,5 +29,39 @@ export function createRedis(config: Pick<AppConfig, 'redisUrl'>, name: string): 
     // (a job's transitions come from many independent async paths; this is where round trips are saved).
     // Blocking readers turn it off: they hold their own connection and send one command at a time.
     enableAutoPipelining: true,
-  });
+  };
+  if (!config.redisSentinel) return new Redis(config.redisUrl, options);
+  return new Redis({ ...options, ...sentinelOptions(config) });
+}
+
+/**
+ * The sentinel part of the options: REDIS_URL gives the credentials, TLS and database (for the data nodes and the
+ * sentinels alike); its host is not used.
+ */
+export function sentinelOptions(config: RedisTopology): RedisOptions {
+  const sentinel = config.redisSentinel;
+  if (!sentinel) return {};
+  const url = new URL(config.redisUrl);
+  const username = decodeURIComponent(url.username) || undefined;
+  const password = decodeURIComponent(url.password) || undefined;
+  const db = Number(url.pathname.replace(/^\//, '') || 0);
+  return {
+    sentinels: sentinel.sentinels.map(({ host, port }) => ({ host, port })),
+    name: sentinel.masterName,
+    role: 'master',
+    ...(username ? { username, sentinelUsername: username } : {}),
+    ...(password ? { password, sentinelPassword: password } : {}),
+    ...(Number.isInteger(db) && db > 0 ? { db } : {}),
+    ...(url.protocol === 'rediss:' ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
+    // All sentinels unreachable: ask again soon (the default gives up after a few tries, then ioredis' own backoff).
+    sentinelRetryStrategy: (times) => Math.min(100 * times, 1_000),
+  };
+}
+
+/** host:port of the Redis server a connection is talking to now (after a failover: the new primary), if connected. */
+export function connectedEndpoint(redis: Redis): string | null {
+  const socket = (redis as unknown as { stream?: Socket }).stream;
+  if (!socket?.remoteAddress || socket.remotePort === undefined) return null;
+  const host = socket.remoteAddress.includes(':') ? `[${socket.remoteAddress}]` : socket.remoteAddress;
+  return `${host}:${socket.remotePort}`;
 }

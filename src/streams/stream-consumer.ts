@@ -157,6 +157,9 @@ export class StreamConsumer {
       enableAutoPipelining: false,
     });
     this.blocking.on('error', (err: Error) => this.log.debug({ err: err.message }, 'blocking connection error'));
+    // A read in flight when the connection drops is sent again on the next one (after a failover: to the new
+    // primary), where this connection has another client id: the old one must not be CLIENT UNBLOCKed there.
+    this.blocking.on('close', () => (this.blockingClientId = undefined));
     await this.ensureGroups().catch((err: unknown) => {
       this.log.warn({ err: errorMessage(err), group: this.options.group }, 'cannot create groups yet; will retry');
     });
@@ -274,7 +277,11 @@ export class StreamConsumer {
   }
 
   private async unblockReader(): Promise<void> {
-    if (this.blockingClientId === undefined) return;
+    if (this.blockingClientId === undefined) {
+      // Its id on this server is not known (never read, or reconnected since): dropping the connection ends a read.
+      this.blocking?.disconnect();
+      return;
+    }
     try {
       await this.redis.call('CLIENT', 'UNBLOCK', String(this.blockingClientId));
     } catch {

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { BLOB_STORE } from '../blobs/blob-store';
 import { createBlobStore } from '../blobs/blob-store.factory';
 import { preloadScripts } from '../redis/lua-script';
+import { ReplicaAck } from '../redis/replica-ack';
 import '../redis/scripts';
 import { ROOT_LOGGER } from '../common/root-logger';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
@@ -33,6 +34,15 @@ type BlobStoreHandle = Awaited<ReturnType<typeof createBlobStore>>;
         // EVALSHA falls back to EVAL after a Redis restart anyway).
         preloadScripts(redis).catch(() => undefined);
         return redis;
+      },
+    },
+    {
+      provide: ReplicaAck,
+      inject: [REDIS, APP_CONFIG],
+      useFactory: (r: Redis, c: AppConfig) => {
+        const { replicas, timeoutMs } = c.replicaAck;
+        if (replicas === 0) return ReplicaAck.off(r);
+        return ReplicaAck.on(r, createRedis(c, `comfy-relay:${c.instanceName}:acked`), replicas, timeoutMs);
       },
     },
     { provide: StreamKeys, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new StreamKeys(c.streamPrefix) },
@@ -66,18 +76,29 @@ type BlobStoreHandle = Awaited<ReturnType<typeof createBlobStore>>;
       useFactory: (handle: BlobStoreHandle) => handle.store,
     },
   ],
-  exports: [REDIS, StreamKeys, StreamPublisher, StreamTail, BLOB_STORE, RedisMemoryMonitor, ConsumerDirectory],
+  exports: [
+    REDIS,
+    ReplicaAck,
+    StreamKeys,
+    StreamPublisher,
+    StreamTail,
+    BLOB_STORE,
+    RedisMemoryMonitor,
+    ConsumerDirectory,
+  ],
 })
 export class StreamsModule implements OnApplicationShutdown {
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(BLOB_STORE_HANDLE) private readonly blobs: BlobStoreHandle,
     private readonly tail: StreamTail,
+    private readonly acks: ReplicaAck,
   ) {}
 
   async onApplicationShutdown(): Promise<void> {
     await this.tail.close();
     this.blobs.close();
+    await this.acks.close();
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }

@@ -9,6 +9,11 @@ const SECRETS = SECRET_VARIABLES;
 /** Every variable the service reads, with values it must refuse (free-form paths are checked at start-up). */
 const INVALID: Record<(typeof ENV_VARIABLES)[number], readonly string[]> = {
   REDIS_URL: ['http://user:s3cret-pass@127.0.0.1:6379', 'redis://', '127.0.0.1:6379'],
+  // With REDIS_SENTINEL_MASTER (see COMPANIONS); a port out of range is refused like a malformed list.
+  REDIS_SENTINELS: ['sentinel-1', 'a:1,,b:2', 'redis://a:26379', 'a:26379;b:26379', 'a:70000', 'a:0'],
+  REDIS_SENTINEL_MASTER: ['has space', 'x'.repeat(65), 'master/1'],
+  REDIS_MIN_REPLICAS_ACK: ['-1', '17', 'one', '1.5'],
+  REDIS_REPLICA_ACK_TIMEOUT_MS: ['9', '60001', '1s'],
   STREAM_PREFIX: ['has space', 'x'.repeat(65), 'emoji🔥:'],
   ROLE: ['web', 'api,,gpu', 'all,api', 'API'],
   PORT: ['abc', '70000', '-1', '80.5'],
@@ -83,6 +88,8 @@ const COMPANIONS: Record<string, Record<string, string>> = {
   BLOB_S3_ENDPOINT: { BLOB_S3_BUCKET: 'results' },
   API_PRIORITY_KEYS: { API_KEYS: 'a-good-long-key-0123456789' },
   API_KEY_MAX_ACTIVE: { API_KEYS: 'a-good-long-key-0123456789' },
+  REDIS_SENTINELS: { REDIS_SENTINEL_MASTER: 'comfy-relay' },
+  REDIS_SENTINEL_MASTER: { REDIS_SENTINELS: '127.0.0.1:26379' },
 };
 
 /**

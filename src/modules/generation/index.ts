@@ -14,6 +14,7 @@ export {
   JobNotFoundError,
   NoCapableInstanceError,
   PriorityNotAllowedError,
+  ReplicasUnconfirmedJobError,
   ServiceOverloadedError,
   UserLimitError,
 } from './commands/generation.errors';

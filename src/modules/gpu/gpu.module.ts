@@ -5,6 +5,7 @@ import { BLOB_STORE, type BlobStore } from '../../blobs/blob-store';
 import { ROOT_LOGGER } from '../../common/root-logger';
 import type { Logger } from '../../common/logger';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
+import { ReplicaAck } from '../../redis/replica-ack';
 import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
 import { PoolCapabilityStore } from '../capabilities';
@@ -70,8 +71,8 @@ import { JobRunnerController } from './runner/job-runner.controller';
     },
     {
       provide: JobPlacementStore,
-      inject: [REDIS, StreamKeys],
-      useFactory: (redis: Redis, keys: StreamKeys) => new JobPlacementStore(redis, keys),
+      inject: [REDIS, StreamKeys, ReplicaAck],
+      useFactory: (redis: Redis, keys: StreamKeys, acks: ReplicaAck) => new JobPlacementStore(redis, keys, acks),
     },
     {
       provide: GENERATION_EXECUTOR,

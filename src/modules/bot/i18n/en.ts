@@ -59,6 +59,7 @@ export const en: Messages = {
   userLimit: (active, limit) =>
     `You already have ${pictures(active)} in progress; the limit is ${limit}. Wait for one to finish or /cancel it.`,
   overloaded: 'Too many pictures are waiting right now. Please try again in a minute.',
+  notAcceptedNow: 'I could not take this picture safely right now. Please send it again in a few seconds.',
   noCapableInstance: (missing) =>
     `I cannot draw this: none of my GPU servers has what it needs (${missing}). Try another model, or ask the admin to install it.`,
   draining: 'I am not taking new pictures right now (maintenance). Please try again in a few minutes.',

@@ -39,6 +39,8 @@ export interface Messages {
   draining: string;
   /** Redis or the image store is near capacity: the job was refused, nothing was queued. */
   overloaded: string;
+  /** The job could not be confirmed by the Redis replicas (REDIS_MIN_REPLICAS_ACK): not accepted now. */
+  notAcceptedNow: string;
   /** No GPU instance has what the job needs (a model file, a node): `missing` names it, for the admin to fix. */
   noCapableInstance(missing: string): string;
   downloadFailed: string;

@@ -19,6 +19,7 @@ import {
   IdempotencyConflictError,
   InvalidRequestError,
   NoCapableInstanceError,
+  ReplicasUnconfirmedJobError,
   ServiceOverloadedError,
   UserLimitError,
 } from '../../generation';
@@ -184,6 +185,7 @@ export class PromptIntakeService {
       if (err instanceof UserLimitError) return { ok: false, message: t.userLimit(err.active, err.limit) };
       if (err instanceof DrainingError) return { ok: false, message: t.draining };
       if (err instanceof ServiceOverloadedError) return { ok: false, message: t.overloaded };
+      if (err instanceof ReplicasUnconfirmedJobError) return { ok: false, message: t.notAcceptedNow };
       if (err instanceof NoCapableInstanceError) {
         // What is missing, without where: instance ids are the operator's business, not the chat's.
         const missing = err.missing.map((m) => m.what).join('; ');

@@ -115,6 +115,27 @@ export class ServiceOverloadedError extends GenerationError {
 }
 
 /**
+ * REDIS_MIN_REPLICAS_ACK replicas did not confirm the job in time: it is not answered 202, since a failover now could
+ * forget it. It may still have been kept: a retry with the same Idempotency-Key finds it (and is answered 202 once
+ * the replicas confirm it), a retry without one makes another job.
+ */
+export class ReplicasUnconfirmedJobError extends GenerationError {
+  constructor(
+    readonly wanted: number,
+    readonly confirmed: number,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(
+      'unavailable',
+      'The job could not be stored safely right now (Redis replicas did not confirm it in time); try again shortly. ' +
+        'A retry with the same Idempotency-Key finds this job if it was kept.',
+      { reason: 'replicas_unconfirmed', replicas: wanted, confirmed },
+      503,
+    );
+  }
+}
+
+/**
  * No ComfyUI instance can run the job (a node class or a model file it names is on none of them): refused at
  * submit (422) instead of being sent to fail. Names each missing piece and the instances checked.
  */

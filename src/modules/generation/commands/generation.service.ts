@@ -7,6 +7,7 @@ import { BLOB_STORE, blobHolders, type BlobHold, type BlobStore } from '../../..
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import { encodeEnvelope, makeEnvelope } from '../../../streams/envelope.codec';
 import type { JobEventPayloads, JobInputValue, TelegramOrigin } from '../../../streams/job-event.types';
+import { ReplicaAck, ReplicasUnconfirmedError } from '../../../redis/replica-ack';
 import { RedisMemoryMonitor } from '../../../streams/redis-memory.monitor';
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
@@ -36,10 +37,17 @@ import {
   JobFinishedError,
   JobNotFoundError,
   NoCapableInstanceError,
+  ReplicasUnconfirmedJobError,
   ServiceOverloadedError,
   UserLimitError,
 } from './generation.errors';
-import { apiKeyActiveKey, fairAccountOf, runSubmitScript, TICKET_PLACEHOLDER } from './job-submit.script';
+import {
+  apiKeyActiveKey,
+  fairAccountOf,
+  runSubmitScript,
+  TICKET_PLACEHOLDER,
+  type SubmitOutcome,
+} from './job-submit.script';
 import { QueuePositionService } from './queue-position.service';
 import { runCostKeyOf } from '../eta/run-cost';
 
@@ -69,6 +77,8 @@ const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 const REDIS_FULL_RETRY_AFTER_SECONDS = 30;
 const BLOB_FULL_RETRY_AFTER_SECONDS = 60;
 const KEY_LIMIT_RETRY_AFTER_SECONDS = 10;
+/** Replicas behind or a failover under way: Sentinel's failover takes seconds. */
+const REPLICAS_RETRY_AFTER_SECONDS = 2;
 const WORKFLOW_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 /** Job commands: submit and cancel. Writes only events (plus the bookkeeping the submit script keeps). */
@@ -86,6 +96,7 @@ export class GenerationService {
     private readonly memory: RedisMemoryMonitor,
     private readonly ledger: JobLedger,
     private readonly capabilities: PoolCapabilityStore,
+    private readonly acks: ReplicaAck,
   ) {}
 
   async submit(request: SubmitRequest): Promise<SubmitResult> {
@@ -144,7 +155,8 @@ export class GenerationService {
         ? { keyActive: { key: apiKeyActiveKey(this.keys, request.apiKey), max: this.config.apiKeyMaxActive } }
         : {}),
     }).catch(async (err: unknown) => {
-      await this.releaseInputs(jobId, inputs);
+      // Unconfirmed is not refused: the job may have been kept, and it needs its images.
+      if (!(err instanceof ReplicasUnconfirmedJobError)) await this.releaseInputs(jobId, inputs);
       throw err;
     });
     // A refused or duplicate request never becomes this job: its image holds go now, not at BLOB_TTL_SECONDS.
@@ -175,8 +187,28 @@ export class GenerationService {
     return adverts.length === 0 ? null : judgeFleet(requirementsOf(template, values), adverts);
   }
 
-  private runSubmit(args: Parameters<typeof runSubmitScript>[2]) {
-    return runSubmitScript(this.redis, this.keys, args);
+  /**
+   * The submit script, confirmed by REDIS_MIN_REPLICAS_ACK replicas before anyone is told the job is accepted (a
+   * refusal wrote nothing and needs no confirmation).
+   */
+  private async runSubmit(args: Parameters<typeof runSubmitScript>[2]): Promise<SubmitOutcome> {
+    try {
+      return await this.acks.write(
+        async (redis) => {
+          const outcome = await runSubmitScript(redis, this.keys, args);
+          // A repeat is answered with a job an earlier request wrote (maybe one that got 503): rewriting its
+          // idempotency record unchanged makes the WAIT that follows cover that job too.
+          if (outcome.kind === 'duplicate' && this.acks.enabled) {
+            await redis.set(args.idempotencyKey, `${outcome.jobId}|${outcome.fingerprint}`, 'KEEPTTL', 'XX');
+          }
+          return outcome;
+        },
+        { needsAck: (outcome) => outcome.kind === 'accepted' || outcome.kind === 'duplicate' },
+      );
+    } catch (err) {
+      if (!(err instanceof ReplicasUnconfirmedError)) throw err;
+      throw new ReplicasUnconfirmedJobError(err.wanted, err.confirmed, REPLICAS_RETRY_AFTER_SECONDS);
+    }
   }
 
   private async releaseInputs(jobId: string, inputs: Record<string, JobInputValue>): Promise<void> {

@@ -5,6 +5,7 @@ import {
   PromptWentMissingError,
 } from '../comfyui/comfyui.errors';
 import { BlobStoreFullError, BlobStoreUnavailableError } from '../../../blobs/blob-errors';
+import { ReplicasUnconfirmedError } from '../../../redis/replica-ack';
 import { ExecutionError } from './generation-executor';
 
 /**
@@ -39,6 +40,15 @@ export function toExecutionError(err: unknown): ExecutionError {
   // The image store is ours, not the request's: a job is never marked done without its image, and is retried.
   if (err instanceof BlobStoreUnavailableError) {
     return new ExecutionError('blob_store_unavailable', err.message, true, { cause: err });
+  }
+  // The primary changed before the replicas confirmed the placement: claimed again on the new one, then placed.
+  if (err instanceof ReplicasUnconfirmedError) {
+    return new ExecutionError(
+      'redis_replicas_unconfirmed',
+      `Redis replicas did not confirm the placement: ${err.message}`,
+      true,
+      { cause: err },
+    );
   }
   if (err instanceof BlobStoreFullError)
     return new ExecutionError('blob_store_full', err.message, true, { cause: err });

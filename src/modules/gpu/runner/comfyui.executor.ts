@@ -137,7 +137,7 @@ export class ComfyUiExecutor implements GenerationExecutor {
   ): Promise<ExecutionResult> {
     const promptId = promptIdFor(job.jobId, job.attempt);
     const prompt = await this.prepare(job, instance, hooks.signal);
-    await this.placements.set(job.jobId, { instanceId: instance.id, promptId, attempt: job.attempt });
+    await this.placements.set(job.jobId, { instanceId: instance.id, promptId, attempt: job.attempt }, hooks.signal);
     try {
       // A later attempt (retry, takeover) was submitted before anything placed since: it goes to the front of
       // the instance's queue, so a retried job keeps its place.

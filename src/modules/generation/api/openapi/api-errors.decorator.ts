@@ -12,7 +12,7 @@ const MEANING: Record<number, string> = {
   413: 'the body is over the size limit',
   422: 'an Idempotency-Key reused with another body',
   429: 'too many active jobs for this user, or for this API key (`details.scope`: api_key) (`Retry-After`)',
-  503: 'draining, or overloaded (Redis memory, image store): try again after `Retry-After`',
+  503: 'draining, overloaded (Redis memory, image store), or not confirmed by Redis replicas: retry after `Retry-After`',
 };
 
 /** The JSON error body every listed status answers with (the HTTP error filter's shape). */

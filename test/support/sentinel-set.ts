@@ -1,0 +1,188 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+import { freePort } from './free-port';
+import { pollUntil } from './poll-until';
+
+const HOST = '127.0.0.1';
+
+interface Node {
+  port: number;
+  child: ChildProcess;
+}
+
+/**
+ * A Sentinel set on free ports of 127.0.0.1: one primary, two replicas, three sentinels (quorum 2) that declare a
+ * primary down after 1 s, so that a failover takes a few seconds and a replica is left to acknowledge writes after it.
+ * Every process is killed by stop(), also after a failed test.
+ */
+export class TestSentinelSet {
+  readonly masterName = 'cr-test';
+  readonly dir = mkdtempSync(join(tmpdir(), 'cr-sentinel-'));
+  private primaryNode?: Node;
+  private replicaNodes: Node[] = [];
+  private sentinelNodes: Node[] = [];
+  private readonly children = new Set<ChildProcess>();
+
+  /** REDIS_SENTINELS for the service. */
+  get sentinels(): string {
+    return this.sentinelNodes.map((s) => `${HOST}:${s.port}`).join(',');
+  }
+
+  get primaryPort(): number {
+    return this.primaryNode!.port;
+  }
+
+  get replicaPorts(): number[] {
+    return this.replicaNodes.map((r) => r.port);
+  }
+
+  async start(): Promise<this> {
+    this.primaryNode = await this.startServer('primary', []);
+    for (let i = 0; i < 2; i++) {
+      this.replicaNodes.push(await this.startServer(`replica-${i}`, ['--replicaof', HOST, String(this.primaryPort)]));
+    }
+    await pollUntil(
+      () => this.onlineReplicas(this.primaryPort),
+      (n) => n === 2,
+      { timeoutMs: 15_000, intervalMs: 50, description: 'both replicas in sync' },
+    );
+    for (let i = 0; i < 3; i++) this.sentinelNodes.push(await this.startSentinel(i));
+    // A failover needs the sentinels to know each other (hello messages every 2 s) and the replicas.
+    for (const sentinel of this.sentinelNodes) {
+      await pollUntil(
+        () => this.sentinelView(sentinel.port),
+        (v) => v.sentinels === 2 && v.replicas === 2,
+        { timeoutMs: 20_000, intervalMs: 100, description: `sentinel ${sentinel.port} sees its peers` },
+      );
+    }
+    return this;
+  }
+
+  /** The primary the sentinels name now (host:port). */
+  async currentPrimary(): Promise<string> {
+    const reply = (await this.ask(this.sentinelNodes[0]!.port, [
+      'SENTINEL',
+      'get-master-addr-by-name',
+      this.masterName,
+    ])) as [string, string] | null;
+    return reply ? `${reply[0]}:${reply[1]}` : 'unknown';
+  }
+
+  /** kill -9 of the primary the set started with. */
+  async killPrimary(): Promise<void> {
+    await this.kill(this.primaryNode!);
+  }
+
+  /** SIGSTOP / SIGCONT of every replica: stopped, they acknowledge nothing (WAIT times out). */
+  pauseReplicas(paused: boolean): void {
+    for (const replica of this.replicaNodes) replica.child.kill(paused ? 'SIGSTOP' : 'SIGCONT');
+  }
+
+  /** A plain client of one node (the test's own reads). */
+  client(port: number): Redis {
+    return new Redis({ host: HOST, port, maxRetriesPerRequest: 1, retryStrategy: () => null, lazyConnect: false });
+  }
+
+  async stop(): Promise<void> {
+    for (const child of this.children) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGCONT');
+        child.kill('SIGKILL');
+      }
+    }
+    await Promise.all(
+      [...this.children].map((child) =>
+        child.exitCode !== null || child.signalCode !== null
+          ? Promise.resolve()
+          : new Promise((resolve) => child.once('exit', resolve)),
+      ),
+    );
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  async onlineReplicas(port: number): Promise<number> {
+    const info = String(await this.ask(port, ['INFO', 'replication']).catch(() => ''));
+    return info.split('\n').filter((line) => /^slave\d+:.*state=online/.test(line)).length;
+  }
+
+  private async sentinelView(port: number): Promise<{ sentinels: number; replicas: number }> {
+    const [sentinels, replicas] = await Promise.all([
+      this.ask(port, ['SENTINEL', 'sentinels', this.masterName]).catch(() => []),
+      this.ask(port, ['SENTINEL', 'replicas', this.masterName]).catch(() => []),
+    ]);
+    return { sentinels: (sentinels as unknown[]).length, replicas: (replicas as unknown[]).length };
+  }
+
+  private async startServer(name: string, extra: string[]): Promise<Node> {
+    const port = await freePort();
+    const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', this.dir];
+    args.push('--dbfilename', `${name}.rdb`, '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0');
+    const node = { port, child: this.spawn(args.concat(extra)) };
+    await this.waitUntilUp(port);
+    return node;
+  }
+
+  private async startSentinel(index: number): Promise<Node> {
+    const port = await freePort();
+    const file = join(this.dir, `sentinel-${index}.conf`);
+    writeFileSync(
+      file,
+      [
+        `port ${port}`,
+        `bind ${HOST}`,
+        `dir ${this.dir}`,
+        `sentinel monitor ${this.masterName} ${HOST} ${this.primaryPort} 2`,
+        `sentinel down-after-milliseconds ${this.masterName} 1000`,
+        `sentinel failover-timeout ${this.masterName} 5000`,
+        `sentinel parallel-syncs ${this.masterName} 2`,
+        '',
+      ].join('\n'),
+    );
+    const node = { port, child: this.spawn([file, '--sentinel']) };
+    await this.waitUntilUp(port);
+    return node;
+  }
+
+  private spawn(args: string[]): ChildProcess {
+    const child = spawn('redis-server', args, { stdio: 'ignore' });
+    this.children.add(child);
+    return child;
+  }
+
+  private async kill(node: Node): Promise<void> {
+    const { child } = node;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  private async waitUntilUp(port: number): Promise<void> {
+    await pollUntil(
+      () => this.ask(port, ['PING']).catch(() => null),
+      (reply) => reply === 'PONG',
+      { timeoutMs: 10_000, intervalMs: 50, description: `redis-server on ${port}` },
+    );
+  }
+
+  /** One command on a short-lived connection (no retries: a dead node fails at once). */
+  private async ask(port: number, command: string[]): Promise<unknown> {
+    const probe = new Redis({
+      host: HOST,
+      port,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      return await probe.call(command[0]!, ...command.slice(1));
+    } finally {
+      probe.disconnect();
+    }
+  }
+}
