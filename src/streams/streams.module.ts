@@ -16,6 +16,20 @@ import { StreamPublisher } from './stream.publisher';
 import { StreamTail } from './stream-tail';
 
 const BLOB_STORE_HANDLE = Symbol('BLOB_STORE_HANDLE');
+
+/**
+ * Connection errors (Redis down, a failover under way: the connection retries by itself) as log lines of the
+ * process's logger rather than ioredis' unstructured "Unhandled error event" on stderr.
+ */
+function logErrors(redis: Redis, log: Logger | undefined): Redis {
+  redis.on('error', (err: Error) =>
+    log?.warn(
+      { err: err.message, connection: redis.options.connectionName },
+      'redis connection error (it reconnects by itself)',
+    ),
+  );
+  return redis;
+}
 type BlobStoreHandle = Awaited<ReturnType<typeof createBlobStore>>;
 
 /**
@@ -27,9 +41,9 @@ type BlobStoreHandle = Awaited<ReturnType<typeof createBlobStore>>;
   providers: [
     {
       provide: REDIS,
-      inject: [APP_CONFIG],
-      useFactory: (c: AppConfig) => {
-        const redis = createRedis(c, `comfy-relay:${c.instanceName}`);
+      inject: [APP_CONFIG, { token: ROOT_LOGGER, optional: true }],
+      useFactory: (c: AppConfig, log: Logger | undefined) => {
+        const redis = logErrors(createRedis(c, `comfy-relay:${c.instanceName}`), log);
         // Every script once, up front (queued until connected; a Redis that is down now holds up nothing, and
         // EVALSHA falls back to EVAL after a Redis restart anyway).
         preloadScripts(redis).catch(() => undefined);
@@ -38,11 +52,12 @@ type BlobStoreHandle = Awaited<ReturnType<typeof createBlobStore>>;
     },
     {
       provide: ReplicaAck,
-      inject: [REDIS, APP_CONFIG],
-      useFactory: (r: Redis, c: AppConfig) => {
+      inject: [REDIS, APP_CONFIG, { token: ROOT_LOGGER, optional: true }],
+      useFactory: (r: Redis, c: AppConfig, log: Logger | undefined) => {
         const { replicas, timeoutMs } = c.replicaAck;
         if (replicas === 0) return ReplicaAck.off(r);
-        return ReplicaAck.on(r, createRedis(c, `comfy-relay:${c.instanceName}:acked`), replicas, timeoutMs);
+        const acked = logErrors(createRedis(c, `comfy-relay:${c.instanceName}:acked`), log);
+        return ReplicaAck.on(r, acked, replicas, timeoutMs);
       },
     },
     { provide: StreamKeys, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new StreamKeys(c.streamPrefix) },

@@ -169,6 +169,57 @@ describe('docker-compose.yml', () => {
   });
 });
 
+describe('docker-compose.yml: Redis Sentinel (profile sentinel, issue 15)', () => {
+  const replicas = ['redis-replica-1', 'redis-replica-2'];
+  const sentinels = ['redis-sentinel-1', 'redis-sentinel-2', 'redis-sentinel-3'];
+
+  it('adds two replicas of redis with its durability settings, each announcing its service name', () => {
+    for (const name of replicas) {
+      const s = services[name]!;
+      expect(s.profiles).toEqual(['sentinel']);
+      const command = (s.command as string[]).join(' ');
+      expect(command).toContain('--replicaof redis 6379');
+      expect(command).toContain(`--replica-announce-ip ${name}`);
+      expect(command).toMatch(/--appendonly yes/);
+      expect(command).toMatch(/--maxmemory-policy noeviction/);
+      expect(s.volumes).toEqual([`${name}-data:/data`]);
+      expect(compose.volumes).toHaveProperty(`${name}-data`);
+    }
+    expect((services.redis!.command as string[]).join(' ')).toContain('--replica-announce-ip redis');
+  });
+
+  it('adds three sentinels (quorum 2) monitoring redis under the master name the app is given', () => {
+    for (const name of sentinels) {
+      const s = services[name]! as Service & { entrypoint?: string[] };
+      expect(s.profiles).toEqual(['sentinel']);
+      expect(s.environment).toEqual({ SENTINEL_NAME: name });
+      const script = interpolate((s.entrypoint ?? []).join(' '), {});
+      expect(script).toContain("'sentinel monitor comfy-relay redis 6379 2'");
+      expect(script).toContain("'sentinel resolve-hostnames yes'");
+      expect(script).toContain('sentinel announce-ip $SENTINEL_NAME');
+      expect(script).toMatch(/exec redis-server \/data\/sentinel\.conf --sentinel$/);
+      expect(s.healthcheck?.test).toEqual(['CMD', 'redis-cli', '-p', '26379', 'ping']);
+    }
+  });
+
+  it('passes the Sentinel and acknowledged-write settings to every role, off unless set', () => {
+    for (const name of APP_SERVICES) {
+      expect(services[name]!.environment).toMatchObject({
+        REDIS_SENTINELS: '${REDIS_SENTINELS:-}',
+        REDIS_SENTINEL_MASTER: '${REDIS_SENTINEL_MASTER:-}',
+        REDIS_MIN_REPLICAS_ACK: '${REDIS_MIN_REPLICAS_ACK:-0}',
+        REDIS_REPLICA_ACK_TIMEOUT_MS: '${REDIS_REPLICA_ACK_TIMEOUT_MS:-500}',
+      });
+    }
+    const names = sentinels.map((s) => `${s}:26379`).join(',');
+    const header = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')
+      .split('\nname:')[0]!
+      .replace(/\n#\s+/g, '');
+    expect(header).toContain(names);
+    expect(header).toContain('REDIS_SENTINEL_MASTER=comfy-relay');
+  });
+});
+
 describe('docker-compose.yml: closed by default (issue 14)', () => {
   it('refuses to start any app service without API_KEYS (compose interpolation error naming it)', () => {
     for (const name of APP_SERVICES) {

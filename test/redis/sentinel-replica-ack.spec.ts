@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { texts } from '../../src/modules/bot/i18n';
+import { startBotApp, waitForPolling, waitForReply } from '../bot/support/bot-harness';
 import { startTestApp, type TestApp } from '../support/app-harness';
+import { FakeTelegram } from '../support/fake-telegram/fake-telegram.server';
 import { pollUntil } from '../support/poll-until';
 import { TestSentinelSet } from '../support/sentinel-set';
 
@@ -12,19 +15,19 @@ const JOB = { workflow: 'txt2img', inputs: { prompt: 'kept', width: 64, height: 
 describe('acknowledged submits on a Sentinel set', () => {
   let set: TestSentinelSet;
   let app: TestApp;
+  const sentinelEnv = () => ({
+    // Only credentials, TLS and database come from REDIS_URL with Sentinel; the harness' own client uses its host.
+    REDIS_URL: `redis://127.0.0.1:${set.primaryPort}`,
+    REDIS_SENTINELS: set.sentinels,
+    REDIS_SENTINEL_MASTER: set.masterName,
+    REDIS_MIN_REPLICAS_ACK: '1',
+    REDIS_REPLICA_ACK_TIMEOUT_MS: '300',
+    USER_MAX_ACTIVE: '100',
+  });
 
   beforeAll(async () => {
     set = await new TestSentinelSet().start();
-    app = await startTestApp({
-      ROLE: 'api',
-      // Only credentials, TLS and database come from REDIS_URL with Sentinel; the harness' own client uses its host.
-      REDIS_URL: `redis://127.0.0.1:${set.primaryPort}`,
-      REDIS_SENTINELS: set.sentinels,
-      REDIS_SENTINEL_MASTER: set.masterName,
-      REDIS_MIN_REPLICAS_ACK: '1',
-      REDIS_REPLICA_ACK_TIMEOUT_MS: '300',
-      USER_MAX_ACTIVE: '100',
-    });
+    app = await startTestApp({ ROLE: 'api', ...sentinelEnv() });
   }, 60_000);
 
   afterAll(async () => {
@@ -80,5 +83,25 @@ describe('acknowledged submits on a Sentinel set', () => {
     expect(retried.status).toBe(202);
     expect(retried.headers.get('idempotent-replayed')).toBe('true');
     expect((await submit()).status).toBe(202);
+  });
+
+  it('the bot tells the user it could not take the picture now while no replica confirms', async () => {
+    const fake = new FakeTelegram();
+    await fake.start();
+    const bot = await startBotApp(fake, { ROLE: 'api,bot', ...sentinelEnv() });
+    try {
+      await waitForPolling(fake);
+      const user = fake.user(5101);
+      set.pauseReplicas(true);
+      const sent = fake.sendText(user, 'a picture while the replicas sleep');
+      const reply = await waitForReply(fake, user.id, sent.messageId, 'the refusal').finally(() =>
+        set.pauseReplicas(false),
+      );
+      expect(reply.text).toBe(texts('en').notAcceptedNow);
+    } finally {
+      set.pauseReplicas(false);
+      await bot.stop();
+      await fake.stop();
+    }
   });
 });
