@@ -33,7 +33,8 @@ describe('a Sentinel failover under load (REDIS_MIN_REPLICAS_ACK=1)', () => {
     await sim.start({ port: 0, host: '127.0.0.1' });
     const config = loadConfig({
       ROLE: 'all',
-      REDIS_URL: 'redis://127.0.0.1:6379',
+      // Nothing listens on port 1: with Sentinel, REDIS_URL's host must not be used for anything.
+      REDIS_URL: 'redis://127.0.0.1:1',
       REDIS_SENTINELS: set.sentinels,
       REDIS_SENTINEL_MASTER: set.masterName,
       REDIS_MIN_REPLICAS_ACK: '1',
