@@ -26,6 +26,8 @@ describe('a Sentinel failover under load (REDIS_MIN_REPLICAS_ACK=1)', () => {
   let set: TestSentinelSet;
   let sim: ComfyUiSimulator;
   let app: RunningApp;
+  /** Jobs answered 202 so far, over both tests. */
+  const acceptedIds: string[] = [];
 
   beforeAll(async () => {
     set = await new TestSentinelSet().start();
@@ -100,6 +102,7 @@ describe('a Sentinel failover under load (REDIS_MIN_REPLICAS_ACK=1)', () => {
       expect(newPrimary).not.toBe(oldPrimary);
 
       const ids = accepted().map((a) => a.id!);
+      acceptedIds.push(...ids);
       expect(new Set(ids).size).toBe(ids.length);
       const finals = await pollUntil(
         () => Promise.all(ids.map(async (id) => (await http(`/v1/generations/${id}`)).body?.status as string)),
@@ -125,4 +128,46 @@ describe('a Sentinel failover under load (REDIS_MIN_REPLICAS_ACK=1)', () => {
       await Promise.all(clients);
     }
   }, 150_000);
+
+  // Without the WAIT the submit during the lag is answered 202 with no replica holding it (here its bytes still
+  // reach the stopped replica's socket buffer, so it happens to survive; cut off by a network, it would not).
+  it('forgets no job answered 202 when the primary dies while its replica lags (that submit got 503)', async () => {
+    expect(acceptedIds.length).toBeGreaterThan(0);
+    const [host, port] = (await set.currentPrimary()).split(':');
+    const primaryPort = Number(port);
+    expect(host).toBe('127.0.0.1');
+    const [replicaPort] = set.livePorts().filter((p) => p !== primaryPort);
+    expect(replicaPort).toBeDefined();
+    await pollUntil(
+      () => set.onlineReplicas(primaryPort),
+      (n) => n >= 1,
+      { timeoutMs: 20_000, intervalMs: 100, description: 'the new primary has its replica' },
+    );
+
+    set.pauseNode(replicaPort!, true);
+    let during: { status: number; body: any };
+    try {
+      during = await http('/v1/generations', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+        body: JSON.stringify(JOB),
+      });
+      await set.killNode(primaryPort);
+    } finally {
+      set.pauseNode(replicaPort!, false);
+    }
+    await pollUntil(
+      () => set.currentPrimary(),
+      (p) => p === `127.0.0.1:${replicaPort}`,
+      { timeoutMs: 30_000, intervalMs: 100, description: 'the lagging replica promoted' },
+    );
+    const ids = during.status === 202 ? [...acceptedIds, during.body.id as string] : acceptedIds;
+    const found = await pollUntil(
+      () => Promise.all(ids.map(async (id) => (await http(`/v1/generations/${id}`)).status)),
+      (statuses) => statuses.every((s) => s !== 0 && s !== 500 && s !== 503),
+      { timeoutMs: 30_000, intervalMs: 250, description: 'the service answers from the newest primary' },
+    );
+    expect(found.filter((s) => s !== 200)).toEqual([]);
+    expect(during.status).toBe(503);
+  }, 90_000);
 });

@@ -76,9 +76,31 @@ export class TestSentinelSet {
     await this.kill(this.primaryNode!);
   }
 
+  /** kill -9 of a node by port (e.g. the primary after a failover). */
+  async killNode(port: number): Promise<void> {
+    await this.kill(this.node(port));
+  }
+
+  /** Ports of the data nodes still running. */
+  livePorts(): number[] {
+    return [this.primaryNode!, ...this.replicaNodes]
+      .filter((n) => n.child.exitCode === null && n.child.signalCode === null)
+      .map((n) => n.port);
+  }
+
   /** SIGSTOP / SIGCONT of every replica: stopped, they acknowledge nothing (WAIT times out). */
   pauseReplicas(paused: boolean): void {
-    for (const replica of this.replicaNodes) replica.child.kill(paused ? 'SIGSTOP' : 'SIGCONT');
+    for (const replica of this.replicaNodes) this.pauseNode(replica.port, paused);
+  }
+
+  pauseNode(port: number, paused: boolean): void {
+    this.node(port).child.kill(paused ? 'SIGSTOP' : 'SIGCONT');
+  }
+
+  private node(port: number): Node {
+    const node = [this.primaryNode!, ...this.replicaNodes].find((n) => n.port === port);
+    if (!node) throw new Error(`no data node on port ${port}`);
+    return node;
   }
 
   /** A plain client of one node (the test's own reads). */
