@@ -1,5 +1,5 @@
 /**
- * What REDIS_MIN_REPLICAS_ACK=1 adds to a submit (docs/operations.md#acknowledged-writes): a private primary and one
+ * What REDIS_MIN_REPLICAS_ACK=1 adds to a submit (docs/operations.md#redis_min_replicas_ack): a private primary and one
  * replica on free ports of 127.0.0.1, the api role in this process, and the same submits timed with 0 and with 1,
  * alternating rounds, one client and then eight at once. Run: npx ts-node --transpile-only scripts/measure-replica-ack.ts
  */

@@ -100,7 +100,7 @@ export class EnvDto {
   /**
    * Sentinels to ask for the primary (and to follow through failovers), with REDIS_SENTINEL_MASTER. REDIS_URL then
    * gives only the credentials, TLS (rediss://) and database, for the data nodes and the sentinels alike; its host
-   * is not used (docs/operations.md#redis-sentinel).
+   * is not used (docs/operations.md#running-with-sentinel).
    */
   @IsOptional()
   @Transform(trimmed)
