@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
-import { encodeEnvelope, ENVELOPE_FIELD, makeEnvelope } from '../../src/streams/envelope.codec';
+import { ENVELOPE_FIELD, entryFields, makeEnvelope } from '../../src/streams/envelope.codec';
 import type { JobEnvelope, JobInputValue } from '../../src/streams/job-event.types';
 import { StreamKeys } from '../../src/streams/stream-keys';
 
@@ -22,18 +22,18 @@ export function requestEnvelope(
 ): JobEnvelope<'job.requested'> {
   return makeEnvelope(
     'job.requested',
-    { jobId, actor: 'bench' },
-    { ticket: i + 1, workflow, inputs, userId: `bench-user-${i % 100}`, source: 'api' },
+    { jobId, actor: 'bench', ticket: i + 1 },
+    { workflow, inputs, userId: `bench-user-${i % 100}`, source: 'api' },
   );
 }
 
-/** Appends job.requested entries the way StreamPublisher does (one `e` field), pipelined in batches. */
+/** Appends job.requested entries the way StreamPublisher does (`e` and `ticket` fields), pipelined in batches. */
 export async function appendRequests(redis: Redis, prefix: string, envelopes: readonly JobEnvelope[]): Promise<void> {
   const keys = new StreamKeys(prefix);
   for (let start = 0; start < envelopes.length; start += 500) {
     const pipeline = redis.pipeline();
     for (const envelope of envelopes.slice(start, start + 500)) {
-      pipeline.xadd(keys.requests, '*', ENVELOPE_FIELD, encodeEnvelope(envelope));
+      pipeline.xadd(keys.requests, '*', ...entryFields(envelope));
     }
     await pipeline.exec();
   }

@@ -1,6 +1,6 @@
 import { Queue, Worker } from 'bullmq';
 import Redis from 'ioredis';
-import { encodeEnvelope, ENVELOPE_FIELD } from '../../src/streams/envelope.codec';
+import { encodeEnvelope, entryFields } from '../../src/streams/envelope.codec';
 import { StreamConsumer } from '../../src/streams/stream-consumer';
 import { StreamKeys } from '../../src/streams/stream-keys';
 import { bullConnection } from '../lib/bull-connection';
@@ -125,10 +125,10 @@ async function streamsSampler(
   return {
     enqueue: async (i, register) => {
       const envelope = requestEnvelope(i, 'echo-invert', echoInputs(i));
-      const body = encodeEnvelope(envelope);
+      const fields = entryFields(envelope);
       register(envelope.jobId);
       sentAt.set(envelope.jobId, performance.now());
-      await producer.xadd(keys.requests, '*', ENVELOPE_FIELD, body);
+      await producer.xadd(keys.requests, '*', ...fields);
     },
     close: async () => {
       await consumer.close(1_000);

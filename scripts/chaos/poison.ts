@@ -34,7 +34,7 @@ const validRequest = (jobId: string, workflow: string, inputs: Record<string, un
     makeEnvelope(
       'job.requested',
       { jobId, actor: 'chaos-poison' },
-      { workflow, inputs: inputs as never, userId: 'chaos:poison', source: 'api', ticket: 0 },
+      { workflow, inputs: inputs as never, userId: 'chaos:poison', source: 'api' },
     ),
   );
 
@@ -60,7 +60,7 @@ export class PoisonInjector {
         correlationId: randomUUID(),
         occurredAt: new Date().toISOString(),
         actor: 'chaos-poison',
-        payload: { workflow: 'txt2img', inputs: {}, userId: 'chaos:poison', source: 'api', ticket: 1 },
+        payload: { workflow: 'txt2img', inputs: {}, userId: 'chaos:poison', source: 'api' },
         ...patch,
       });
     const dlq = (): PoisonExpectation => ({ kind: 'dlq' });
@@ -79,7 +79,7 @@ export class PoisonInjector {
         fields: () => [ENVELOPE_FIELD, envelope({ type: 'job.exploded' })],
         expect: dlq,
       },
-      { label: 'wrong version', stream: 'requests', fields: () => [ENVELOPE_FIELD, envelope({ v: 2 })], expect: dlq },
+      { label: 'wrong version', stream: 'requests', fields: () => [ENVELOPE_FIELD, envelope({ v: 99 })], expect: dlq },
       {
         label: 'missing payload fields',
         stream: 'requests',

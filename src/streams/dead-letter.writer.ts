@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { encodeEnvelope, ENVELOPE_FIELD, makeEnvelope } from './envelope.codec';
+import { ENVELOPE_FIELD, entryFields, makeEnvelope, TICKET_FIELD } from './envelope.codec';
 import type { AnyJobEnvelope } from './job-event.types';
 import type { StreamKeys } from './stream-keys';
 
@@ -29,6 +29,8 @@ export interface DlqRecord {
   jobId?: string;
   type?: string;
   raw: string;
+  /** The dead entry's ticket field (a request written since its ticket left the envelope). */
+  ticket?: string;
   history: unknown[];
 }
 
@@ -72,6 +74,8 @@ export class DeadLetterWriter {
       `[${history.join(',')}]`,
       ENVELOPE_FIELD,
       raw,
+      // A request's ticket travels beside its envelope: kept with it, so the record decodes as the entry did.
+      ...ticketOf(letter.fields),
     );
     if (letter.envelope) {
       const event = makeEnvelope(
@@ -87,7 +91,7 @@ export class DeadLetterWriter {
           endsJob: letter.endsJob,
         },
       );
-      multi.xadd(this.keys.events, '*', ENVELOPE_FIELD, encodeEnvelope(event));
+      multi.xadd(this.keys.events, '*', ...entryFields(event));
     }
     multi.xack(letter.stream, letter.group, letter.id);
     multi.del(attemptsKey);
@@ -98,6 +102,12 @@ export class DeadLetterWriter {
 function rawEnvelope(fields: readonly string[]): string {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === ENVELOPE_FIELD) return fields[i + 1] ?? '';
   return JSON.stringify(fields).slice(0, 100_000);
+}
+
+function ticketOf(fields: readonly string[]): string[] {
+  for (let i = 0; i + 1 < fields.length; i += 2)
+    if (fields[i] === TICKET_FIELD) return [TICKET_FIELD, fields[i + 1] ?? ''];
+  return [];
 }
 
 export function parseDlqEntry(id: string, fields: readonly string[]): DlqRecord {
@@ -122,6 +132,7 @@ export function parseDlqEntry(id: string, fields: readonly string[]): DlqRecord 
     jobId: map.get('jobId') || undefined,
     type: map.get('type') || undefined,
     raw: map.get(ENVELOPE_FIELD) ?? '',
+    ...(map.has(TICKET_FIELD) ? { ticket: map.get(TICKET_FIELD) } : {}),
     history,
   };
 }

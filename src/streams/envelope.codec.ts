@@ -1,42 +1,49 @@
 import { randomUUID } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
 import { observeNewEnvelope } from '../common/observability/observability.hooks';
-import {
-  ENVELOPE_VERSION,
-  JOB_EVENT_TYPES,
-  type AnyJobEnvelope,
-  type JobEnvelope,
-  type JobEventPayloads,
-  type JobEventType,
-} from './job-event.types';
+import { readable } from '../common/schema/schema-helpers';
+import { compileSchema, describeValue, formatPath, type SchemaCheck } from '../common/schema/schema-validator';
+import { JOB_EVENT_SCHEMAS, type EventDefinition } from './job-event.schemas';
+import type { AnyJobEnvelope, JobEnvelope, JobEventPayloads, JobEventType } from './job-event.types';
 
-/** The single stream-entry field that carries the JSON envelope. */
+/** The stream-entry field that carries the JSON envelope. */
 export const ENVELOPE_FIELD = 'e';
+/** The stream-entry field that carries a `job.requested` entry's queue ticket (set by the submit script). */
+export const TICKET_FIELD = 'ticket';
 
-type FieldKind = 'string' | 'number' | 'boolean' | 'object' | 'array';
+const Id = readable(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,128}$' }), 'an id (1-128 of A-Za-z0-9_.:-)');
 
-/** Required payload fields per type: enough to make a handler's assumptions safe, cheap to check. */
-const PAYLOAD_SHAPES: Record<JobEventType, Record<string, FieldKind>> = {
-  'job.requested': { workflow: 'string', inputs: 'object', userId: 'string', source: 'string', ticket: 'number' },
-  'job.accepted': { worker: 'string', instance: 'string', promptId: 'string', attempt: 'number' },
-  'job.started': { worker: 'string', instance: 'string', promptId: 'string' },
-  'job.progress': { value: 'number', max: 'number' },
-  'job.completed': { outputs: 'array', instance: 'string', promptId: 'string', timings: 'object' },
-  'job.failed': { code: 'string', message: 'string', retriable: 'boolean', willRetry: 'boolean' },
-  'job.cancel-requested': { by: 'string' },
-  'job.cancelled': { by: 'string', whileQueued: 'boolean' },
-  'job.delivered': { chatId: 'number', messageId: 'number' },
-  'job.dead-lettered': {
-    stream: 'string',
-    group: 'string',
-    entryId: 'string',
-    reason: 'string',
-    deliveries: 'number',
-    endsJob: 'boolean',
-  },
-};
+/** What every envelope carries whatever its type; the payload is checked by its type's schema after this. */
+const EnvelopeHeaderSchema = Type.Object({
+  eventId: Id,
+  jobId: Id,
+  correlationId: Id,
+  occurredAt: readable(Type.String({ format: 'iso-date' }), 'an ISO date'),
+  actor: readable(Type.String({ minLength: 1 }), 'a non-empty string'),
+  payload: readable(Type.Object({}), 'an object'),
+  traceparent: Type.Optional(Type.String()),
+});
+const headerCheck = compileSchema(EnvelopeHeaderSchema);
 
-const KNOWN_TYPES = new Set<string>(JOB_EVENT_TYPES);
-const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+const TICKET_TEXT = /^\d{1,15}$/;
+
+interface ReadableVersion {
+  readonly check: SchemaCheck<Record<string, unknown>>;
+  /** Upcasters from this version to the current one, in order (none for the current version). */
+  readonly upcasts: EventDefinition['upcasters'];
+}
+
+/** Every (type, version) this release reads, its payload check compiled once at start-up. */
+const READABLE = new Map<string, Map<unknown, ReadableVersion>>(
+  Object.entries(JOB_EVENT_SCHEMAS).map(([type, def]: [string, EventDefinition]) => {
+    const versions = new Map<unknown, ReadableVersion>();
+    def.upcasters.forEach((u, i) => {
+      versions.set(u.from, { check: compileSchema(u.payload), upcasts: def.upcasters.slice(i) });
+    });
+    versions.set(def.version, { check: compileSchema(def.payload), upcasts: [] });
+    return [type, versions];
+  }),
+);
 
 export interface EnvelopeMeta {
   jobId: string;
@@ -44,6 +51,8 @@ export interface EnvelopeMeta {
   actor: string;
   eventId?: string;
   occurredAt?: Date;
+  /** `job.requested` written outside the submit script (tests, tools): its ticket, appended as its own field. */
+  ticket?: number;
 }
 
 export function makeEnvelope<T extends JobEventType>(
@@ -53,77 +62,92 @@ export function makeEnvelope<T extends JobEventType>(
 ): JobEnvelope<T> {
   const envelope: JobEnvelope<T> = {
     type,
-    v: ENVELOPE_VERSION,
+    v: JOB_EVENT_SCHEMAS[type].version,
     eventId: meta.eventId ?? randomUUID(),
     jobId: meta.jobId,
     correlationId: meta.correlationId ?? meta.jobId,
     occurredAt: (meta.occurredAt ?? new Date()).toISOString(),
     actor: meta.actor,
     payload,
+    ...(meta.ticket !== undefined ? { ticket: meta.ticket } : {}),
   };
   // Tracing on: the event carries the trace context on to the next process; Sentry on: a failure is reported.
   observeNewEnvelope(envelope);
   return envelope;
 }
 
+/** The JSON of the `e` field: the envelope without what travels in fields of its own (the ticket). */
 export function encodeEnvelope(envelope: JobEnvelope): string {
-  return JSON.stringify(envelope);
+  if (envelope.ticket === undefined) return JSON.stringify(envelope);
+  const { ticket: _ticket, ...json } = envelope;
+  return JSON.stringify(json);
+}
+
+/** The stream entry's fields for an envelope: `e`, and `ticket` when it has one. */
+export function entryFields(envelope: JobEnvelope): string[] {
+  const fields = [ENVELOPE_FIELD, encodeEnvelope(envelope)];
+  if (envelope.ticket !== undefined) fields.push(TICKET_FIELD, String(envelope.ticket));
+  return fields;
 }
 
 export type DecodeResult = { ok: true; envelope: AnyJobEnvelope } | { ok: false; reason: string };
 
-/** Decodes a raw stream entry (flat field/value array). Never throws: a bad entry yields a reason. */
+/**
+ * Decodes a raw stream entry (flat field/value array): checks the envelope against its type's schema at the version
+ * it was written with, then upcasts it to the version this release writes, the entry's ticket merged in. Never
+ * throws: a bad entry yields a reason naming the field.
+ */
 export function decodeEntry(fields: readonly string[]): DecodeResult {
   let raw: string | undefined;
+  let ticket: string | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     if (fields[i] === ENVELOPE_FIELD) raw = fields[i + 1];
+    else if (fields[i] === TICKET_FIELD) ticket = fields[i + 1];
   }
   if (raw === undefined) return { ok: false, reason: `entry has no "${ENVELOPE_FIELD}" field` };
+  if (ticket !== undefined && !TICKET_TEXT.test(ticket)) {
+    return { ok: false, reason: `entry field "${TICKET_FIELD}" must be a ticket number, got ${describeValue(ticket)}` };
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
   } catch (err) {
     return { ok: false, reason: `envelope is not JSON: ${(err as Error).message}` };
   }
-  const reason = envelopeProblem(parsed);
-  return reason === undefined ? { ok: true, envelope: parsed as AnyJobEnvelope } : { ok: false, reason };
+  return decodeParsed(parsed, ticket === undefined ? undefined : Number(ticket));
 }
 
-function envelopeProblem(value: unknown): string | undefined {
-  if (!isObject(value)) return 'envelope is not a JSON object';
-  if (typeof value.type !== 'string' || !KNOWN_TYPES.has(value.type)) {
-    return `unknown event type ${JSON.stringify(value.type)}`;
+function decodeParsed(value: unknown, ticket: number | undefined): DecodeResult {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, reason: 'envelope is not a JSON object' };
   }
-  if (value.v !== ENVELOPE_VERSION) return `unsupported envelope version ${JSON.stringify(value.v)}`;
-  for (const key of ['eventId', 'jobId', 'correlationId'] as const) {
-    const id = value[key];
-    if (typeof id !== 'string' || !ID_PATTERN.test(id)) return `envelope.${key} must be an id (1-128 of A-Za-z0-9_.:-)`;
+  const envelope = value as Record<string, unknown>;
+  const versions = typeof envelope.type === 'string' ? READABLE.get(envelope.type) : undefined;
+  if (!versions) return { ok: false, reason: `unknown event type ${JSON.stringify(envelope.type)}` };
+  const type = envelope.type as JobEventType;
+  const version = versions.get(envelope.v);
+  if (!version) {
+    const known = [...versions.keys()].join(', ');
+    return {
+      ok: false,
+      reason: `unsupported envelope version ${JSON.stringify(envelope.v)} of ${type} (this release reads ${known})`,
+    };
   }
-  if (typeof value.actor !== 'string' || value.actor.length === 0) return 'envelope.actor must be a non-empty string';
-  if (typeof value.occurredAt !== 'string' || Number.isNaN(Date.parse(value.occurredAt))) {
-    return 'envelope.occurredAt must be an ISO date';
-  }
-  if (!isObject(value.payload)) return 'envelope.payload must be an object';
-  const shape = PAYLOAD_SHAPES[value.type as JobEventType];
-  for (const [field, kind] of Object.entries(shape)) {
-    if (!hasKind(value.payload[field], kind)) return `payload.${field} of ${value.type} must be ${kind}`;
-  }
-  return undefined;
-}
-
-function hasKind(value: unknown, kind: FieldKind): boolean {
-  switch (kind) {
-    case 'array':
-      return Array.isArray(value);
-    case 'object':
-      return isObject(value);
-    case 'number':
-      return typeof value === 'number' && Number.isFinite(value);
-    default:
-      return typeof value === kind;
-  }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  const header = headerCheck.problem(envelope);
+  if (header) return { ok: false, reason: `${formatPath('envelope', header.path)} ${header.message}` };
+  const payload = version.check.problem(envelope.payload);
+  if (payload) return { ok: false, reason: `${formatPath('payload', payload.path)} of ${type} ${payload.message}` };
+  let current: { payload: Record<string, unknown>; ticket?: number } = {
+    payload: envelope.payload as Record<string, unknown>,
+    ...(ticket !== undefined ? { ticket } : {}),
+  };
+  for (const upcast of version.upcasts) current = upcast.up(current);
+  const decoded: Record<string, unknown> = {
+    ...envelope,
+    v: JOB_EVENT_SCHEMAS[type].version,
+    payload: current.payload,
+  };
+  if (current.ticket === undefined) delete decoded.ticket;
+  else decoded.ticket = current.ticket;
+  return { ok: true, envelope: decoded as unknown as AnyJobEnvelope };
 }

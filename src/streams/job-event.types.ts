@@ -1,81 +1,35 @@
+import type { Static } from '@sinclair/typebox';
+import {
+  JOB_EVENT_SCHEMAS,
+  type BlobRefSchema,
+  type JobInputValueSchema,
+  type TelegramOriginSchema,
+} from './job-event.schemas';
+
 /** Content reference of bytes in the blob store; events carry these, never bytes. */
-export interface BlobRef {
-  hash: string;
-  size: number;
-  type: string;
-}
+export type BlobRef = Static<typeof BlobRefSchema>;
 
 export type JsonPrimitive = string | number | boolean | null;
 /** Inputs after validation: JSON values, with images replaced by blob refs. */
-export type JobInputValue = JsonPrimitive | { blob: BlobRef };
+export type JobInputValue = Static<typeof JobInputValueSchema>;
 
-export interface TelegramOrigin {
-  chatId: number;
-  userId: number;
-  messageId?: number;
-  updateId?: number;
-  language?: string;
-}
+export type TelegramOrigin = Static<typeof TelegramOriginSchema>;
 
-/** Every event type, declared once with its payload: a wrong payload is a compile error. */
-export interface JobEventPayloads {
-  'job.requested': {
-    workflow: string;
-    inputs: Record<string, JobInputValue>;
-    userId: string;
-    source: 'api' | 'telegram' | 'redrive' | 'replay';
-    ticket: number;
-    priority?: boolean;
-    telegram?: TelegramOrigin;
-    /** Set on a re-drive: the DLQ entry id (jobs:dlq stream id) this request replaces. */
-    redriveOf?: string;
-    /** Who re-drove it, why and when (operator audit). */
-    redrive?: { by: string; reason: string; at: string; dlqEntryId: string; originalJobId: string };
-  };
-  'job.accepted': { worker: string; instance: string; promptId: string; attempt: number };
-  'job.started': { worker: string; instance: string; promptId: string; attempt?: number };
-  'job.progress': { value: number; max: number; stage?: string; node?: string };
-  'job.completed': {
-    outputs: BlobRef[];
-    instance: string;
-    promptId: string;
-    timings: { queuedMs: number; runMs: number };
-  };
-  'job.failed': { code: string; message: string; retriable: boolean; willRetry: boolean; attempt?: number };
-  'job.cancel-requested': { by: string; reason?: string };
-  'job.cancelled': { by: string; whileQueued: boolean };
-  'job.delivered': { chatId: number; messageId: number };
-  'job.dead-lettered': {
-    stream: string;
-    group: string;
-    entryId: string;
-    originalType?: string;
-    reason: string;
-    deliveries: number;
-    endsJob: boolean;
-  };
-}
+type Schemas = typeof JOB_EVENT_SCHEMAS;
 
-export type JobEventType = keyof JobEventPayloads;
+export type JobEventType = keyof Schemas;
 
-export const JOB_EVENT_TYPES: readonly JobEventType[] = [
-  'job.requested',
-  'job.accepted',
-  'job.started',
-  'job.progress',
-  'job.completed',
-  'job.failed',
-  'job.cancel-requested',
-  'job.cancelled',
-  'job.delivered',
-  'job.dead-lettered',
-];
+/** Every event type's payload, derived from its schema (job-event.schemas.ts): a wrong payload is a compile error. */
+export type JobEventPayloads = { [T in JobEventType]: Static<Schemas[T]['payload']> };
 
-export const ENVELOPE_VERSION = 1;
+/** The version of each event type's payload that this release writes (the envelope's `v`). */
+export type JobEventVersion<T extends JobEventType> = Schemas[T]['version'];
+
+export const JOB_EVENT_TYPES = Object.keys(JOB_EVENT_SCHEMAS) as readonly JobEventType[];
 
 export interface JobEnvelope<T extends JobEventType = JobEventType> {
   type: T;
-  v: typeof ENVELOPE_VERSION;
+  v: JobEventVersion<T>;
   eventId: string;
   jobId: string;
   correlationId: string;
@@ -87,6 +41,14 @@ export interface JobEnvelope<T extends JobEventType = JobEventType> {
    * continue its trace. Optional: tracing may be off, and entries written before it existed have none.
    */
   traceparent?: string;
+  /**
+   * `job.requested` only: the job's queue ticket (submit order). Drawn inside the submit script, so it travels as the
+   * stream entry's own `ticket` field, not in the JSON; readers merge it here (entries of v1 had it in the payload).
+   */
+  ticket?: number;
 }
 
-export type AnyJobEnvelope = { [T in JobEventType]: JobEnvelope<T> }[JobEventType];
+/** The envelope of any one of the types T, discriminated by `type` (a handler of several types switches on it). */
+export type EnvelopeOf<T extends JobEventType> = { [K in T]: JobEnvelope<K> }[T];
+
+export type AnyJobEnvelope = EnvelopeOf<JobEventType>;

@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 import { PUBLISH_ONCE } from '../redis/scripts';
 import type { ChainableCommander } from 'ioredis';
-import { encodeEnvelope, ENVELOPE_FIELD, makeEnvelope, type EnvelopeMeta } from './envelope.codec';
+import { encodeEnvelope, ENVELOPE_FIELD, entryFields, makeEnvelope, type EnvelopeMeta } from './envelope.codec';
 import type { JobEnvelope, JobEventPayloads, JobEventType } from './job-event.types';
 import type { StreamKeys } from './stream-keys';
 
@@ -33,7 +33,7 @@ export class StreamPublisher {
     const envelope = makeEnvelope(type, meta, payload);
     if (type !== 'job.progress') {
       // One append needs no MULTI: a plain XADD is one round trip and two fewer commands.
-      const id = await this.redis.xadd(this.streamFor(envelope), '*', ENVELOPE_FIELD, encodeEnvelope(envelope));
+      const id = await this.redis.xadd(this.streamFor(envelope), '*', ...entryFields(envelope));
       return { id: String(id), envelope };
     }
     const multi = this.redis.multi();
@@ -67,13 +67,13 @@ export class StreamPublisher {
   /** Adds the append to a caller's MULTI/pipeline, so it commits atomically with the caller's other writes. */
   append(chain: ChainableCommander, envelope: JobEnvelope): ChainableCommander {
     const stream = this.streamFor(envelope);
-    const body = encodeEnvelope(envelope);
     if (envelope.type === 'job.progress') {
+      const body = encodeEnvelope(envelope);
       // Progress is ephemeral and read without groups: trim hard, keep only the latest tick per job aside.
       chain.xadd(stream, 'MAXLEN', '~', String(this.progressMaxLen), '*', ENVELOPE_FIELD, body);
       chain.set(this.keys.lastProgress(envelope.jobId), body, 'EX', LAST_PROGRESS_TTL_SECONDS);
       return chain;
     }
-    return chain.xadd(stream, '*', ENVELOPE_FIELD, body);
+    return chain.xadd(stream, '*', ...entryFields(envelope));
   }
 }

@@ -99,7 +99,25 @@ describe('bad stream entries on the live streams', () => {
       /unknown event type "job.exploded"/,
     ],
     ['no type', 'jobs:requests', [ENVELOPE_FIELD, without('type')], /unknown event type/],
-    ['version 2', 'jobs:requests', [ENVELOPE_FIELD, envelope({ v: 2 })], /unsupported envelope version 2/],
+    // job.requested is read at versions 1 (ticket in the payload) and 2 (ticket as the entry's field): 3 is unknown.
+    [
+      'version 3 (from a later release)',
+      'jobs:requests',
+      [ENVELOPE_FIELD, envelope({ v: 3 })],
+      /unsupported envelope version 3 of job\.requested \(this release reads 1, 2\)/,
+    ],
+    [
+      'a ticket field that is not a number',
+      'jobs:requests',
+      [ENVELOPE_FIELD, envelope({ v: 2 }), 'ticket', 'seven'],
+      /entry field "ticket" must be a ticket number, got string "seven"/,
+    ],
+    [
+      'payload.inputs holding an array value',
+      'jobs:requests',
+      [ENVELOPE_FIELD, envelope({}, { inputs: { prompt: ['x'] } })],
+      /payload\.inputs\.prompt of job\.requested must be a string, number, boolean, null or \{ blob/,
+    ],
     [
       'version "1" (a string)',
       'jobs:requests',
@@ -210,7 +228,7 @@ describe('bad stream entries on the live streams', () => {
       const entry = makeEnvelope(
         'job.requested',
         { jobId, actor: 'bad-input-suite' },
-        { workflow, inputs: inputs as never, userId: 'api:x', source: 'api', ticket: 1 },
+        { workflow, inputs: inputs as never, userId: 'api:x', source: 'api' },
       );
       return (await app.redis.xadd(key('jobs:requests'), '*', ENVELOPE_FIELD, encodeEnvelope(entry)))!;
     }

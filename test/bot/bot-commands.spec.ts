@@ -75,7 +75,6 @@ describe('bot: commands, admin commands, bad updates', () => {
       'job.requested',
       { jobId: '11111111-2222-4333-8444-555555555555', correlationId: 'c-dead', actor: 'tg:6103' },
       {
-        ticket: 1,
         workflow: 'txt2img',
         inputs: { prompt: 'a dead prompt', seed: 5 },
         userId: `tg:${victim.id}`,

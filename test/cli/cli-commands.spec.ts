@@ -99,7 +99,7 @@ describe('cli: usage, tail, stats, projections (real Redis)', () => {
     const envelope = makeEnvelope(
       'job.requested',
       { jobId: 'job-x', actor: 'api' },
-      { workflow: 'txt2img', inputs: {}, userId: 'u', source: 'api', ticket: 1 },
+      { workflow: 'txt2img', inputs: {}, userId: 'u', source: 'api' },
     );
     const dlqEntry = ['group', 'gpu', 'reason', 'boom', 'jobId', 'job-x', 'type', 'job.requested'];
     await pollUntil(
@@ -123,7 +123,7 @@ describe('cli: usage, tail, stats, projections (real Redis)', () => {
     await publisher.publish(
       'job.requested',
       { ...meta, actor: 'api:x' },
-      { workflow: 'txt2img', inputs: {}, userId: 'u', source: 'api', ticket: 7 },
+      { workflow: 'txt2img', inputs: {}, userId: 'u', source: 'api' },
     );
     for (let i = 0; i < 50; i++) {
       await publisher.publish('job.cancelled', { jobId: `other-${i}`, actor: 'x' }, { by: 'x', whileQueued: true });
@@ -150,7 +150,7 @@ describe('cli: usage, tail, stats, projections (real Redis)', () => {
     await publisher.publish(
       'job.requested',
       { jobId: 'j1', actor: 'api' },
-      { workflow: 'txt2img', inputs: {}, userId: 'u', source: 'api', ticket: 1 },
+      { workflow: 'txt2img', inputs: {}, userId: 'u', source: 'api' },
     );
     await redis.xgroup('CREATE', keys.requests, 'gpu', '0', 'MKSTREAM');
     await redis.xreadgroup('GROUP', 'gpu', 'gpu-host-1', 'COUNT', 1, 'STREAMS', keys.requests, '>');

@@ -17,7 +17,7 @@ async function values(registry: Registry, name: string): Promise<Record<string, 
 
 describe('JobEventMetrics (counters folded from events)', () => {
   const requested = (jobId: string, workflow = 'txt2img') =>
-    event('job.requested', jobId, { workflow, inputs: {}, userId: 'u', source: 'api', ticket: 1 });
+    event('job.requested', jobId, { workflow, inputs: {}, userId: 'u', source: 'api' });
 
   it('counts each job end once, and a failure that will be retried as a retry', async () => {
     const registry = new Registry();

@@ -103,7 +103,6 @@ describe('/metrics (real Redis, api + projector roles, stand-in gpu worker)', ()
       inputs: {},
       userId: 'u',
       source: 'telegram',
-      ticket: 9,
     });
     await publisher.publish('job.failed', meta, {
       code: 'oom',

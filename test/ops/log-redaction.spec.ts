@@ -105,7 +105,7 @@ describe('logs never carry secrets (running app, pino JSON captured)', () => {
     await new StreamPublisher(redis, keys).publish(
       'job.requested',
       { jobId: 'job-logged', correlationId: 'corr-logged', actor: 'api' },
-      { workflow: 'txt2img', inputs: {}, userId: 'u', source: 'api', ticket: 1 },
+      { workflow: 'txt2img', inputs: {}, userId: 'u', source: 'api' },
     );
     const about = await pollUntil(
       () => lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.jobId === 'job-logged'),

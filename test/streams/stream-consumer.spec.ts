@@ -167,7 +167,7 @@ describe('StreamConsumer (real Redis)', () => {
     await redis.xadd(keys.requests, '*', 'e', '{not json');
     await redis.xadd(keys.requests, '*', 'x', 'no envelope');
     await redis.xadd(keys.requests, '*', 'e', JSON.stringify({ type: 'job.unknown', v: 1 }));
-    await redis.xadd(keys.requests, '*', 'e', JSON.stringify({ type: 'job.requested', v: 2 }));
+    await redis.xadd(keys.requests, '*', 'e', JSON.stringify({ type: 'job.requested', v: 3 }));
     await appendRequest(redis, keys, 'good');
     await pollUntil(
       () => seen,

@@ -7,7 +7,7 @@ export function requestEnvelope(jobId: string) {
   return makeEnvelope(
     'job.requested',
     { jobId, actor: 'test' },
-    { workflow: 'echo', inputs: { prompt: jobId }, userId: 'u1', source: 'api', ticket: 1 },
+    { workflow: 'echo', inputs: { prompt: jobId }, userId: 'u1', source: 'api' },
   );
 }
 

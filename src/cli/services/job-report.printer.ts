@@ -15,7 +15,7 @@ export function printJobReport(out: CliOutput, r: JobReport): void {
       `workflow ${v?.workflow ?? req?.workflow ?? r.record?.workflow ?? '-'}`,
       `user ${v?.userId ?? req?.userId ?? r.record?.userId ?? '-'}`,
       `source ${v?.source ?? req?.source ?? '-'}`,
-      `ticket ${v?.ticket ?? req?.ticket ?? r.record?.ticket ?? '-'}`,
+      `ticket ${v?.ticket ?? request?.ticket ?? r.record?.ticket ?? '-'}`,
       `attempts ${v?.attempt ?? '-'}`,
       `correlation ${v?.correlationId ?? request?.correlationId ?? '-'}`,
     ].join('  '),

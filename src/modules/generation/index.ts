@@ -24,7 +24,6 @@ export {
   fairAccountOf,
   KEY_ACTIVE_SET_FIELD,
   runSubmitScript,
-  TICKET_PLACEHOLDER,
   type SubmitScriptArgs,
 } from './commands/job-submit.script';
 export {

@@ -4,10 +4,10 @@ import type Redis from 'ioredis';
 import { BLOB_STORE, type BlobStore } from '../../blobs/blob-store';
 import { imageInputs, releaseJobInputs, retainJobInputs } from '../../blobs/job-input-blobs';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
-import { fairAccountOf, JobLedger, TICKET_PLACEHOLDER } from '../generation';
+import { fairAccountOf, JobLedger } from '../generation';
 import { consumerGroupSpecs, type ConsumerGroupName } from '../../streams/consumer-groups';
 import { parseDlqEntry, type DlqRecord } from '../../streams/dead-letter.writer';
-import { decodeEntry, encodeEnvelope, ENVELOPE_FIELD, makeEnvelope } from '../../streams/envelope.codec';
+import { decodeEntry, encodeEnvelope, ENVELOPE_FIELD, makeEnvelope, TICKET_FIELD } from '../../streams/envelope.codec';
 import type { JobEnvelope, JobEventPayloads } from '../../streams/job-event.types';
 import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
@@ -138,8 +138,6 @@ export class DlqService {
     const jobId = randomUUID();
     const p = original.payload;
     const payload: RedriveRequestPayload = {
-      // ticket first: the submit script fills it in by replacing the first placeholder of the payload.
-      ticket: 0,
       workflow: p.workflow,
       inputs: p.inputs,
       userId: p.userId,
@@ -154,10 +152,8 @@ export class DlqService {
       { jobId, correlationId: original.correlationId, actor: `operator:${by}` },
       payload,
     );
-    const envelopeJson = encodeEnvelope(envelope).replace(
-      '"payload":{"ticket":0,',
-      `"payload":{"ticket":"${TICKET_PLACEHOLDER}",`,
-    );
+    // The ticket is drawn by the submit script and appended as the entry's own field.
+    const envelopeJson = encodeEnvelope(envelope);
     const stream = this.publisher.streamFor(envelope);
     // The new job holds the images itself: the dead one's hold lapses at its BLOB_TTL_SECONDS.
     await retainJobInputs(this.blobs, jobId, p.inputs, this.config.blobs.ttlSeconds);
@@ -256,6 +252,6 @@ export class DlqService {
 /** The dead `job.requested` an entry holds, if it holds one. */
 export function requestOf(record: DlqRecord): JobEnvelope<'job.requested'> | undefined {
   if (!record.raw) return undefined;
-  const decoded = decodeEntry([ENVELOPE_FIELD, record.raw]);
+  const decoded = decodeEntry([ENVELOPE_FIELD, record.raw, ...(record.ticket ? [TICKET_FIELD, record.ticket] : [])]);
   return decoded.ok && decoded.envelope.type === 'job.requested' ? decoded.envelope : undefined;
 }

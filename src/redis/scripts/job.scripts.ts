@@ -8,15 +8,21 @@ import { leaseReleaseLua, leaseTakeLua } from './lease.scripts';
  * the request streams for a worker, the pending job with the lowest tag is appended there (and the virtual time moves
  * to its tag). Key names are built from the prefix (`pfx`): every one shares the prefix of the other keys the calling
  * script names. Defines appendHeld(pfx, id) → the held request's fields (false when none), appended to its stream
+ * with its ticket (held as 'n'; a request held by release 55a6019 or before has it inside its envelope instead)
  * and named in the job's view and timeline; and dispatch(pfx, ahead) → how many it dispatched.
  */
 const DISPATCH_LUA = `
 local function appendHeld(pfx, id)
   local held = pfx .. 'queue:request:' .. id
-  local r = redis.call('HMGET', held, 'e', 's', 'a', 'f', 't', 'c')
+  local r = redis.call('HMGET', held, 'e', 's', 'a', 'f', 't', 'c', 'n')
   redis.call('DEL', held)
   if not r[1] then return false end
-  local entry = redis.call('XADD', pfx .. r[2], '*', 'e', r[1], 'projected', '1')
+  local entry
+  if r[7] then
+    entry = redis.call('XADD', pfx .. r[2], '*', 'e', r[1], 'ticket', r[7], 'projected', '1')
+  else
+    entry = redis.call('XADD', pfx .. r[2], '*', 'e', r[1], 'projected', '1')
+  end
   redis.call('HSET', pfx .. 'jobs:view:' .. id, 'requestEntryId', entry)
   -- The timeline's lifetime is set when the job ends (with its view's).
   redis.call('ZADD', pfx .. 'jobs:timeline:' .. id, string.match(entry, '^(%d+)'), r[2] .. '|' .. entry)
@@ -55,9 +61,9 @@ local function fairScore(tag, ticket) return tag * 1e7 + (ticket % 1e7) end
  * nothing. Fair order (start-time fair queuing): the job's start tag is max(virtual time, its account's last finish
  * tag), its finish tag start + cost (4 for the normal tier, 1 for priority: priority weighs ×4, it does not
  * preempt). An account (an API key, else a user) with a backlog thus takes turns with one that has a single job
- * instead of holding it behind the whole backlog; within an account jobs keep submit order. The ticket goes into
- * the envelope by replacing a placeholder, because the ticket only exists inside the script and re-encoding JSON
- * with cjson would change it.
+ * instead of holding it behind the whole backlog; within an account jobs keep submit order. The ticket only exists
+ * inside the script, so it is appended as the request entry's own `ticket` field next to the envelope (held as 'n'
+ * with a request that waits for its turn); readers merge it (envelope.codec.ts).
  * KEYS: idempotency key, user's active set, ticket counter, queue, the job's request stream, view, timeline.
  * ARGV: jobId, max active, envelope, idempotency TTL, retention TTL, workflow, user, created at, priority (1/0),
  * fingerprint, the request stream's name (without prefix), the account, the prefix, dispatch-ahead, view fields….
@@ -74,7 +80,7 @@ end
 local active = redis.call('SCARD', KEYS[2])
 if active >= tonumber(ARGV[2]) then return {'limit', tostring(active)} end
 local ticket = redis.call('INCR', KEYS[3])
-local body = string.gsub(ARGV[3], '"__TICKET__"', tostring(ticket), 1)
+local body = ARGV[3]
 local pfx = ARGV[13]
 local cost = 4
 if ARGV[9] == '1' then cost = 1 end
@@ -94,7 +100,7 @@ if redis.call('ZCARD', pfx .. 'queue:pending') == 0 and redis.call('ZCARD', KEYS
   -- Nobody waits for a turn and the streams have room: the job is dispatched at once, its request never held
   -- (what DISPATCH_LUA would do with it, without the round through queue:pending).
   redis.call('ZADD', KEYS[4], score, ARGV[1])
-  local entry = redis.call('XADD', KEYS[5], '*', 'e', body, 'projected', '1')
+  local entry = redis.call('XADD', KEYS[5], '*', 'e', body, 'ticket', tostring(ticket), 'projected', '1')
   redis.call('HSET', KEYS[6], 'requestEntryId', entry)
   redis.call('ZADD', KEYS[7], string.match(entry, '^(%d+)'), ARGV[11] .. '|' .. entry)
   redis.call('SET', pfx .. 'queue:vtime', tostring(start))
@@ -104,7 +110,7 @@ end
 redis.call('ZADD', KEYS[4], score, ARGV[1])
 redis.call('ZADD', pfx .. 'queue:pending', score, ARGV[1])
 redis.call('HSET', pfx .. 'queue:request:' .. ARGV[1], 'e', body, 's', ARGV[11], 'a', ARGV[12], 'f', finish,
-  't', tostring(start), 'c', tostring(cost))
+  't', tostring(start), 'c', tostring(cost), 'n', tostring(ticket))
 dispatch(pfx, tonumber(ARGV[14]))
 return {'accepted', ARGV[1], tostring(ticket)}
 `,

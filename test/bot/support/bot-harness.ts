@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type Redis from 'ioredis';
 import { encodePng } from '../../../src/common/png-encoder';
+import { decodeEntry, ENVELOPE_FIELD, TICKET_FIELD } from '../../../src/streams/envelope.codec';
 import type { AnyJobEnvelope } from '../../../src/streams/job-event.types';
 import { startTestApp, type TestApp } from '../../support/app-harness';
 import type { FakeTelegram } from '../../support/fake-telegram/fake-telegram.server';
@@ -79,7 +80,7 @@ export interface KeySpace {
 
 export async function streamEvents(app: KeySpace, stream: 'jobs:events' | 'jobs:requests'): Promise<AnyJobEnvelope[]> {
   const entries = await app.redis.xrange(`${app.prefix}${stream}`, '-', '+');
-  return entries.map(([, fields]) => JSON.parse(fields[1]!) as AnyJobEnvelope);
+  return entries.map(([, fields]) => decoded(fields));
 }
 
 /**
@@ -91,10 +92,17 @@ export async function requestedJobs(app: KeySpace): Promise<AnyJobEnvelope[]> {
   const pending = await app.redis.zrange(`${app.prefix}queue:pending`, 0, -1);
   const held: AnyJobEnvelope[] = [];
   for (const jobId of pending) {
-    const body = await app.redis.hget(`${app.prefix}queue:request:${jobId}`, 'e');
-    if (body) held.push(JSON.parse(body) as AnyJobEnvelope);
+    const [body, ticket] = await app.redis.hmget(`${app.prefix}queue:request:${jobId}`, 'e', 'n');
+    if (body) held.push(decoded([ENVELOPE_FIELD, body, ...(ticket ? [TICKET_FIELD, ticket] : [])]));
   }
   return [...dispatched, ...held];
+}
+
+/** An entry as the app's readers see it (the request's ticket field merged in). */
+function decoded(fields: string[]): AnyJobEnvelope {
+  const result = decodeEntry(fields);
+  if (!result.ok) throw new Error(`undecodable entry: ${result.reason}`);
+  return result.envelope;
 }
 
 export async function botGroupPending(app: KeySpace): Promise<number> {
@@ -124,7 +132,7 @@ export function isPng(bytes: Buffer | undefined): boolean {
 /** The most recently submitted job's request (highest ticket), dispatched or still waiting for its turn. */
 export async function latestRequest(app: KeySpace): Promise<AnyJobEnvelope | undefined> {
   const all = await requestedJobs(app);
-  const ticket = (e: AnyJobEnvelope) => (e.payload as { ticket?: number }).ticket ?? 0;
+  const ticket = (e: AnyJobEnvelope) => e.ticket ?? 0;
   return all.reduce<AnyJobEnvelope | undefined>(
     (a, b) => (a === undefined || ticket(b) > ticket(a) ? b : a),
     undefined,

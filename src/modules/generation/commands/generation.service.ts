@@ -41,13 +41,7 @@ import {
   ServiceOverloadedError,
   UserLimitError,
 } from './generation.errors';
-import {
-  apiKeyActiveKey,
-  fairAccountOf,
-  runSubmitScript,
-  TICKET_PLACEHOLDER,
-  type SubmitOutcome,
-} from './job-submit.script';
+import { apiKeyActiveKey, fairAccountOf, runSubmitScript, type SubmitOutcome } from './job-submit.script';
 import { QueuePositionService } from './queue-position.service';
 import { runCostKeyOf } from '../eta/run-cost';
 
@@ -120,8 +114,6 @@ export class GenerationService {
       'job.requested',
       { jobId, correlationId: request.correlationId ?? jobId, actor: request.userId },
       {
-        // ticket first: the submit script fills it in by replacing the first placeholder of the payload.
-        ticket: 0,
         workflow,
         inputs,
         userId: request.userId,
@@ -130,10 +122,8 @@ export class GenerationService {
         ...(request.telegram ? { telegram: request.telegram } : {}),
       },
     );
-    const envelopeJson = encodeEnvelope(envelope).replace(
-      '"payload":{"ticket":0,',
-      `"payload":{"ticket":"${TICKET_PLACEHOLDER}",`,
-    );
+    // The ticket is drawn by the submit script and appended as the entry's own field.
+    const envelopeJson = encodeEnvelope(envelope);
     const outcome = await this.runSubmit({
       jobId,
       idempotencyKey: request.idempotency

@@ -6,8 +6,6 @@ import { viewToHash } from '../projection/job-view.codec';
 import { reduceJobView } from '../projection/job-view.reducer';
 import { TERMINAL_STATUSES, type JobStatus } from '../projection/job-view';
 
-export const TICKET_PLACEHOLDER = '__TICKET__';
-
 export type SubmitOutcome =
   | { kind: 'accepted'; jobId: string; ticket: number }
   | { kind: 'duplicate'; jobId: string; fingerprint: string }

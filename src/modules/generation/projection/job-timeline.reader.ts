@@ -65,7 +65,7 @@ export class JobTimelineReader {
 export function summarize(envelope: AnyJobEnvelope): string {
   switch (envelope.type) {
     case 'job.requested':
-      return `workflow=${envelope.payload.workflow} user=${envelope.payload.userId} ticket=${envelope.payload.ticket}`;
+      return `workflow=${envelope.payload.workflow} user=${envelope.payload.userId} ticket=${envelope.ticket ?? '-'}`;
     case 'job.accepted':
       return `instance=${envelope.payload.instance} prompt=${envelope.payload.promptId} attempt=${envelope.payload.attempt}`;
     case 'job.started':

@@ -18,7 +18,7 @@ export function reduceJobView(current: JobView | undefined, event: AnyJobEnvelop
       view.workflow ??= p.workflow;
       view.userId ??= p.userId;
       view.source ??= p.source;
-      view.ticket ??= p.ticket;
+      view.ticket ??= event.ticket;
       view.createdAt ??= event.occurredAt;
       view.costKey ??= runCostKeyOf(p.workflow, p.inputs);
       if (p.telegram) view.telegram ??= p.telegram;
@@ -94,6 +94,11 @@ export function reduceJobView(current: JobView | undefined, event: AnyJobEnvelop
       break;
     case 'job.progress':
       break;
+    default: {
+      // A new event type (job-event.schemas.ts) fails to compile here until the view says what it does.
+      const unhandled: never = event;
+      return unhandled;
+    }
   }
   return view;
 }

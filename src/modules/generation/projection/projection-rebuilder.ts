@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { decodeEntry } from '../../../streams/envelope.codec';
+import { decodeEntry, ENVELOPE_FIELD, TICKET_FIELD } from '../../../streams/envelope.codec';
 import type { StreamKeys } from '../../../streams/stream-keys';
 import { compareStreamIds, parseEntries } from '../../../streams/stream-reply.parser';
 import type { AnyJobEnvelope } from '../../../streams/job-event.types';
@@ -51,10 +51,12 @@ export class ProjectionRebuilder {
     const pending = await this.redis.zrange(this.keys.queuePending, 0, -1);
     for (let i = 0; i < pending.length; i += PAGE) {
       const read = this.redis.pipeline();
-      for (const jobId of pending.slice(i, i + PAGE)) read.hget(this.keys.queuedRequest(jobId), 'e');
-      for (const [err, body] of (await read.exec()) ?? []) {
+      // The held envelope ('e') and its ticket ('n', which the submit script appends as the entry's ticket field).
+      for (const jobId of pending.slice(i, i + PAGE)) read.hmget(this.keys.queuedRequest(jobId), 'e', 'n');
+      for (const [err, reply] of (await read.exec()) ?? []) {
+        const [body, ticket] = (reply ?? []) as (string | null)[];
         if (err || typeof body !== 'string') continue;
-        const decoded = decodeEntry(['e', body]);
+        const decoded = decodeEntry([ENVELOPE_FIELD, body, ...(ticket ? [TICKET_FIELD, ticket] : [])]);
         if (decoded.ok) yield decoded.envelope;
       }
     }

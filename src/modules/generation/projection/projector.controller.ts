@@ -5,7 +5,7 @@ import { BLOB_STORE, blobHolders, type BlobStore } from '../../../blobs/blob-sto
 import { KeyedSerializer } from '../../../common/keyed-serializer';
 import { onlyAcknowledges } from '../../../common/observability/observability.hooks';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
-import type { AnyJobEnvelope } from '../../../streams/job-event.types';
+import { JOB_EVENT_TYPES, type AnyJobEnvelope, type JobEventType } from '../../../streams/job-event.types';
 import { OnStreamEvent, StreamController } from '../../../streams/on-stream-event.decorator';
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
@@ -16,6 +16,10 @@ import { runCostKeyOf } from '../eta/run-cost';
 import { inputsReleasable, isTerminal, type JobView } from './job-view';
 import { JobViewRepository } from './job-view.repository';
 import { RunStatsRepository } from './run-stats.repository';
+
+const PROJECTED_EVENT_TYPES = JOB_EVENT_TYPES.filter(
+  (type): type is Exclude<JobEventType, 'job.progress'> => type !== 'job.progress',
+);
 
 /**
  * The `projector` group: folds every job event into `jobs:view:<id>`, records the job's timeline, and releases
@@ -39,40 +43,9 @@ export class ProjectorController {
     this.finishedTtlSeconds = Math.ceil(config.retentionMs / 1000);
   }
 
-  @OnStreamEvent('job.requested', 'projector')
-  onRequested(@Payload() e: AnyJobEnvelope, @Ctx() ctx: StreamContext) {
-    return this.project(e, ctx);
-  }
-  @OnStreamEvent('job.accepted', 'projector')
-  onAccepted(@Payload() e: AnyJobEnvelope, @Ctx() ctx: StreamContext) {
-    return this.project(e, ctx);
-  }
-  @OnStreamEvent('job.started', 'projector')
-  onStarted(@Payload() e: AnyJobEnvelope, @Ctx() ctx: StreamContext) {
-    return this.project(e, ctx);
-  }
-  @OnStreamEvent('job.completed', 'projector')
-  onCompleted(@Payload() e: AnyJobEnvelope, @Ctx() ctx: StreamContext) {
-    return this.project(e, ctx);
-  }
-  @OnStreamEvent('job.failed', 'projector')
-  onFailed(@Payload() e: AnyJobEnvelope, @Ctx() ctx: StreamContext) {
-    return this.project(e, ctx);
-  }
-  @OnStreamEvent('job.cancel-requested', 'projector')
-  onCancelRequested(@Payload() e: AnyJobEnvelope, @Ctx() ctx: StreamContext) {
-    return this.project(e, ctx);
-  }
-  @OnStreamEvent('job.cancelled', 'projector')
-  onCancelled(@Payload() e: AnyJobEnvelope, @Ctx() ctx: StreamContext) {
-    return this.project(e, ctx);
-  }
-  @OnStreamEvent('job.delivered', 'projector')
-  onDelivered(@Payload() e: AnyJobEnvelope, @Ctx() ctx: StreamContext) {
-    return this.project(e, ctx);
-  }
-  @OnStreamEvent('job.dead-lettered', 'projector')
-  onDeadLettered(@Payload() e: AnyJobEnvelope, @Ctx() ctx: StreamContext) {
+  /** Every event type of the streams the group reads (job.progress is not projected: its stream has no group). */
+  @OnStreamEvent(PROJECTED_EVENT_TYPES, 'projector')
+  onEvent(@Payload() e: AnyJobEnvelope, @Ctx() ctx: StreamContext) {
     return this.project(e, ctx);
   }
 
