@@ -1,5 +1,7 @@
 import { imageFromBase64, imageFromBytes, type ImageParseResult } from './image-data.util';
-import { checkScalarValue, describeValue } from './input-rules.util';
+import type { SchemaProblem } from '../common/schema/schema-validator';
+import { describeValue } from './input-rules.util';
+import { inputSetProblems } from './input-value.schema';
 import {
   RANDOM_SEED,
   type ScalarInputSpec,
@@ -76,17 +78,6 @@ function validateRecord(
   options: ValidateInputsOptions,
 ): InputValidationResult {
   const errors: InputError[] = [];
-  const values: WorkflowInputValues = {};
-  const accepted = Object.keys(template.inputs).join(', ') || 'none';
-
-  for (const name of Object.keys(raw)) {
-    if (!Object.hasOwn(template.inputs, name)) {
-      errors.push({
-        field: `inputs.${name}`,
-        message: `unknown input; workflow "${template.name}" accepts: ${accepted}`,
-      });
-    }
-  }
   for (const name of Object.keys(files)) {
     const spec = Object.hasOwn(template.inputs, name) ? template.inputs[name] : undefined;
     if (spec?.type !== 'image') {
@@ -96,48 +87,70 @@ function validateRecord(
       errors.push({ field: `inputs.${name}`, message: 'was sent both as a file and in inputs; send it once' });
     }
   }
+  // What the schema checks: the values given (JSON null means "not given", so clients can send a full form with
+  // blanks), text parsed for text channels, files in place of images, a "random" seed where the template allows it.
+  const given: Record<string, unknown> = {};
+  const sentAsText = new Set<string>();
+  for (const [name, value] of Object.entries(raw)) {
+    if (value === undefined || value === null) continue;
+    const spec = Object.hasOwn(template.inputs, name) ? template.inputs[name] : undefined;
+    let candidate: unknown = value;
+    if (spec && spec.type !== 'image' && typeof value === 'string') {
+      sentAsText.add(name);
+      if (options.coerceStrings === true) candidate = coerce(spec, value);
+    }
+    // defineProperty: a "__proto__" input is an own (unknown) key here, never the object's prototype.
+    Object.defineProperty(given, name, { value: candidate, enumerable: true, writable: true, configurable: true });
+  }
+  for (const [name, bytes] of Object.entries(files)) {
+    if (template.inputs[name]?.type === 'image' && !Object.hasOwn(given, name)) given[name] = bytes;
+  }
+  // A "random" seed is no integer yet: the binder draws it in range, so the schema has nothing to check.
+  const checked: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(given)) {
+    if (acceptsRandom(Object.hasOwn(template.inputs, name) ? template.inputs[name] : undefined, value)) continue;
+    Object.defineProperty(checked, name, { value, enumerable: true, writable: true, configurable: true });
+  }
 
+  const failed = new Set<string>();
+  for (const problem of inputSetProblems(template.inputs, checked, limits.maxStringLength)) {
+    const name = problem.path[0] ?? '';
+    failed.add(name);
+    errors.push({ field: name ? `inputs.${name}` : 'inputs', message: messageFor(template, name, problem) });
+  }
+
+  const values: WorkflowInputValues = {};
   for (const [name, spec] of Object.entries(template.inputs)) {
-    const field = `inputs.${name}`;
-    const file = spec.type === 'image' && Object.hasOwn(files, name) ? files[name] : undefined;
-    const value = file ?? (Object.hasOwn(raw, name) ? raw[name] : undefined);
-    // JSON null means "not given", so clients can send a full form with blanks.
-    if (value === undefined || value === null) {
-      if (spec.required === true) errors.push({ field, message: 'is required' });
-      else if (spec.default !== undefined) values[name] = spec.default;
+    if (failed.has(name)) continue;
+    if (!Object.hasOwn(given, name)) {
+      if (spec.type !== 'image' && spec.default !== undefined) values[name] = spec.default;
       continue;
     }
-    const result = validateValue(spec, value, limits, options);
-    if (result.ok) values[name] = result.value;
-    else errors.push({ field, message: result.message });
+    if (spec.type !== 'image') {
+      values[name] = given[name] as WorkflowInputValue;
+      continue;
+    }
+    const image = readImage(given[name], Math.min(limits.maxImageBytes, spec.maxBytes ?? Infinity));
+    if (image.ok) values[name] = image.image;
+    else errors.push({ field: `inputs.${name}`, message: image.message });
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, values };
+
+  function messageFor(t: WorkflowTemplate, name: string, problem: SchemaProblem): string {
+    if (problem.keyword === 'required') return 'is required';
+    if (problem.keyword === 'additionalProperties') {
+      return `unknown input; workflow "${t.name}" accepts: ${Object.keys(t.inputs).join(', ') || 'none'}`;
+    }
+    const spec = t.inputs[name];
+    // A string sent for a number or a boolean from JSON is the caller's bug: say what to send instead.
+    const hint = spec && spec.type !== 'string' && sentAsText.has(name) && options.coerceStrings !== true;
+    return hint ? `${problem.message} (send a JSON ${jsonTypeOf(spec)}, not a string)` : problem.message;
+  }
 }
 
-type ValueResult =
-  { readonly ok: true; readonly value: WorkflowInputValue } | { readonly ok: false; readonly message: string };
-
-function validateValue(
-  spec: WorkflowInputSpec,
-  value: unknown,
-  limits: InputLimits,
-  options: ValidateInputsOptions,
-): ValueResult {
-  if (spec.type === 'image') {
-    const maxBytes = Math.min(limits.maxImageBytes, spec.maxBytes ?? Infinity);
-    return fromImage(readImage(value, maxBytes));
-  }
-  const candidate = options.coerceStrings === true && typeof value === 'string' ? coerce(spec, value) : value;
-  // "random" is accepted only where the template itself defaults to it, i.e. for seeds.
-  if (spec.type === 'integer' && spec.default === RANDOM_SEED && candidate === RANDOM_SEED) {
-    return { ok: true, value: RANDOM_SEED };
-  }
-  const problem = checkScalarValue(spec, candidate, limits.maxStringLength);
-  if (problem !== undefined) {
-    const hint = typeof value === 'string' && spec.type !== 'string' && options.coerceStrings !== true;
-    return { ok: false, message: hint ? `${problem} (send a JSON ${jsonTypeOf(spec)}, not a string)` : problem };
-  }
-  return { ok: true, value: candidate as WorkflowInputValue };
+// "random" is accepted only where the template itself defaults to it, i.e. for seeds.
+function acceptsRandom(spec: WorkflowInputSpec | undefined, value: unknown): boolean {
+  return spec !== undefined && spec.type === 'integer' && spec.default === RANDOM_SEED && value === RANDOM_SEED;
 }
 
 function readImage(value: unknown, maxBytes: number): ImageParseResult {
@@ -147,10 +160,6 @@ function readImage(value: unknown, maxBytes: number): ImageParseResult {
     ok: false,
     message: `must be a base64 string or data: URL of a PNG, JPEG or WebP image, got ${describeValue(value)}`,
   };
-}
-
-function fromImage(result: ImageParseResult): ValueResult {
-  return result.ok ? { ok: true, value: result.image } : result;
 }
 
 const INTEGER_TEXT = /^[+-]?\d+$/;
@@ -177,7 +186,7 @@ function coerce(spec: ScalarInputSpec, text: string): unknown {
   }
 }
 
-function jsonTypeOf(spec: ScalarInputSpec): string {
+function jsonTypeOf(spec: WorkflowInputSpec): string {
   return spec.type === 'integer' ? 'number' : spec.type;
 }
 

@@ -6,6 +6,9 @@ import { Type, type SchemaOptions, type TSchema, type TUnsafe } from '@sinclair/
  */
 export const MUST_BE = 'mustBe';
 
+/** The pattern as its author wrote it (the schema's own pattern may wrap it), for "must match the pattern …". */
+export const PATTERN_TEXT = 'patternText';
+
 export interface ReadableOptions extends SchemaOptions {
   [MUST_BE]?: string;
 }

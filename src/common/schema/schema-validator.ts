@@ -1,21 +1,31 @@
-import Ajv, { type ErrorObject } from 'ajv';
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import type { TSchema } from '@sinclair/typebox';
-import { MUST_BE } from './schema-helpers';
+import { MUST_BE, PATTERN_TEXT } from './schema-helpers';
 
 /**
- * The one ajv instance every schema is compiled with (event envelopes, workflow files, workflow inputs). Strict, so
- * a typo in a schema keyword fails at start-up; `verbose` keeps the failing schema on each error, which the
- * messages below are written from. Unions are written as `anyOf` (TypeBox's shape), which strictTypes would flag.
+ * The ajv instances every schema is compiled with (event envelopes, workflow files, workflow inputs). Strict, so a
+ * typo in a schema keyword fails at start-up; `verbose` keeps the failing schema on each error, which the messages
+ * below are written from. Unions are written as `anyOf` (TypeBox's shape), which strictTypes would flag. One stops at
+ * the first problem (a stream reader needs one reason); the other reports every problem (a template author or a
+ * client fixes them all at once).
  */
-const ajv = new Ajv({ strict: true, strictTypes: false, allErrors: false, verbose: true });
-ajv.addKeyword(MUST_BE);
-ajv.addFormat('iso-date', (text: string) => !Number.isNaN(Date.parse(text)));
-ajv.addFormat('regex', (text: string) => regexProblem(text) === undefined);
+function makeAjv(allErrors: boolean): Ajv {
+  const ajv = new Ajv({ strict: true, strictTypes: false, allErrors, verbose: true, discriminator: true });
+  ajv.addKeyword(MUST_BE);
+  ajv.addKeyword(PATTERN_TEXT);
+  ajv.addFormat('iso-date', (text: string) => !Number.isNaN(Date.parse(text)));
+  ajv.addFormat('regex', (text: string) => regexProblem(text) === undefined);
+  return ajv;
+}
+const firstProblem = makeAjv(false);
+const everyProblem = makeAjv(true);
 
-/** A schema's first problem with a value: where (path segments from the checked value) and what ("must be …"). */
+/** A schema's problem with a value: where (path segments from the checked value) and what ("must be …"). */
 export interface SchemaProblem {
   readonly path: readonly string[];
   readonly message: string;
+  /** The JSON Schema keyword that failed (`required`, `type`, `additionalProperties`, …). */
+  readonly keyword: string;
 }
 
 /** A compiled check of values against one schema; the type guard is the schema's TypeScript type. */
@@ -23,13 +33,31 @@ export interface SchemaCheck<T> {
   (value: unknown): value is T;
   /** Undefined when the value conforms; else its first problem, worded for an operator or a client. */
   problem(value: unknown): SchemaProblem | undefined;
+  /** Every problem (compiled with `every: true`), at most one per path; [] when the value conforms. */
+  problems(value: unknown): SchemaProblem[];
 }
 
-/** Compiles `schema` once (at module load: a bad schema stops the process at start-up, never at first use). */
-export function compileSchema<S extends TSchema, T = S['static']>(schema: S): SchemaCheck<T> {
-  const validate = ajv.compile<T>(schema);
+/**
+ * Compiles `schema` once (at module load or when a template is loaded: a bad schema fails then, never at first
+ * use). `every`: report every problem rather than stop at the first.
+ */
+export function compileSchema<S extends TSchema, T = S['static']>(
+  schema: S,
+  { every = false }: { every?: boolean } = {},
+): SchemaCheck<T> {
+  const validate: ValidateFunction<T> = (every ? everyProblem : firstProblem).compile<T>(schema);
   const check = ((value: unknown) => validate(value)) as SchemaCheck<T>;
-  check.problem = (value) => (validate(value) ? undefined : describeError(validate.errors ?? []));
+  check.problem = (value) => (validate(value) ? undefined : describeError(outermost(validate.errors ?? [])));
+  check.problems = (value) => {
+    if (validate(value)) return [];
+    const seen = new Set<string>();
+    return (validate.errors ?? []).map(describeError).filter((problem) => {
+      const key = problem.path.join('\u0000');
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+  };
   return check;
 }
 
@@ -37,40 +65,62 @@ export function compileSchema<S extends TSchema, T = S['static']>(schema: S): Sc
  * With allErrors off ajv stops at the first failure; a failed union reports its branches first and itself last,
  * so the last error is the outermost: "must be a string or a number", not one branch's complaint.
  */
-function describeError(errors: readonly ErrorObject[]): SchemaProblem {
-  const error = errors[errors.length - 1];
-  if (!error) return { path: [], message: 'is not valid' };
+function outermost(errors: readonly ErrorObject[]): ErrorObject | undefined {
+  return errors[errors.length - 1];
+}
+
+/** Keywords that say what kind of value is wanted: a schema's own phrase (MUST_BE) words them best. */
+const KIND_KEYWORDS = new Set(['type', 'anyOf', 'oneOf', 'const', 'format', 'pattern', 'discriminator']);
+
+function describeError(error: ErrorObject | undefined): SchemaProblem {
+  if (!error) return { path: [], message: 'is not valid', keyword: '' };
   const path = error.instancePath
     .split('/')
     .slice(1)
     .map((segment) => segment.replace(/~1/g, '/').replace(/~0/g, '~'));
-  const { keyword, params, parentSchema, data } = error;
-  const schema = parentSchema;
-  if (keyword !== 'required' && keyword !== 'additionalProperties' && typeof schema?.[MUST_BE] === 'string') {
-    return { path, message: `must be ${schema[MUST_BE]}, got ${describeValue(data)}` };
+  const { keyword, params, data } = error;
+  const schema = error.parentSchema;
+  const problem = (message: string, at = path): SchemaProblem => ({ path: at, message, keyword });
+  const ownPattern = keyword === 'pattern' && typeof schema?.[PATTERN_TEXT] === 'string';
+  if (KIND_KEYWORDS.has(keyword) && !ownPattern && typeof schema?.[MUST_BE] === 'string') {
+    return problem(`must be ${schema[MUST_BE]}, got ${describeValue(data)}`);
   }
+  const limit = (params as { limit?: number }).limit;
   switch (keyword) {
     case 'required': {
       const missing = (params as { missingProperty: string }).missingProperty;
       const properties = (schema?.properties ?? {}) as Record<string, Record<string, unknown>>;
       const wanted = phraseOf(properties[missing]);
-      return { path: [...path, missing], message: wanted ? `must be ${wanted}, got nothing` : 'is required' };
+      return problem(wanted ? `must be ${wanted}, got nothing` : 'is required', [...path, missing]);
     }
     case 'additionalProperties': {
       const extra = (params as { additionalProperty: string }).additionalProperty;
-      const allowed = Object.keys((schema?.properties ?? {}) as object).join(', ') || 'none';
-      return { path: [...path, extra], message: `is not a known field (allowed: ${allowed})` };
+      const allowed = Object.keys((schema?.properties ?? {}) as Record<string, unknown>).join(', ') || 'none';
+      return problem(`is not a known field (allowed: ${allowed})`, [...path, extra]);
     }
     case 'enum':
-    case 'const':
+      return problem(`must be one of: ${(schema?.enum as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`);
+    case 'minimum':
+      return problem(`must be at least ${limit}, got ${String(data)}`);
+    case 'maximum':
+      return problem(`must be at most ${limit}, got ${String(data)}`);
+    case 'multipleOf':
+      return problem(`must be a multiple of ${(params as { multipleOf: number }).multipleOf}, got ${String(data)}`);
+    case 'minLength':
+      return problem(`must be at least ${limit} characters, got ${codePointLength(String(data))}`);
+    case 'maxLength':
+      return problem(`must be at most ${limit} characters, got ${codePointLength(String(data))}`);
+    case 'pattern':
+      if (typeof schema?.[PATTERN_TEXT] === 'string') return problem(`must match the pattern ${schema[PATTERN_TEXT]}`);
+      return problem(`must match the pattern ${(params as { pattern: string }).pattern}, got ${describeValue(data)}`);
     case 'type':
+    case 'const':
     case 'anyOf':
     case 'oneOf':
     case 'format':
-    case 'pattern':
-      return { path, message: `must be ${phraseOf(schema) ?? error.message ?? 'valid'}, got ${describeValue(data)}` };
+      return problem(`must be ${phraseOf(schema) ?? error.message ?? 'valid'}, got ${describeValue(data)}`);
     default:
-      return { path, message: `${error.message ?? 'is not valid'}, got ${describeValue(data)}` };
+      return problem(`${error.message ?? 'is not valid'}, got ${describeValue(data)}`);
   }
 }
 
@@ -83,7 +133,7 @@ export function formatPath(root: string, path: readonly string[]): string {
 function phraseOf(schema: Record<string, unknown> | undefined): string | undefined {
   if (!schema) return undefined;
   if (typeof schema[MUST_BE] === 'string') return schema[MUST_BE];
-  if (Array.isArray(schema.enum)) return `one of ${schema.enum.map((v) => JSON.stringify(v)).join(', ')}`;
+  if (Array.isArray(schema.enum)) return `one of: ${schema.enum.map((v) => JSON.stringify(v)).join(', ')}`;
   if ('const' in schema) return JSON.stringify(schema.const);
   if (typeof schema.type === 'string') return schema.type;
   if (Array.isArray(schema.anyOf)) {
@@ -91,6 +141,13 @@ function phraseOf(schema: Record<string, unknown> | undefined): string | undefin
     return branches.every((b) => b !== undefined) ? branches.join(' or ') : undefined;
   }
   return undefined;
+}
+
+/** Length as users count it (and JSON Schema's maxLength does): code points, so an emoji is one character. */
+export function codePointLength(value: string): number {
+  let length = 0;
+  for (const _ of value) length++;
+  return length;
 }
 
 /** A value as an error message shows it: its type, and a short excerpt of a string or number. */
