@@ -6,7 +6,7 @@ export interface BindTarget {
 }
 
 // Node ids may carry subgraph prefixes ("12:3"); neither part may contain a dot, so the split is unambiguous.
-const BIND_PATH = /^([^.\s]+)\.inputs\.([^.\s]+)$/;
+export const BIND_PATH = /^([^.\s]+)\.inputs\.([^.\s]+)$/;
 
 /** Parses "<nodeId>.inputs.<inputName>"; undefined when the path has any other shape. */
 export function parseBindPath(path: string): BindTarget | undefined {

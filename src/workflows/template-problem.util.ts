@@ -15,19 +15,6 @@ export function formatTemplateProblem(problem: TemplateProblem): string {
   return `${problem.file}: ${problem.path}: ${problem.message}`;
 }
 
-export function checkKnownKeys(
-  object: JsonObject,
-  allowed: readonly string[],
-  path: string,
-  report: Report,
-  what = 'this object',
-): void {
-  for (const key of Object.keys(object)) {
-    if (key.startsWith('$') || allowed.includes(key)) continue;
-    report(childPath(path, key), `unknown field for ${what} (allowed: ${allowed.join(', ')})`);
-  }
-}
-
 export function isPlainObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -9,6 +9,18 @@ export const MUST_BE = 'mustBe';
 /** The pattern as its author wrote it (the schema's own pattern may wrap it), for "must match the pattern …". */
 export const PATTERN_TEXT = 'patternText';
 
+/** An object schema's name in "unknown field for <name> (allowed: …)". */
+export const OBJECT_NAME = 'objectName';
+
+/** What an object schema says of a key it does not take (instead of "unknown field …"). */
+export const UNKNOWN_KEY = 'unknownKey';
+
+/** Messages for this schema's failures by keyword ("*": any keyword), where neither the phrase nor the keyword's own words fit. */
+export const MESSAGES = 'messages';
+
+/** Every annotation keyword above: ajv is told they check nothing. */
+export const ANNOTATIONS = [MUST_BE, PATTERN_TEXT, OBJECT_NAME, UNKNOWN_KEY, MESSAGES];
+
 export interface ReadableOptions extends SchemaOptions {
   [MUST_BE]?: string;
 }

@@ -1,6 +1,6 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import type { TSchema } from '@sinclair/typebox';
-import { MUST_BE, PATTERN_TEXT } from './schema-helpers';
+import { ANNOTATIONS, MESSAGES, MUST_BE, OBJECT_NAME, PATTERN_TEXT, UNKNOWN_KEY } from './schema-helpers';
 
 /**
  * The ajv instances every schema is compiled with (event envelopes, workflow files, workflow inputs). Strict, so a
@@ -11,8 +11,7 @@ import { MUST_BE, PATTERN_TEXT } from './schema-helpers';
  */
 function makeAjv(allErrors: boolean): Ajv {
   const ajv = new Ajv({ strict: true, strictTypes: false, allErrors, verbose: true, discriminator: true });
-  ajv.addKeyword(MUST_BE);
-  ajv.addKeyword(PATTERN_TEXT);
+  for (const annotation of ANNOTATIONS) ajv.addKeyword(annotation);
   ajv.addFormat('iso-date', (text: string) => !Number.isNaN(Date.parse(text)));
   ajv.addFormat('regex', (text: string) => regexProblem(text) === undefined);
   return ajv;
@@ -51,12 +50,14 @@ export function compileSchema<S extends TSchema, T = S['static']>(
   check.problems = (value) => {
     if (validate(value)) return [];
     const seen = new Set<string>();
-    return (validate.errors ?? []).map(describeError).filter((problem) => {
-      const key = problem.path.join('\u0000');
-      if (seen.has(key)) return false;
-      seen.add(key);
-      return true;
-    });
+    return reported(validate.errors ?? [])
+      .map(describeError)
+      .filter((problem) => {
+        const key = problem.path.join('\u0000');
+        if (seen.has(key)) return false;
+        seen.add(key);
+        return true;
+      });
   };
   return check;
 }
@@ -69,8 +70,24 @@ function outermost(errors: readonly ErrorObject[]): ErrorObject | undefined {
   return errors[errors.length - 1];
 }
 
+/**
+ * The errors worth a message, from an every-problem run: an `if` failure only repeats its `then`'s errors, and a
+ * failed union's branches are noise beside the union's own error (one with a discriminator checks one branch only:
+ * its errors are the message).
+ */
+function reported(errors: readonly ErrorObject[]): ErrorObject[] {
+  const unions = errors
+    .filter(
+      (e) =>
+        e.keyword === 'anyOf' ||
+        (e.keyword === 'oneOf' && !(e.parentSchema as { discriminator?: unknown })?.discriminator),
+    )
+    .map((e) => `${e.schemaPath}/`);
+  return errors.filter((e) => e.keyword !== 'if' && !unions.some((union) => e.schemaPath.startsWith(union)));
+}
+
 /** Keywords that say what kind of value is wanted: a schema's own phrase (MUST_BE) words them best. */
-const KIND_KEYWORDS = new Set(['type', 'anyOf', 'oneOf', 'const', 'format', 'pattern', 'discriminator']);
+const KIND_KEYWORDS = new Set(['type', 'anyOf', 'oneOf', 'const', 'format', 'pattern', 'minItems']);
 
 function describeError(error: ErrorObject | undefined): SchemaProblem {
   if (!error) return { path: [], message: 'is not valid', keyword: '' };
@@ -81,6 +98,11 @@ function describeError(error: ErrorObject | undefined): SchemaProblem {
   const { keyword, params, data } = error;
   const schema = error.parentSchema;
   const problem = (message: string, at = path): SchemaProblem => ({ path: at, message, keyword });
+  const own = ownMessage(schema, keyword);
+  if (own !== undefined) return problem(own);
+  if (keyword === 'format' && (params as { format: string }).format === 'regex') {
+    return problem(`is not a valid regular expression: ${regexProblem(String(data)) ?? ''}`);
+  }
   const ownPattern = keyword === 'pattern' && typeof schema?.[PATTERN_TEXT] === 'string';
   if (KIND_KEYWORDS.has(keyword) && !ownPattern && typeof schema?.[MUST_BE] === 'string') {
     return problem(`must be ${schema[MUST_BE]}, got ${describeValue(data)}`);
@@ -91,13 +113,26 @@ function describeError(error: ErrorObject | undefined): SchemaProblem {
       const missing = (params as { missingProperty: string }).missingProperty;
       const properties = (schema?.properties ?? {}) as Record<string, Record<string, unknown>>;
       const wanted = phraseOf(properties[missing]);
-      return problem(wanted ? `must be ${wanted}, got nothing` : 'is required', [...path, missing]);
+      const message =
+        ownMessage(properties[missing], '*') ?? (wanted ? `must be ${wanted}, got nothing` : 'is required');
+      return problem(message, [...path, missing]);
     }
     case 'additionalProperties': {
       const extra = (params as { additionalProperty: string }).additionalProperty;
+      if (typeof schema?.[UNKNOWN_KEY] === 'string') return problem(schema[UNKNOWN_KEY], [...path, extra]);
       const allowed = Object.keys((schema?.properties ?? {}) as Record<string, unknown>).join(', ') || 'none';
-      return problem(`is not a known field (allowed: ${allowed})`, [...path, extra]);
+      const what = typeof schema?.[OBJECT_NAME] === 'string' ? schema[OBJECT_NAME] : 'this object';
+      return problem(`unknown field for ${what} (allowed: ${allowed})`, [...path, extra]);
     }
+    case 'discriminator': {
+      // The union's tag is missing or names no branch: say which tags there are.
+      const { tag, tagValue } = params as { tag: string; tagValue: unknown };
+      const branches = (schema?.oneOf ?? []) as { properties?: Record<string, { const?: unknown }> }[];
+      const tags = branches.map((b) => String(b.properties?.[tag]?.const)).join(', ');
+      return problem(`must be one of ${tags}, got ${describeValue(tagValue)}`, [...path, tag]);
+    }
+    case 'uniqueItems':
+      return problem('must not repeat values');
     case 'enum':
       return problem(`must be one of: ${(schema?.enum as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`);
     case 'minimum':
@@ -122,6 +157,11 @@ function describeError(error: ErrorObject | undefined): SchemaProblem {
     default:
       return problem(`${error.message ?? 'is not valid'}, got ${describeValue(data)}`);
   }
+}
+
+function ownMessage(schema: Record<string, unknown> | undefined, keyword: string): string | undefined {
+  const messages = schema?.[MESSAGES] as Record<string, string> | undefined;
+  return messages?.[keyword] ?? messages?.['*'];
 }
 
 /** A path as messages print it: `inputs.width`, `outputs[0].size`. */
