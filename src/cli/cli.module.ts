@@ -1,11 +1,15 @@
 import { Injectable, Module, type DynamicModule } from '@nestjs/common';
+import type Redis from 'ioredis';
 import { CommandRunner, InjectCommander } from 'nest-commander';
-import type { AppConfig } from '../config/app-config';
+import { BlobStoreOpener } from '../blobs/blob-store.opener';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ConfigModule } from '../config/config.module';
-import { JobViewRepository } from '../modules/generation';
+import { JobTimelineReader, JobViewRepository, ProjectionRebuilder } from '../modules/generation';
 import { PoolCapabilityStore } from '../modules/capabilities';
 import { StreamStatsReader } from '../modules/metrics';
 import { OperationsModule } from '../modules/operations';
+import { REDIS } from '../streams/redis.provider';
+import { StreamKeys } from '../streams/stream-keys';
 import { StreamsModule } from '../streams/streams.module';
 import { CliOutput, type CliIo } from './cli-io';
 import { DlqListCommand } from './commands/dlq-list.command';
@@ -46,6 +50,18 @@ export class CliModule {
         { provide: CliOutput, useValue: new CliOutput(io) },
         CommanderRoot,
         JobViewRepository,
+        JobTimelineReader,
+        // Built here on the process's connection: the services get readers, never the raw client.
+        {
+          provide: ProjectionRebuilder,
+          inject: [REDIS, StreamKeys],
+          useFactory: (r: Redis, k: StreamKeys) => new ProjectionRebuilder(r, k),
+        },
+        {
+          provide: BlobStoreOpener,
+          inject: [REDIS, APP_CONFIG],
+          useFactory: (r: Redis, c: AppConfig) => new BlobStoreOpener(r, c.blobs),
+        },
         StreamStatsReader,
         PoolCapabilityStore,
         JobEventsScanner,

@@ -64,6 +64,18 @@ export class StreamPublisher {
     return typeof id === 'string' ? id : null;
   }
 
+  /**
+   * Appends entries exactly as given (a replay copies entries with their fields), in one pipeline; throws the
+   * first append that failed.
+   */
+  async appendRaw(entries: readonly { stream: string; fields: readonly string[] }[]): Promise<void> {
+    const pipeline = this.redis.pipeline();
+    for (const { stream, fields } of entries) pipeline.xadd(stream, '*', ...fields);
+    const results = (await pipeline.exec()) ?? [];
+    const failed = results.find(([err]) => err);
+    if (failed?.[0]) throw failed[0];
+  }
+
   /** Adds the append to a caller's MULTI/pipeline, so it commits atomically with the caller's other writes. */
   append(chain: ChainableCommander, envelope: JobEnvelope): ChainableCommander {
     const stream = this.streamFor(envelope);

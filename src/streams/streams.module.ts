@@ -14,6 +14,8 @@ import { createRedis, REDIS } from './redis.provider';
 import { StreamKeys } from './stream-keys';
 import { StreamPublisher } from './stream.publisher';
 import { StreamTail } from './stream-tail';
+import { StreamTailFactory } from './stream-tail.factory';
+import { StreamReader } from './stream.reader';
 
 const BLOB_STORE_HANDLE = Symbol('BLOB_STORE_HANDLE');
 
@@ -33,8 +35,9 @@ function logErrors(redis: Redis, log: Logger | undefined): Redis {
 type BlobStoreHandle = Awaited<ReturnType<typeof createBlobStore>>;
 
 /**
- * Redis, key names, the publisher, the shared stream tail, the blob store and the directory of this process's
- * consumers: what every role needs.
+ * Redis, key names, the publisher, the shared stream tail (and a factory for tails of one's own), the stream reader,
+ * the blob store and the directory of this process's consumers: what every role needs. REDIS itself is for stores
+ * and repositories (see .dependency-cruiser.cjs, rule raw-redis-client-only-in-stores).
  */
 @Global()
 @Module({
@@ -74,6 +77,12 @@ type BlobStoreHandle = Awaited<ReturnType<typeof createBlobStore>>;
         new StreamTail(r, [k.events, k.progress], undefined, { unwatchedCoalesceMs: 200 }),
     },
     ConsumerDirectory,
+    { provide: StreamTailFactory, inject: [REDIS], useFactory: (r: Redis) => new StreamTailFactory(r) },
+    {
+      provide: StreamReader,
+      inject: [REDIS, StreamKeys],
+      useFactory: (r: Redis, k: StreamKeys) => new StreamReader(r, k),
+    },
     {
       provide: RedisMemoryMonitor,
       inject: [REDIS, APP_CONFIG],
@@ -97,6 +106,8 @@ type BlobStoreHandle = Awaited<ReturnType<typeof createBlobStore>>;
     StreamKeys,
     StreamPublisher,
     StreamTail,
+    StreamTailFactory,
+    StreamReader,
     BLOB_STORE,
     RedisMemoryMonitor,
     ConsumerDirectory,

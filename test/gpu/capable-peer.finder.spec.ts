@@ -2,7 +2,7 @@ import type Redis from 'ioredis';
 import { join } from 'node:path';
 import { PoolCapabilityStore, type InstanceCapabilityAdvert } from '../../src/modules/capabilities';
 import { CapablePeerFinder } from '../../src/modules/gpu/runner/capable-peer.finder';
-import { GpuWorkerAdvertStore, type GpuWorkerAdvert } from '../../src/modules/gpu/runner/gpu-worker-advert.store';
+import { GpuWorkerAdvertStore, type GpuWorkerAdvert } from '../../src/modules/generation';
 import { StreamKeys } from '../../src/streams/stream-keys';
 import { WorkflowCatalog, type WorkflowTemplate } from '../../src/workflows';
 import { cleanupPrefix, testRedis, uniquePrefix } from '../support/test-redis';

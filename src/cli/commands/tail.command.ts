@@ -1,15 +1,12 @@
-import { Inject } from '@nestjs/common';
-import type Redis from 'ioredis';
 import { Command, Option } from 'nest-commander';
 import { summarize } from '../../modules/generation';
 import { parseDlqEntry } from '../../streams/dead-letter.writer';
 import { decodeEntry } from '../../streams/envelope.codec';
-import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
 import type { RawEntry } from '../../streams/stream-reply.parser';
+import { StreamReader } from '../../streams/stream.reader';
 import { CliOutput } from '../cli-io';
 import { streamIdTime } from '../format.util';
-import { tailStreams } from '../services/raw-stream.tail';
 import { CliCommand } from './cli-command';
 
 const STREAMS = ['requests', 'events', 'progress', 'dlq'] as const;
@@ -41,7 +38,7 @@ interface TailLine {
 })
 export class TailCommand extends CliCommand {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    private readonly reader: StreamReader,
     private readonly keys: StreamKeys,
     private readonly out: CliOutput,
   ) {
@@ -62,7 +59,7 @@ export class TailCommand extends CliCommand {
     const signal = AbortSignal.any([...signals, stop.signal]);
     if (!options.json) this.out.warn(`following ${streams.join(', ')} (Ctrl-C to stop)`);
     let shown = 0;
-    for await (const { stream, entry } of tailStreams(this.redis, streams, signal)) {
+    for await (const { stream, entry } of this.reader.follow(streams, signal)) {
       const line = stream === this.keys.dlq ? this.dlqLine(entry) : this.eventLine(stream, entry);
       if (options.type && !options.type.has(line.type)) continue;
       if (options.job && line.jobId !== options.job) continue;

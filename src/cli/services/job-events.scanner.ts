@@ -1,10 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
+import { Injectable } from '@nestjs/common';
 import { decodeEntry } from '../../streams/envelope.codec';
 import type { AnyJobEnvelope } from '../../streams/job-event.types';
-import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
-import { parseEntries } from '../../streams/stream-reply.parser';
+import { StreamReader } from '../../streams/stream.reader';
 
 const PAGE = 1_000;
 
@@ -22,7 +20,7 @@ export interface FoundEvent {
 @Injectable()
 export class JobEventsScanner {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    private readonly streams: StreamReader,
     private readonly keys: StreamKeys,
   ) {}
 
@@ -49,11 +47,10 @@ export class JobEventsScanner {
       let start = from;
       for (let read = 0; read < limit;) {
         const count = Math.min(PAGE, limit - read);
-        const raw =
+        const entries =
           direction === 'forward'
-            ? await this.redis.xrange(stream, start, '+', 'COUNT', count)
-            : await this.redis.xrevrange(stream, start, '-', 'COUNT', count);
-        const entries = parseEntries(raw);
+            ? await this.streams.range(stream, start, '+', count)
+            : await this.streams.revRange(stream, start, '-', count);
         for (const entry of entries) {
           // Cheap substring test first: most entries belong to other jobs.
           if (!entry.fields?.some((f) => f.includes(needle))) continue;

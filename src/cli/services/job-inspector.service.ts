@@ -1,13 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
 import { JobTimelineReader, JobViewRepository, summarize, type JobView } from '../../modules/generation';
 import { consumerGroupSpecs } from '../../streams/consumer-groups';
-import { decodeEntry, ENVELOPE_FIELD } from '../../streams/envelope.codec';
-import type { AnyJobEnvelope } from '../../streams/job-event.types';
-import { REDIS } from '../../streams/redis.provider';
+import type { AnyJobEnvelope, JobEnvelope } from '../../streams/job-event.types';
 import { StreamKeys } from '../../streams/stream-keys';
-import { compareStreamEntries, compareStreamIds, parseGroupsReply } from '../../streams/stream-reply.parser';
+import { compareStreamEntries, compareStreamIds } from '../../streams/stream-reply.parser';
+import { StreamReader } from '../../streams/stream.reader';
 import { DlqService, type DlqItem, type RedriveAudit } from '../../modules/operations';
 import { JobEventsScanner, type FoundEvent } from './job-events.scanner';
 
@@ -87,29 +85,26 @@ export interface JobReport {
  */
 @Injectable()
 export class JobInspectorService {
-  private readonly timeline: JobTimelineReader;
-
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly keys: StreamKeys,
     private readonly views: JobViewRepository,
+    private readonly timeline: JobTimelineReader,
+    private readonly streams: StreamReader,
     private readonly scanner: JobEventsScanner,
     private readonly dlq: DlqService,
-  ) {
-    this.timeline = new JobTimelineReader(redis, keys);
-  }
+  ) {}
 
   get prefix(): string {
     return this.keys.prefix;
   }
 
   async inspect(jobId: string): Promise<JobReport | undefined> {
-    const [view, record, indexed, progressRaw, deadLetters] = await Promise.all([
+    const [view, record, indexed, progress, deadLetters] = await Promise.all([
       this.views.get(jobId),
-      this.redis.hgetall(this.keys.record(jobId)),
+      this.views.record(jobId),
       this.timeline.read(jobId),
-      this.redis.get(this.keys.lastProgress(jobId)),
+      this.views.lastProgress(jobId),
       this.dlq.list({ limit: 100, jobId }),
     ]);
     const hasRecord = Object.keys(record).length > 0;
@@ -125,7 +120,7 @@ export class JobInspectorService {
       record: hasRecord ? record : undefined,
       timelineSource: source,
       steps,
-      lastProgress: parseProgress(progressRaw),
+      lastProgress: progressOf(progress),
       attempts: await this.attempts(steps, deadLetters),
       deadLetters,
       durations: durations(steps, view),
@@ -198,40 +193,26 @@ export class JobInspectorService {
     const groupsOf = (stream: string) =>
       specs.filter((s) => s.streams.includes(this.keys.prefix + stream)).map((s) => s.group);
     const streams = [...new Set(steps.map((s) => s.stream))];
-    const info = this.redis.pipeline();
-    for (const stream of streams) info.xinfo('GROUPS', this.keys.prefix + stream);
     const lastDelivered = new Map<string, string>();
-    ((await info.exec()) ?? []).forEach(([err, groups], i) => {
-      if (err) return;
-      for (const group of parseGroupsReply(groups)) {
-        lastDelivered.set(`${streams[i]}|${group.group}`, group.lastDeliveredId);
-      }
+    (await this.streams.groupsOfEach(streams.map((s) => this.keys.prefix + s))).forEach((groups, i) => {
+      for (const group of groups ?? []) lastDelivered.set(`${streams[i]}|${group.group}`, group.lastDeliveredId);
     });
-    const pending = this.redis.pipeline();
     const asked: { step: JobStep; group: string }[] = [];
     for (const step of steps) {
-      for (const group of groupsOf(step.stream)) {
-        pending.xpending(this.keys.prefix + step.stream, group, step.entryId, step.entryId, 1);
-        asked.push({ step, group });
-      }
+      for (const group of groupsOf(step.stream)) asked.push({ step, group });
     }
-    const replies = asked.length > 0 ? ((await pending.exec()) ?? []) : [];
+    const rows = await this.streams.pendingRows(
+      asked.map(({ step, group }) => ({ stream: this.keys.prefix + step.stream, group, id: step.entryId })),
+    );
     const maxAttempt = Math.max(0, ...steps.map((s) => s.attempt ?? 0));
     asked.forEach(({ step, group }, i) => {
-      const [err, value] = replies[i] ?? [null, null];
-      const row = !err && Array.isArray(value) ? (value[0] as unknown[] | undefined) : undefined;
+      const row = rows[i];
       const letter = deadLetters.find(
         (d) => d.entryId === step.entryId && d.group === group && d.stream === this.keys.prefix + step.stream,
       );
       let state: DeliveryState;
       if (row) {
-        state = {
-          group,
-          state: 'pending',
-          consumer: String(row[1]),
-          idleMs: Number(row[2]),
-          deliveries: Number(row[3]),
-        };
+        state = { group, state: 'pending', consumer: row.consumer, idleMs: row.idleMs, deliveries: row.deliveries };
       } else if (letter) {
         state = { group, state: 'dead-lettered', deliveries: letter.deliveries };
       } else {
@@ -268,13 +249,11 @@ export class JobInspectorService {
       step.deliveries.filter((d) => d.state === 'pending').map((d) => ({ step, group: d.group })),
     );
     if (live.length > 0) {
-      const pipeline = this.redis.pipeline();
-      for (const { step, group } of live) {
-        pipeline.lrange(this.keys.attempts(group, this.keys.prefix + step.stream, step.entryId), 0, -1);
-      }
-      ((await pipeline.exec()) ?? []).forEach(([err, value], i) => {
-        if (err || !Array.isArray(value)) return;
-        for (const line of value as string[]) {
+      const histories = await this.streams.attemptHistories(
+        live.map(({ step, group }) => ({ group, stream: this.keys.prefix + step.stream, id: step.entryId })),
+      );
+      histories.forEach((lines, i) => {
+        for (const line of lines ?? []) {
           const h = safeJson(line);
           out.push({
             source: 'pending',
@@ -372,11 +351,8 @@ function durations(steps: JobStep[], view: JobView | undefined): JobReport['dura
   };
 }
 
-function parseProgress(raw: string | null): JobReport['lastProgress'] {
-  if (!raw) return undefined;
-  const decoded = decodeEntry([ENVELOPE_FIELD, raw]);
-  if (!decoded.ok || decoded.envelope.type !== 'job.progress') return undefined;
-  return { value: decoded.envelope.payload.value, max: decoded.envelope.payload.max, at: decoded.envelope.occurredAt };
+function progressOf(tick: JobEnvelope<'job.progress'> | undefined): JobReport['lastProgress'] {
+  return tick && { value: tick.payload.value, max: tick.payload.max, at: tick.occurredAt };
 }
 
 function safeJson(line: string): Record<string, unknown> {

@@ -1,19 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
 import {
   isTerminal,
+  JobViewRepository,
   ProjectionRebuilder,
   reduceJobView,
-  viewToHash,
   type JobView,
   type ProjectionDifference,
 } from '../../modules/generation';
-import { JOB_VIEW_CAS_WRITE } from '../../redis/scripts';
 import { decodeEntry } from '../../streams/envelope.codec';
-import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
-import { compareStreamIds, parseEntries } from '../../streams/stream-reply.parser';
+import { compareStreamIds } from '../../streams/stream-reply.parser';
+import { StreamReader } from '../../streams/stream.reader';
 
 const TAIL_PAGE = 1_000;
 const MAX_TAIL_ENTRIES = 100_000;
@@ -37,26 +35,22 @@ export interface RebuildReport {
  */
 @Injectable()
 export class ProjectionRebuildService {
-  private readonly rebuilder: ProjectionRebuilder;
-
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly keys: StreamKeys,
-  ) {
-    this.rebuilder = new ProjectionRebuilder(redis, keys);
-  }
+    private readonly rebuilder: ProjectionRebuilder,
+    private readonly views: JobViewRepository,
+    private readonly streams: StreamReader,
+  ) {}
 
   async rebuild({ dryRun }: { dryRun: boolean }): Promise<RebuildReport> {
     const streams = [this.keys.requestsPriority, this.keys.requests, this.keys.events];
-    const cutoffs = await Promise.all(
-      streams.map(async (s) => (await this.redis.xrevrange(s, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0'),
-    );
+    const cutoffs = await Promise.all(streams.map((s) => this.streams.lastId(s)));
     const views = await this.rebuilder.replay();
     // Order matters: revs first, then the events appended since the replay began. Any event the projector
     // applied before a rev was read was appended before it, so the fold below includes it; any later change
     // moves the rev and the write skips that view.
-    const revs = await this.revs([...views.keys()]);
+    const revs = await this.views.revs([...views.keys()]);
     await this.foldAppendedSince(views, streams, cutoffs);
     const differences = await this.rebuilder.diff(views);
     const differingJobs = [...new Set(differences.map((d) => d.jobId))];
@@ -73,15 +67,14 @@ export class ProjectionRebuildService {
     const ttl = Math.ceil(this.config.retentionMs / 1000);
     for (const jobId of differingJobs) {
       const view = views.get(jobId)!;
-      const rev = revs.get(jobId) ?? '';
-      const fields = Object.entries({ ...viewToHash(view), rev: String(Number(rev || 0) + 1) }).flat();
       // The projector's own compare-and-set: a view a live projector changed meanwhile is left to it.
-      const written = await JOB_VIEW_CAS_WRITE.run(
-        this.redis,
-        [this.keys.view(jobId)],
-        [rev, String(isTerminal(view.status) ? ttl : 0), ...fields],
+      const written = await this.views.replaceIfUnchanged(
+        jobId,
+        revs.get(jobId) ?? '',
+        view,
+        isTerminal(view.status) ? ttl : 0,
       );
-      (written === 1 ? report.written : report.skippedConcurrent).push(jobId);
+      (written ? report.written : report.skippedConcurrent).push(jobId);
     }
     return report;
   }
@@ -92,7 +85,7 @@ export class ProjectionRebuildService {
     for (const [i, stream] of streams.entries()) {
       let start = `(${cutoffs[i]}`;
       for (let read = 0; read < MAX_TAIL_ENTRIES;) {
-        const entries = parseEntries(await this.redis.xrange(stream, start, '+', 'COUNT', TAIL_PAGE));
+        const entries = await this.streams.range(stream, start, '+', TAIL_PAGE);
         for (const entry of entries) {
           const decoded = entry.fields ? decodeEntry(entry.fields) : undefined;
           if (decoded?.ok) appended.push({ id: entry.id, envelope: decoded.envelope });
@@ -105,18 +98,5 @@ export class ProjectionRebuildService {
     appended.sort((a, b) => compareStreamIds(a.id, b.id));
     // The reducer is idempotent and order-tolerant: re-applying an event the replay already saw changes nothing.
     for (const { envelope } of appended) views.set(envelope.jobId, reduceJobView(views.get(envelope.jobId), envelope));
-  }
-
-  private async revs(jobIds: string[]): Promise<Map<string, string>> {
-    const revs = new Map<string, string>();
-    for (let i = 0; i < jobIds.length; i += TAIL_PAGE) {
-      const batch = jobIds.slice(i, i + TAIL_PAGE);
-      const pipeline = this.redis.pipeline();
-      for (const jobId of batch) pipeline.hget(this.keys.view(jobId), 'rev');
-      ((await pipeline.exec()) ?? []).forEach(([err, value], n) => {
-        revs.set(batch[n], err ? '' : ((value as string | null) ?? ''));
-      });
-    }
-    return revs;
   }
 }

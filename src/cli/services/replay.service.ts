@@ -1,16 +1,14 @@
-import { BlobLifetimesRepository } from '../../blobs/blob-lifetimes.repository';
-import { PROJECTED_FIELD } from '../../modules/generation';
-import { BLOB_STORE, type BlobStore } from '../../blobs/blob-store';
-import { createBlobStore } from '../../blobs/blob-store.factory';
-import { imageInputs } from '../../blobs/job-input-blobs';
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
-import { APP_CONFIG, type AppConfig } from '../../config/app-config';
+import { BLOB_STORE, type BlobStore } from '../../blobs/blob-store';
+import { BlobStoreOpener } from '../../blobs/blob-store.opener';
+import { imageInputs } from '../../blobs/job-input-blobs';
+import { PROJECTED_FIELD } from '../../modules/generation';
 import { decodeEntry } from '../../streams/envelope.codec';
 import type { AnyJobEnvelope, BlobRef } from '../../streams/job-event.types';
-import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
-import { compareStreamEntries, parseEntries } from '../../streams/stream-reply.parser';
+import { compareStreamEntries } from '../../streams/stream-reply.parser';
+import { StreamReader } from '../../streams/stream.reader';
+import { StreamPublisher } from '../../streams/stream.publisher';
 import { CliFailure } from '../cli.errors';
 
 const PAGE = 1_000;
@@ -64,10 +62,11 @@ export interface ReplayResult {
 @Injectable()
 export class ReplayService {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(BLOB_STORE) private readonly blobs: BlobStore,
     private readonly keys: StreamKeys,
+    private readonly streams: StreamReader,
+    private readonly publisher: StreamPublisher,
+    private readonly blobStores: BlobStoreOpener,
   ) {}
 
   async plan(window: ReplayWindow): Promise<ReplayPlan> {
@@ -77,7 +76,7 @@ export class ReplayService {
       const key = this.keys[source];
       let start = window.from;
       for (;;) {
-        const entries = parseEntries(await this.redis.xrange(key, start, window.to, 'COUNT', PAGE));
+        const entries = await this.streams.range(key, start, window.to, PAGE);
         for (const entry of entries) {
           const decoded = entry.fields ? decodeEntry(entry.fields) : undefined;
           if (!decoded?.ok) {
@@ -117,18 +116,15 @@ export class ReplayService {
     const target = new StreamKeys(targetPrefix);
     const byStream: Record<string, number> = {};
     for (let i = 0; i < plan.items.length; i += PAGE) {
-      const pipeline = this.redis.pipeline();
-      for (const item of plan.items.slice(i, i + PAGE)) {
+      const copies = plan.items.slice(i, i + PAGE).map((item) => {
         // The entry as it was (a replay of a replay names the first original), plus where it came from.
         // Not marked as applied: the target prefix's projector builds its own views from the copies.
         const fields = withoutField(withoutField(item.fields, REPLAY_OF_FIELD), PROJECTED_FIELD);
         const origin = fieldValue(item.fields, REPLAY_OF_FIELD) ?? `${this.keys.prefix}${item.stream}|${item.id}`;
-        pipeline.xadd(target[item.source], '*', ...fields, REPLAY_OF_FIELD, origin);
         byStream[item.stream] = (byStream[item.stream] ?? 0) + 1;
-      }
-      const results = (await pipeline.exec()) ?? [];
-      const failed = results.find(([err]) => err);
-      if (failed?.[0]) throw failed[0];
+        return { stream: target[item.source], fields: [...fields, REPLAY_OF_FIELD, origin] };
+      });
+      await this.publisher.appendRaw(copies);
     }
     const blobs = await this.copyBlobs(plan, target);
     return { target: targetPrefix, appended: plan.items.length, byStream, blobs };
@@ -142,10 +138,8 @@ export class ReplayService {
   private async copyBlobs(plan: ReplayPlan, target: StreamKeys): Promise<ReplayResult['blobs']> {
     if (target.prefix === this.keys.prefix) return { copied: 0, missing: 0 };
     const refs = new Map(plan.items.flatMap((item) => blobRefs(item.envelope).map((b) => [b.hash, b] as const)));
-    const source = new BlobLifetimesRepository(this.redis, this.keys);
-    const { store: targetStore, close } = await createBlobStore(this.config.blobs, this.redis, target, {
-      warn: () => undefined,
-    });
+    const source = this.blobStores.lifetimes(this.keys);
+    const { store: targetStore, close } = await this.blobStores.open(target, { warn: () => undefined });
     let copied = 0;
     let missing = 0;
     try {

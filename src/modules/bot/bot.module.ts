@@ -33,7 +33,7 @@ import { BotJobStore } from './status/bot-job.store';
 import { JobStateReader } from './status/job-state.reader';
 import { StatusMessengerService } from './status/status-messenger.service';
 import { StatusRefresherService } from './status/status-refresher.service';
-import { ChatBlocklist } from './telegram/chat-blocklist';
+import { ChatBlocklistStore } from './telegram/chat-blocklist.store';
 import { SecretScrubber } from './telegram/secret-scrubber';
 import { SendBudget } from './telegram/send-budget';
 import { TelegramCallMeter } from './telegram/telegram-call.meter';
@@ -109,7 +109,7 @@ export class BotModule implements NestModule, OnModuleInit {
         },
         TelegramCallMeter,
         TelegramGateway,
-        ChatBlocklist,
+        ChatBlocklistStore,
         UserSettingsStore,
         BotJobStore,
         JobStateReader,

@@ -5,12 +5,13 @@ import { GenerationEventsSse } from './api/generation-events.sse';
 import { GenerationQueryService } from './api/generation-query.service';
 import { GenerationController } from './api/generation.controller';
 import { GenerationCoreModule } from './generation-core.module';
+import { JobTimelineReader } from './projection/job-timeline.reader';
 
 /** The `api` role: HTTP API over the job commands and the read model. */
 @Module({
   imports: [GenerationCoreModule],
   controllers: [GenerationController],
-  providers: [GenerationQueryService, GenerationEventsSse, ApiKeyGuard],
+  providers: [GenerationQueryService, GenerationEventsSse, JobTimelineReader, ApiKeyGuard],
   exports: [GenerationQueryService],
 })
 export class GenerationApiModule implements OnModuleInit {

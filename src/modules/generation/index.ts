@@ -18,7 +18,9 @@ export {
   ServiceOverloadedError,
   UserLimitError,
 } from './commands/generation.errors';
-export { QueuePositionService, type GpuWorkerAdvert } from './commands/queue-position.service';
+export { QueuePositionService } from './commands/queue-position.service';
+export { GpuWorkerAdvertStore, type GpuWorkerAdvert } from './commands/gpu-worker-advert.store';
+export { DrainFlagStore } from './commands/drain-flag.store';
 export {
   apiKeyActiveKey,
   fairAccountOf,

@@ -22,7 +22,6 @@ import { ComfyUiExecutor } from './runner/comfyui.executor';
 import { GENERATION_EXECUTOR } from './runner/generation-executor';
 import { CapablePeerFinder } from './runner/capable-peer.finder';
 import { GpuWorkerAdvertService } from './runner/gpu-worker-advert.service';
-import { GpuWorkerAdvertStore } from './runner/gpu-worker-advert.store';
 import { JobPlacementStore } from './runner/job-placement.store';
 import { JobRunnerController } from './runner/job-runner.controller';
 
@@ -34,7 +33,6 @@ import { JobRunnerController } from './runner/job-runner.controller';
     CancelRegistryService,
     QueuePumpService,
     GpuWorkerAdvertService,
-    GpuWorkerAdvertStore,
     CapablePeerFinder,
     PoolCapabilityStore,
     CapabilityAdvertService,

@@ -1,11 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import type Redis from 'ioredis';
-import { parseGroupsReply } from '../../streams/stream-reply.parser';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
-import { REDIS } from '../../streams/redis.provider';
 import { errorMessage } from '../../streams/stream-errors';
 import { StreamKeys } from '../../streams/stream-keys';
+import { StreamReader } from '../../streams/stream.reader';
 import { withTimeout } from '../../common/with-timeout.util';
 
 export interface GroupHealth {
@@ -21,7 +19,7 @@ export interface GroupHealth {
 @Injectable()
 export class StreamsHealthIndicator {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    private readonly streams: StreamReader,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly keys: StreamKeys,
     private readonly health: HealthIndicatorService,
@@ -30,7 +28,7 @@ export class StreamsHealthIndicator {
   async check(key = 'streams'): Promise<HealthIndicatorResult> {
     const session = this.health.check(key);
     try {
-      const [groups, dlq] = await withTimeout(Promise.all([this.groups(), this.redis.xlen(this.keys.dlq)]), 2_000);
+      const [groups, dlq] = await withTimeout(Promise.all([this.groups(), this.streams.length(this.keys.dlq)]), 2_000);
       const problems = groups.filter((g) => g.problem);
       const details = { groups, dlq, thresholds: this.config.health };
       return problems.length > 0 ? session.down(details) : session.up(details);
@@ -42,7 +40,7 @@ export class StreamsHealthIndicator {
   async groups(): Promise<GroupHealth[]> {
     const out: GroupHealth[] = [];
     for (const stream of [this.keys.requestsPriority, this.keys.requests, this.keys.events]) {
-      const groups = parseGroupsReply(await this.redis.xinfo('GROUPS', stream).catch(() => []));
+      const groups = await this.streams.groups(stream);
       for (const { group: name, lag, pending, consumers } of groups) {
         const group: GroupHealth = {
           stream: stream.slice(this.keys.prefix.length),

@@ -1,13 +1,13 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import type Redis from 'ioredis';
 import type { Logger as PinoLogger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ROOT_LOGGER } from '../../common/root-logger';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
 import { errorMessage } from '../../streams/stream-errors';
-import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
 import { StreamTail } from '../../streams/stream-tail';
+import { StreamTailFactory } from '../../streams/stream-tail.factory';
+import { JobViewRepository } from '../generation';
 import { JobEventMetrics } from './job-event.metrics';
 import { METRICS_REGISTRY } from './metrics.registry';
 
@@ -28,22 +28,22 @@ export class JobEventMetricsTail implements OnModuleInit, OnApplicationShutdown 
   readonly metrics: JobEventMetrics;
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(METRICS_REGISTRY) registry: Registry,
     @Inject(ROOT_LOGGER) private readonly log: PinoLogger,
     private readonly keys: StreamKeys,
+    private readonly tails: StreamTailFactory,
+    views: JobViewRepository,
   ) {
-    this.metrics = new JobEventMetrics(registry, (jobId) => this.workflowFromRedis(jobId), config.jobTimeoutMs * 2);
+    const workflowOf = async (jobId: string) => (await views.fieldOrRecorded(jobId, 'workflow')) ?? undefined;
+    this.metrics = new JobEventMetrics(registry, workflowOf, config.jobTimeoutMs * 2);
   }
 
   onModuleInit(): void {
     if (!this.config.roles.has('api')) return;
     const k = this.keys;
     // Counters need not be live to the millisecond: read a busy pipeline in batches (a read per batch, not per event).
-    this.tail = new StreamTail(this.redis, [k.requestsPriority, k.requests, k.events], this.log, {
-      coalesceMs: 100,
-    });
+    this.tail = this.tails.open([k.requestsPriority, k.requests, k.events], this.log, { coalesceMs: 100 });
     this.tail.subscribe(({ envelope }) => {
       this.metrics.observe(envelope).catch((err: unknown) => {
         this.log.debug({ err: errorMessage(err), jobId: envelope.jobId }, 'job metrics update failed');
@@ -53,13 +53,5 @@ export class JobEventMetricsTail implements OnModuleInit, OnApplicationShutdown 
 
   async onApplicationShutdown(): Promise<void> {
     await this.tail?.close();
-  }
-
-  private async workflowFromRedis(jobId: string): Promise<string | undefined> {
-    const [view, record] = await Promise.all([
-      this.redis.hget(this.keys.view(jobId), 'workflow'),
-      this.redis.hget(this.keys.record(jobId), 'workflow'),
-    ]);
-    return view ?? record ?? undefined;
   }
 }

@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
+import { JobViewRepository } from '../generation';
 import { JobEventMetricsTail } from './job-event-metrics.tail';
 import { MetricsController } from './metrics.controller';
 import { createMetricsRegistry, METRICS_REGISTRY } from './metrics.registry';
@@ -24,6 +25,7 @@ import { StreamStatsReader } from './stream-stats.reader';
     MetricsService,
     StreamStatsReader,
     StreamMetricsCollector,
+    JobViewRepository,
     JobEventMetricsTail,
   ],
   exports: [METRICS_REGISTRY, MetricsService, StreamStatsReader],

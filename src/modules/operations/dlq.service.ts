@@ -1,18 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
 import { BLOB_STORE, type BlobStore } from '../../blobs/blob-store';
 import { imageInputs, releaseJobInputs, retainJobInputs } from '../../blobs/job-input-blobs';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
-import { fairAccountOf, JobLedger } from '../generation';
+import { fairAccountOf, JobLedger, JobViewRepository } from '../generation';
 import { consumerGroupSpecs, type ConsumerGroupName } from '../../streams/consumer-groups';
 import { parseDlqEntry, type DlqRecord } from '../../streams/dead-letter.writer';
 import { decodeEntry, encodeEnvelope, ENVELOPE_FIELD, makeEnvelope, TICKET_FIELD } from '../../streams/envelope.codec';
 import type { JobEnvelope, JobEventPayloads } from '../../streams/job-event.types';
-import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
-import { parseEntries } from '../../streams/stream-reply.parser';
+import { StreamReader } from '../../streams/stream.reader';
 import { StreamPublisher } from '../../streams/stream.publisher';
+import { DeadLetterStore } from './dead-letter.store';
 
 /** Who re-drove a dead letter and why, carried in the new request (and shown by `cli job`). */
 export interface RedriveAudit {
@@ -72,13 +71,20 @@ const MAX_ENTRIES = 100_000;
 @Injectable()
 export class DlqService {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(BLOB_STORE) private readonly blobs: BlobStore,
     private readonly keys: StreamKeys,
     private readonly publisher: StreamPublisher,
     private readonly ledger: JobLedger,
+    private readonly letters: DeadLetterStore,
+    private readonly views: JobViewRepository,
+    private readonly streams: StreamReader,
   ) {}
+
+  /** Entries in the DLQ (re-driven ones stay, as the record of what failed). */
+  size(): Promise<number> {
+    return this.letters.size();
+  }
 
   /** Newest first. With `jobId`, scans up to MAX_ENTRIES for that job's dead letters. */
   async list({ limit = 50, jobId }: { limit?: number; jobId?: string } = {}): Promise<DlqItem[]> {
@@ -86,7 +92,7 @@ export class DlqService {
     let end = '+';
     for (let read = 0; read < MAX_ENTRIES && records.length < limit;) {
       const count = jobId ? PAGE : Math.min(PAGE, limit - records.length);
-      const entries = parseEntries(await this.redis.xrevrange(this.keys.dlq, end, '-', 'COUNT', count));
+      const entries = await this.letters.newestFrom(end, count);
       for (const entry of entries) {
         const record = parseDlqEntry(entry.id, entry.fields ?? []);
         if (!jobId || record.jobId === jobId) records.push(record);
@@ -103,7 +109,7 @@ export class DlqService {
     const records: DlqRecord[] = [];
     let start = '-';
     while (records.length < MAX_ENTRIES) {
-      const entries = parseEntries(await this.redis.xrange(this.keys.dlq, start, '+', 'COUNT', PAGE));
+      const entries = await this.letters.oldestFrom(start, PAGE);
       for (const entry of entries) records.push(parseDlqEntry(entry.id, entry.fields ?? []));
       if (entries.length < PAGE) break;
       start = `(${entries[entries.length - 1].id}`;
@@ -112,8 +118,7 @@ export class DlqService {
   }
 
   async get(dlqEntryId: string): Promise<DlqItem | undefined> {
-    const entries = parseEntries(await this.redis.xrange(this.keys.dlq, dlqEntryId, dlqEntryId));
-    const entry = entries[0];
+    const entry = await this.letters.entry(dlqEntryId);
     if (!entry) return undefined;
     return (await this.annotate([parseDlqEntry(entry.id, entry.fields ?? [])]))[0];
   }
@@ -159,7 +164,7 @@ export class DlqService {
     await retainJobInputs(this.blobs, jobId, p.inputs, this.config.blobs.ttlSeconds);
     const outcome = await this.ledger.acceptRequest({
       jobId,
-      idempotencyKey: this.marker(dlqEntryId),
+      idempotencyKey: this.letters.markerKey(dlqEntryId),
       userId: p.userId,
       maxActive: NO_USER_LIMIT,
       envelopeJson,
@@ -193,14 +198,11 @@ export class DlqService {
 
   /** The audit record of a job created by a re-drive, read from its request entry. */
   async redriveAuditOf(jobId: string): Promise<RedriveAudit | undefined> {
-    const [fromView, fromRecord] = await Promise.all([
-      this.redis.hget(this.keys.view(jobId), 'requestEntryId'),
-      this.redis.hget(this.keys.record(jobId), 'entryId'), // written by releases before the view named it
-    ]);
-    const entryId = fromView ?? fromRecord;
+    // The record's entryId was written by releases before the view named it.
+    const entryId = await this.views.fieldOrRecorded(jobId, 'requestEntryId', 'entryId');
     if (!entryId) return undefined;
     for (const stream of this.keys.workStreams) {
-      const entry = parseEntries(await this.redis.xrange(stream, entryId, entryId))[0];
+      const entry = (await this.streams.range(stream, entryId, entryId))[0];
       const decoded = entry?.fields ? decodeEntry(entry.fields) : undefined;
       if (decoded?.ok && decoded.envelope.jobId === jobId) {
         return (decoded.envelope.payload as Partial<RedriveRequestPayload>).redrive;
@@ -209,15 +211,9 @@ export class DlqService {
     return undefined;
   }
 
-  private marker(dlqEntryId: string): string {
-    return this.keys.idempotency('redrive', dlqEntryId);
-  }
-
   private async annotate(records: DlqRecord[]): Promise<DlqItem[]> {
     if (records.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const record of records) pipeline.get(this.marker(record.id));
-    const markers = ((await pipeline.exec()) ?? []).map(([err, value]) => (err ? null : (value as string | null)));
+    const markers = await this.letters.markers(records.map((r) => r.id));
     const specs = consumerGroupSpecs(this.keys, this.config);
     return records.map((record, i) => {
       const marker = markers[i];

@@ -1,7 +1,5 @@
-import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
-import { REDIS } from '../../streams/redis.provider';
-import { StreamKeys } from '../../streams/stream-keys';
+import { Injectable } from '@nestjs/common';
+import { DrainFlagStore } from '../generation';
 
 export interface DrainStatus {
   draining: boolean;
@@ -17,24 +15,21 @@ export interface DrainStatus {
  */
 @Injectable()
 export class DrainService {
-  constructor(
-    @Inject(REDIS) private readonly redis: Redis,
-    private readonly keys: StreamKeys,
-  ) {}
+  constructor(private readonly flag: DrainFlagStore) {}
 
   async on(by: string): Promise<DrainStatus> {
     const since = new Date().toISOString();
-    await this.redis.set(this.keys.drainFlag, `${by} ${since}`);
+    await this.flag.set(`${by} ${since}`);
     return { draining: true, by, since };
   }
 
   async off(): Promise<DrainStatus> {
-    await this.redis.del(this.keys.drainFlag);
+    await this.flag.clear();
     return { draining: false };
   }
 
   async status(): Promise<DrainStatus> {
-    const flag = await this.redis.get(this.keys.drainFlag);
+    const flag = await this.flag.read();
     if (flag === null) return { draining: false };
     const space = flag.lastIndexOf(' ');
     const since = space > 0 ? flag.slice(space + 1) : undefined;

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
-import { JobLedger } from '../generation';
+import { DrainFlagStore, JobLedger, JobViewRepository } from '../generation';
+import { DeadLetterStore } from './dead-letter.store';
 import { DlqService } from './dlq.service';
 import { DrainService } from './drain.service';
 
@@ -8,7 +9,7 @@ import { DrainService } from './drain.service';
  * commands both use it, so both behave the same.
  */
 @Module({
-  providers: [JobLedger, DlqService, DrainService],
+  providers: [JobLedger, JobViewRepository, DrainFlagStore, DeadLetterStore, DlqService, DrainService],
   exports: [DlqService, DrainService, JobLedger],
 })
 export class OperationsModule {}

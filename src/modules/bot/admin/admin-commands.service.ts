@@ -1,9 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
 import type { Logger } from '../../../common/logger';
 import { ROOT_LOGGER } from '../../../common/root-logger';
-import { REDIS } from '../../../streams/redis.provider';
-import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamsHealthIndicator } from '../../health';
 import { pickLang, texts } from '../i18n';
 import { UserSettingsStore } from '../settings/user-settings.store';
@@ -21,9 +18,7 @@ const REASON_CHARS = 160;
 @Injectable()
 export class AdminCommandsService {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
     @Inject(ROOT_LOGGER) private readonly log: Logger,
-    private readonly keys: StreamKeys,
     private readonly queue: QueuePositionService,
     private readonly streamsHealth: StreamsHealthIndicator,
     private readonly dlqs: DlqService,
@@ -58,7 +53,7 @@ export class AdminCommandsService {
     const [queue, groups, dlq, draining, capacity] = await Promise.all([
       this.queue.queueLength(),
       this.streamsHealth.groups(),
-      this.redis.xlen(this.keys.dlq),
+      this.dlqs.size(),
       this.drains.status(),
       this.queue.capacity(),
     ]);
@@ -81,7 +76,7 @@ export class AdminCommandsService {
 
   private async dlq(from: Inbound): Promise<void> {
     const t = texts(from.lang);
-    const [total, items] = await Promise.all([this.redis.xlen(this.keys.dlq), this.dlqs.list({ limit: DLQ_SHOWN })]);
+    const [total, items] = await Promise.all([this.dlqs.size(), this.dlqs.list({ limit: DLQ_SHOWN })]);
     if (items.length === 0) {
       this.replies.reply(from, t.dlqEmpty);
       return;

@@ -3,7 +3,7 @@ import type { Logger } from '../../../common/logger';
 import { ROOT_LOGGER } from '../../../common/root-logger';
 import { errorMessage } from '../../../streams/stream-errors';
 import { BotJobStore } from '../status/bot-job.store';
-import { ChatBlocklist } from '../telegram/chat-blocklist';
+import { ChatBlocklistStore } from '../telegram/chat-blocklist.store';
 import { GenerationService } from '../../generation';
 
 /**
@@ -14,7 +14,7 @@ import { GenerationService } from '../../generation';
 export class ChatUnreachableHandler {
   constructor(
     @Inject(ROOT_LOGGER) private readonly log: Logger,
-    private readonly blocklist: ChatBlocklist,
+    private readonly blocklist: ChatBlocklistStore,
     private readonly store: BotJobStore,
     private readonly generations: GenerationService,
   ) {}

@@ -10,7 +10,7 @@ import { StreamPublisher } from '../../../streams/stream.publisher';
 import type { StreamContext } from '../../../streams/stream.context';
 import { texts } from '../i18n';
 import type { BotJobRecord } from '../status/bot-job.store';
-import { ChatBlocklist } from '../telegram/chat-blocklist';
+import { ChatBlocklistStore } from '../telegram/chat-blocklist.store';
 import { TelegramCallError } from '../telegram/telegram-errors';
 import { TelegramGateway } from '../telegram/telegram-gateway';
 import { CallbackSigner } from '../updates/callback-data';
@@ -45,7 +45,7 @@ export class ResultDeliveryService {
     private readonly signer: CallbackSigner,
     private readonly publisher: StreamPublisher,
     private readonly unreachable: ChatUnreachableHandler,
-    private readonly blocklist: ChatBlocklist,
+    private readonly blocklist: ChatBlocklistStore,
   ) {}
 
   async deliver(

@@ -4,6 +4,7 @@ import { BOT_JOB_FINISH, BOT_JOB_REGISTER } from '../../../redis/scripts';
 import { REDIS } from '../../../streams/redis.provider';
 import { BotKeys } from '../bot-keys';
 import { isLang, type Lang } from '../i18n';
+import { RedisLease } from './redis-lease';
 
 export type BotJobPhase = 'live' | 'done' | 'failed' | 'cancelled';
 
@@ -40,12 +41,21 @@ export type NewBotJob = Omit<BotJobRecord, 'phase' | 'statusMessageId' | 'render
 /** Regenerate buttons keep working as long as the record lives. */
 const RECORD_TTL_SECONDS = 7 * 24 * 3600;
 
+/**
+ * The bot's jobs: each one's record (`bot:job:<id>`), the live set the refresher walks, and the two leases on a job
+ * — who refreshes its status message (sticky owner) and who edits it right now (mutex).
+ */
 @Injectable()
 export class BotJobStore {
+  /** This process's refresh-owner token: taking a job again renews it, another replica waits for it to lapse. */
+  private readonly refreshOwner: RedisLease;
+
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     private readonly keys: BotKeys,
-  ) {}
+  ) {
+    this.refreshOwner = new RedisLease(redis);
+  }
 
   /** True when this call created the record (the caller then owns showing its status message). */
   async register(job: NewBotJob): Promise<boolean> {
@@ -103,6 +113,29 @@ export class BotJobStore {
 
   async dropLive(jobId: string): Promise<void> {
     await this.redis.zrem(this.keys.live, jobId);
+  }
+
+  /** Drops live entries registered before `before` (epoch ms): jobs whose final event never reached us. */
+  async dropLiveOlderThan(before: number): Promise<void> {
+    await this.redis.zremrangebyscore(this.keys.live, '-inf', before);
+  }
+
+  /** Takes or renews this process's ownership of refreshing the job's status message; false while another holds it. */
+  takeRefresh(jobId: string, ttlMs: number): Promise<boolean> {
+    return this.refreshOwner.take(this.keys.refreshOwner(jobId), ttlMs);
+  }
+
+  releaseRefresh(jobId: string): Promise<void> {
+    return this.refreshOwner.release(this.keys.refreshOwner(jobId));
+  }
+
+  /** Runs `task` holding the job's edit mutex (see RedisLease.withMutex): one edit of its status message at a time. */
+  withEditLock<T>(
+    jobId: string,
+    options: { ttlMs: number; waitMs: number; signal?: AbortSignal },
+    task: () => Promise<T>,
+  ): Promise<{ ran: true; value: T } | { ran: false }> {
+    return RedisLease.withMutex(this.redis, this.keys.editLock(jobId), options, task);
   }
 }
 

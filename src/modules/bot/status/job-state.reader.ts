@@ -1,8 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
-import { decodeEntry, ENVELOPE_FIELD } from '../../../streams/envelope.codec';
-import { REDIS } from '../../../streams/redis.provider';
-import { StreamKeys } from '../../../streams/stream-keys';
+import { Injectable } from '@nestjs/common';
 import { isTerminal, type JobStatus, JobViewRepository, QueuePositionService } from '../../generation';
 
 /** What a live status message should say right now. */
@@ -22,8 +18,6 @@ export type LiveJobState =
 @Injectable()
 export class JobStateReader {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
-    private readonly keys: StreamKeys,
     private readonly views: JobViewRepository,
     private readonly queue: QueuePositionService,
   ) {}
@@ -40,11 +34,9 @@ export class JobStateReader {
   }
 
   private async progress(jobId: string): Promise<LiveJobState> {
-    const raw = await this.redis.get(this.keys.lastProgress(jobId));
-    const decoded = raw ? decodeEntry([ENVELOPE_FIELD, raw]) : undefined;
-    if (!decoded?.ok || decoded.envelope.type !== 'job.progress')
-      return { kind: 'running', percent: null, stage: null };
-    const { value, max, stage } = decoded.envelope.payload;
+    const tick = await this.views.lastProgress(jobId);
+    if (!tick) return { kind: 'running', percent: null, stage: null };
+    const { value, max, stage } = tick.payload;
     // Whole 5% steps: finer steps would only spend the edit budget on invisible changes.
     const percent = max > 0 ? Math.min(100, Math.floor((value / max) * 20) * 5) : null;
     return { kind: 'running', percent, stage: stage ?? null };

@@ -1,21 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
 import type { Logger } from '../../../common/logger';
 import { ROOT_LOGGER } from '../../../common/root-logger';
-import { REDIS } from '../../../streams/redis.provider';
 import { RetryLaterError } from '../../../streams/stream-errors';
-import { BotKeys } from '../bot-keys';
 import { ChatUnreachableHandler } from '../delivery/chat-unreachable.handler';
-import { ChatBlocklist } from '../telegram/chat-blocklist';
+import { ChatBlocklistStore } from '../telegram/chat-blocklist.store';
 import { TelegramCallError } from '../telegram/telegram-errors';
 import { TelegramGateway } from '../telegram/telegram-gateway';
 import { CallbackSigner } from '../updates/callback-data';
 import { BotJobStore, type BotJobRecord } from './bot-job.store';
 import type { LiveJobState } from './job-state.reader';
 import { digestOf, renderFinal, renderLive, type FinalOutcome, type RenderedStatus } from './status.renderer';
-import { RedisLease } from './redis-lease';
 
-/** Renewed while held (see RedisLease.withMutex): short, so a replica killed mid-edit blocks nobody for long. */
+/** Renewed while held (see BotJobStore.withEditLock): short, so a replica killed mid-edit blocks nobody for long. */
 const EDIT_LOCK_TTL_MS = 3_000;
 const CREATE_DEADLINE_MS = 15_000;
 const FINAL_DEADLINE_MS = 15_000;
@@ -30,12 +26,10 @@ const QUEUED_EDIT_INTERVAL_MS = 3_000;
 @Injectable()
 export class StatusMessengerService {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
     @Inject(ROOT_LOGGER) private readonly log: Logger,
-    private readonly keys: BotKeys,
     private readonly store: BotJobStore,
     private readonly gateway: TelegramGateway,
-    private readonly blocklist: ChatBlocklist,
+    private readonly blocklist: ChatBlocklistStore,
     private readonly unreachable: ChatUnreachableHandler,
     private readonly signer: CallbackSigner,
   ) {}
@@ -55,11 +49,8 @@ export class StatusMessengerService {
         return;
       }
       if (state.kind === 'queued' && Date.now() - (record.editedAt ?? 0) < QUEUED_EDIT_INTERVAL_MS) return;
-      await RedisLease.withMutex(
-        this.redis,
-        this.keys.editLock(record.jobId),
-        { ttlMs: EDIT_LOCK_TTL_MS, waitMs: 0 },
-        () => this.editLive(record.jobId, status, digest),
+      await this.store.withEditLock(record.jobId, { ttlMs: EDIT_LOCK_TTL_MS, waitMs: 0 }, () =>
+        this.editLive(record.jobId, status, digest),
       );
     } catch (err) {
       await this.onLiveError(record, err);
@@ -73,9 +64,8 @@ export class StatusMessengerService {
   async showFinal(record: BotJobRecord, outcome: FinalOutcome, signal?: AbortSignal): Promise<void> {
     const status = renderFinal(record.lang, outcome);
     const digest = digestOf(status);
-    const result = await RedisLease.withMutex(
-      this.redis,
-      this.keys.editLock(record.jobId),
+    const result = await this.store.withEditLock(
+      record.jobId,
       { ttlMs: EDIT_LOCK_TTL_MS, waitMs: FINAL_DEADLINE_MS, signal },
       () => this.writeFinal(record.jobId, status, digest, outcome, signal),
     );
@@ -83,22 +73,17 @@ export class StatusMessengerService {
   }
 
   private async create(jobId: string, status: RenderedStatus, digest: string, signal?: AbortSignal): Promise<void> {
-    await RedisLease.withMutex(
-      this.redis,
-      this.keys.editLock(jobId),
-      { ttlMs: EDIT_LOCK_TTL_MS, waitMs: 5_000, signal },
-      async () => {
-        const fresh = await this.store.get(jobId);
-        if (!fresh || fresh.phase !== 'live' || fresh.statusMessageId !== undefined) return;
-        const message = await this.gateway.sendMessage(
-          fresh.chatId,
-          status.text,
-          { replyTo: fresh.replyTo, keyboard: status.keyboard },
-          { budget: 'mandatory', deadlineMs: CREATE_DEADLINE_MS, signal, jobId },
-        );
-        await this.store.setStatusMessage(jobId, message.message_id, digest);
-      },
-    );
+    await this.store.withEditLock(jobId, { ttlMs: EDIT_LOCK_TTL_MS, waitMs: 5_000, signal }, async () => {
+      const fresh = await this.store.get(jobId);
+      if (!fresh || fresh.phase !== 'live' || fresh.statusMessageId !== undefined) return;
+      const message = await this.gateway.sendMessage(
+        fresh.chatId,
+        status.text,
+        { replyTo: fresh.replyTo, keyboard: status.keyboard },
+        { budget: 'mandatory', deadlineMs: CREATE_DEADLINE_MS, signal, jobId },
+      );
+      await this.store.setStatusMessage(jobId, message.message_id, digest);
+    });
   }
 
   private async editLive(jobId: string, status: RenderedStatus, digest: string): Promise<void> {

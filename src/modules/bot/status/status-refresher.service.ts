@@ -1,16 +1,12 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import type Redis from 'ioredis';
 import type { Logger } from '../../../common/logger';
 import { ROOT_LOGGER } from '../../../common/root-logger';
 import { sleep } from '../../../common/sleep.util';
-import { REDIS } from '../../../streams/redis.provider';
 import { errorMessage } from '../../../streams/stream-errors';
 import { StreamTail, type TailedEvent } from '../../../streams/stream-tail';
-import { BotKeys } from '../bot-keys';
-import { ChatBlocklist } from '../telegram/chat-blocklist';
+import { ChatBlocklistStore } from '../telegram/chat-blocklist.store';
 import { BotJobStore } from './bot-job.store';
 import { JobStateReader } from './job-state.reader';
-import { RedisLease } from './redis-lease';
 import { StatusMessengerService } from './status-messenger.service';
 
 /** Every live job is looked at this often (queue positions move without any event of the job itself). */
@@ -39,7 +35,6 @@ const NEWS_TYPES = new Set(['job.progress', 'job.accepted', 'job.started', 'job.
  */
 @Injectable()
 export class StatusRefresherService implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly lease: RedisLease;
   private readonly owned = new Set<string>();
   private readonly running = new Map<string, Promise<void>>();
   private pending = new Set<string>();
@@ -49,17 +44,13 @@ export class StatusRefresherService implements OnApplicationBootstrap, OnModuleD
   private unsubscribe?: () => void;
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
     @Inject(ROOT_LOGGER) private readonly log: Logger,
-    private readonly keys: BotKeys,
     private readonly store: BotJobStore,
     private readonly reader: JobStateReader,
     private readonly messenger: StatusMessengerService,
-    private readonly blocklist: ChatBlocklist,
+    private readonly blocklist: ChatBlocklistStore,
     private readonly tail: StreamTail,
-  ) {
-    this.lease = new RedisLease(redis);
-  }
+  ) {}
 
   onApplicationBootstrap(): void {
     this.unsubscribe = this.tail.subscribe((event) => this.onTailEvent(event));
@@ -72,7 +63,7 @@ export class StatusRefresherService implements OnApplicationBootstrap, OnModuleD
     this.unsubscribe?.();
     await this.loop;
     await Promise.allSettled([...this.running.values()]);
-    await Promise.allSettled([...this.owned].map((jobId) => this.lease.release(this.keys.refreshOwner(jobId))));
+    await Promise.allSettled([...this.owned].map((jobId) => this.store.releaseRefresh(jobId)));
   }
 
   /** Look at this job now (a new job, a cancel press) instead of at the next pass. */
@@ -94,7 +85,7 @@ export class StatusRefresherService implements OnApplicationBootstrap, OnModuleD
       try {
         if (full) {
           lastFullPass = Date.now();
-          await this.redis.zremrangebyscore(this.keys.live, '-inf', Date.now() - STALE_LIVE_MS);
+          await this.store.dropLiveOlderThan(Date.now() - STALE_LIVE_MS);
           const live = await this.store.liveJobs(MAX_JOBS_PER_PASS);
           for (const jobId of live) jobs.add(jobId);
           if (live.length < MAX_JOBS_PER_PASS) this.forgetEnded(jobs);
@@ -141,7 +132,7 @@ export class StatusRefresherService implements OnApplicationBootstrap, OnModuleD
   }
 
   private async refresh(jobId: string): Promise<void> {
-    if (!(await this.lease.take(this.keys.refreshOwner(jobId), OWNER_TTL_MS))) {
+    if (!(await this.store.takeRefresh(jobId, OWNER_TTL_MS))) {
       this.owned.delete(jobId);
       return;
     }
@@ -150,7 +141,7 @@ export class StatusRefresherService implements OnApplicationBootstrap, OnModuleD
     if (!record || record.phase !== 'live') {
       this.owned.delete(jobId);
       await this.store.dropLive(jobId);
-      await this.lease.release(this.keys.refreshOwner(jobId));
+      await this.store.releaseRefresh(jobId);
       return;
     }
     if (await this.blocklist.isBlocked(record.chatId)) return;

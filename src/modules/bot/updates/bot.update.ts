@@ -10,7 +10,7 @@ import { ChatUnreachableHandler } from '../delivery/chat-unreachable.handler';
 import { pickLang, texts } from '../i18n';
 import { SETTINGS_PREFIX } from '../settings/settings-callback';
 import { UserSettingsStore } from '../settings/user-settings.store';
-import { ChatBlocklist } from '../telegram/chat-blocklist';
+import { ChatBlocklistStore } from '../telegram/chat-blocklist.store';
 import { SecretScrubber } from '../telegram/secret-scrubber';
 import { isGroupChat, textForBot } from './group-addressing.util';
 import type { Inbound } from './inbound';
@@ -37,7 +37,7 @@ export class BotUpdate {
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly scrubber: SecretScrubber,
     private readonly settings: UserSettingsStore,
-    private readonly blocklist: ChatBlocklist,
+    private readonly blocklist: ChatBlocklistStore,
     private readonly unreachable: ChatUnreachableHandler,
     private readonly intake: PromptIntakeService,
     private readonly commands: UserCommandsService,

@@ -4,7 +4,7 @@ import type { Logger } from '../../../common/logger';
 import { ROOT_LOGGER } from '../../../common/root-logger';
 import { sleep } from '../../../common/sleep.util';
 import { errorMessage } from '../../../streams/stream-errors';
-import { ChatBlocklist } from '../telegram/chat-blocklist';
+import { ChatBlocklistStore } from '../telegram/chat-blocklist.store';
 import { TelegramCallError } from '../telegram/telegram-errors';
 import { TelegramGateway } from '../telegram/telegram-gateway';
 import type { Inbound } from './inbound';
@@ -24,7 +24,7 @@ export class ReplySenderService implements OnModuleDestroy {
   constructor(
     @Inject(ROOT_LOGGER) private readonly log: Logger,
     private readonly gateway: TelegramGateway,
-    private readonly blocklist: ChatBlocklist,
+    private readonly blocklist: ChatBlocklistStore,
   ) {}
 
   reply(to: Inbound, text: string, keyboard?: InlineKeyboardMarkup): void {

@@ -1,9 +1,6 @@
-import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
-import type Redis from 'ioredis';
+import { Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import type { Response } from 'express';
 import type { AnyJobEnvelope } from '../../../streams/job-event.types';
-import { REDIS } from '../../../streams/redis.provider';
-import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamTail, type TailedEvent } from '../../../streams/stream-tail';
 import { compareStreamEntries } from '../../../streams/stream-reply.parser';
 import { isTerminal, type JobStatus, type JobView } from '../projection/job-view';
@@ -22,8 +19,7 @@ export class GenerationEventsSse implements BeforeApplicationShutdown {
   private readonly open = new Set<() => void>();
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
-    private readonly keys: StreamKeys,
+    private readonly timeline: JobTimelineReader,
     private readonly tail: StreamTail,
   ) {}
 
@@ -80,7 +76,7 @@ export class GenerationEventsSse implements BeforeApplicationShutdown {
   }
 
   private async pastEvents(jobId: string): Promise<TailedEvent[]> {
-    const steps = await new JobTimelineReader(this.redis, this.keys).read(jobId);
+    const steps = await this.timeline.read(jobId);
     return steps.map((step) => ({ stream: step.stream, id: step.entryId, envelope: step.envelope }));
   }
 }

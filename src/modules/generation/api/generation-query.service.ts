@@ -1,9 +1,5 @@
-import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
-import { REDIS } from '../../../streams/redis.provider';
-import { StreamKeys } from '../../../streams/stream-keys';
+import { Injectable } from '@nestjs/common';
 import type { BlobRef } from '../../../streams/job-event.types';
-import { decodeEntry } from '../../../streams/envelope.codec';
 import { QueuePositionService } from '../commands/queue-position.service';
 import type { JobError, JobStatus, JobView } from '../projection/job-view';
 import { JobViewRepository } from '../projection/job-view.repository';
@@ -29,8 +25,6 @@ export const JOB_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-
 @Injectable()
 export class GenerationQueryService {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
-    private readonly keys: StreamKeys,
     private readonly views: JobViewRepository,
     private readonly queue: QueuePositionService,
   ) {}
@@ -39,7 +33,7 @@ export class GenerationQueryService {
     if (!JOB_ID_PATTERN.test(jobId)) return undefined;
     const view = await this.views.get(jobId);
     if (view) return view;
-    const record = await this.redis.hgetall(this.keys.record(jobId));
+    const record = await this.views.record(jobId);
     if (!record.id) return undefined;
     return {
       id: record.id,
@@ -75,11 +69,9 @@ export class GenerationQueryService {
   }
 
   private async lastProgress(jobId: string): Promise<GenerationResource['progress']> {
-    const raw = await this.redis.get(this.keys.lastProgress(jobId));
-    if (!raw) return { value: 0, max: 1, percent: 0 };
-    const decoded = decodeEntry(['e', raw]);
-    if (!decoded.ok || decoded.envelope.type !== 'job.progress') return { value: 0, max: 1, percent: 0 };
-    const { value, max, stage } = decoded.envelope.payload;
+    const tick = await this.views.lastProgress(jobId);
+    if (!tick) return { value: 0, max: 1, percent: 0 };
+    const { value, max, stage } = tick.payload;
     const percent = max > 0 ? Math.min(100, Math.round((value / max) * 100)) : 0;
     return { value, max, percent, ...(stage ? { stage } : {}) };
   }

@@ -1,6 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
 import { BlobStoreFullError, BlobStoreUnavailableError } from '../../../blobs/blob-errors';
 import { releaseJobInputs } from '../../../blobs/job-input-blobs';
 import { BLOB_STORE, blobHolders, type BlobHold, type BlobStore } from '../../../blobs/blob-store';
@@ -9,7 +8,6 @@ import { encodeEnvelope, makeEnvelope } from '../../../streams/envelope.codec';
 import type { JobEventPayloads, JobInputValue, TelegramOrigin } from '../../../streams/job-event.types';
 import { ReplicaAck, ReplicasUnconfirmedError } from '../../../redis/replica-ack';
 import { RedisMemoryMonitor } from '../../../streams/redis-memory.monitor';
-import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamPublisher } from '../../../streams/stream.publisher';
 import {
@@ -41,6 +39,7 @@ import {
   ServiceOverloadedError,
   UserLimitError,
 } from './generation.errors';
+import { DrainFlagStore } from './drain-flag.store';
 import { apiKeyActiveKey, fairAccountOf, runSubmitScript, type SubmitOutcome } from './job-submit.script';
 import { QueuePositionService } from './queue-position.service';
 import { runCostKeyOf } from '../eta/run-cost';
@@ -79,7 +78,6 @@ const WORKFLOW_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 @Injectable()
 export class GenerationService {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(BLOB_STORE) private readonly blobs: BlobStore,
     private readonly keys: StreamKeys,
@@ -91,6 +89,7 @@ export class GenerationService {
     private readonly ledger: JobLedger,
     private readonly capabilities: PoolCapabilityStore,
     private readonly acks: ReplicaAck,
+    private readonly drainFlag: DrainFlagStore,
   ) {}
 
   async submit(request: SubmitRequest): Promise<SubmitResult> {
@@ -98,17 +97,17 @@ export class GenerationService {
     // The checks before a job is taken go out together: one round trip, not four.
     const workflow = request.workflow as string;
     const [draining, , active, fleet] = await Promise.all([
-      this.redis.exists(this.keys.drainFlag),
+      this.drainFlag.isSet(),
       this.refuseWhenNearlyFull(),
-      this.redis.scard(this.keys.userActive(request.userId)),
+      this.ledger.activeCount(request.userId),
       this.judgeFleet(workflow, values),
     ]);
-    if (draining === 1) throw new DrainingError();
+    if (draining) throw new DrainingError();
     // Not sent to fail on an instance: refused now, naming what is missing where.
     if (fleet && refusedByFleet(fleet)) throw new NoCapableInstanceError(describeRefusal(fleet), fleet.checked);
     const fingerprint = fingerprintOf(workflow, request.inputs);
     const jobId = randomUUID();
-    if (active >= this.config.userMaxActive) await this.releaseStaleActiveJobs(request.userId);
+    if (active >= this.config.userMaxActive) await this.ledger.releaseEndedActiveJobs(request.userId);
     const inputs = await this.storeInputs(jobId, workflow, values);
     const envelope = makeEnvelope(
       'job.requested',
@@ -222,7 +221,7 @@ export class GenerationService {
    */
   async cancel(jobId: string, by: string): Promise<{ id: string; status: 'cancelled' | 'cancelling' }> {
     const view = await this.views.get(jobId);
-    const known = view ?? (await this.redis.exists(this.keys.record(jobId))) === 1;
+    const known = view ?? (await this.views.hasRecord(jobId));
     if (!known) throw new JobNotFoundError(jobId);
     if (view && isTerminal(view.status)) throw new JobFinishedError(jobId, view.status);
     const removed = await this.ledger.cancelQueued(jobId, by);
@@ -322,16 +321,6 @@ export class GenerationService {
         );
       }
       throw err;
-    }
-  }
-
-  /** The active set heals itself: members whose job has finished (or is long gone) no longer count. */
-  private async releaseStaleActiveJobs(userId: string): Promise<void> {
-    const key = this.keys.userActive(userId);
-    for (const jobId of await this.redis.smembers(key)) {
-      const view = await this.views.get(jobId);
-      const recorded = (await this.redis.exists(this.keys.record(jobId))) === 1;
-      if ((view && isTerminal(view.status)) || (!view && !recorded)) await this.redis.srem(key, jobId);
     }
   }
 }

@@ -1,28 +1,18 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
-import { REDIS } from '../../../streams/redis.provider';
-import { StreamKeys } from '../../../streams/stream-keys';
 import { simulateFinishMs } from '../eta/finish-time.simulator';
 import { runCostKeyOf } from '../eta/run-cost';
 import { predictRunMs } from '../eta/run-time.predictor';
+import { JobQueueReader } from '../ledger/job-queue.reader';
+import { JobViewRepository } from '../projection/job-view.repository';
 import { RunStatsRepository } from '../projection/run-stats.repository';
+import { GpuWorkerAdvertStore, type GpuWorkerAdvert } from './gpu-worker-advert.store';
 
 export interface QueuePosition {
   /** 1 = next to run; undefined once a worker has taken the job. */
   position?: number;
   /** Seconds until the job is expected to finish; null when no worker is online to estimate from. */
   etaSeconds: number | null;
-}
-
-/**
- * A live gpu process's advertisement in `gpu:workers`: the ComfyUI instances it can place work on now (each
- * draws one job at a time), how many jobs it holds at once (instances × pipeline depth), until when it is valid.
- */
-export interface GpuWorkerAdvert {
-  slots: number;
-  instances?: string[];
-  expiresAt: number;
 }
 
 /** What draws: the distinct instances behind every live gpu process (processes may share instances). */
@@ -45,9 +35,10 @@ const MAX_INFLIGHT_READ = 10_000;
 @Injectable()
 export class QueuePositionService {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    private readonly keys: StreamKeys,
+    private readonly queue: JobQueueReader,
+    private readonly views: JobViewRepository,
+    private readonly adverts: GpuWorkerAdvertStore,
     private readonly runStats: RunStatsRepository,
   ) {}
 
@@ -60,10 +51,10 @@ export class QueuePositionService {
     const now = Date.now();
     const key = costKey ?? (await this.costKeyOf(jobId));
     const [rank, learned, capacity, inflight] = await Promise.all([
-      this.redis.zrank(this.keys.queue, jobId),
+      this.queue.rank(jobId),
       this.runStats.learned(key),
       this.capacity(now),
-      this.redis.zrange(this.keys.inflight, 0, MAX_INFLIGHT_READ - 1, 'WITHSCORES'),
+      this.queue.inflight(MAX_INFLIGHT_READ),
     ]);
     const position = rank === null ? undefined : rank + 1;
     const instances =
@@ -104,12 +95,12 @@ export class QueuePositionService {
   }
 
   async queueLength(): Promise<number> {
-    return this.redis.zcard(this.keys.queue);
+    return this.queue.length();
   }
 
   async capacity(now = Date.now()): Promise<GpuCapacity> {
     // Read every time (one small hash): an ETA must see a worker the moment it comes online.
-    const adverts = await this.redis.hvals(this.keys.gpuWorkers);
+    const adverts = await this.adverts.all();
     const instances = new Set<string>();
     let workers = 0;
     let slots = 0;
@@ -127,7 +118,7 @@ export class QueuePositionService {
   }
 
   private async costKeyOf(jobId: string): Promise<string> {
-    const [costKey, workflow] = await this.redis.hmget(this.keys.view(jobId), 'costKey', 'workflow');
+    const [costKey, workflow] = await this.views.fields(jobId, 'costKey', 'workflow');
     return costKey ?? runCostKeyOf(workflow ?? 'unknown', {});
   }
 }

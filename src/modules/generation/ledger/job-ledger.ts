@@ -260,6 +260,51 @@ export class JobLedger {
     this.lastWritten.set(jobId, hash);
   }
 
+  /** How many jobs the user holds a slot for (queued or running; ended ones may linger until healed). */
+  activeCount(userId: string): Promise<number> {
+    return this.redis.scard(this.keys.userActive(userId));
+  }
+
+  /** The active set heals itself: members whose job has finished (or is long gone) no longer count. */
+  async releaseEndedActiveJobs(userId: string): Promise<void> {
+    const key = this.keys.userActive(userId);
+    for (const jobId of await this.redis.smembers(key)) {
+      const view = hashToView(await this.redis.hgetall(this.keys.view(jobId)));
+      const recorded = (await this.redis.exists(this.keys.record(jobId))) === 1;
+      if ((view && isTerminal(view.status)) || (!view && !recorded)) await this.redis.srem(key, jobId);
+    }
+  }
+
+  /**
+   * The projector's bookkeeping for an event it applied to the view (events not appended through `append`): the
+   * timeline index, the queue and in-flight moves, and what a finished job held — in one MULTI. Idempotent, so done
+   * again for every event of a finished job (a redelivery after a failed MULTI still frees them).
+   */
+  async recordProjected(event: AnyJobEnvelope, entry: { stream: string; id: string }, after: JobView): Promise<void> {
+    const timeline = this.keys.timeline(event.jobId);
+    const multi = this.redis.multi();
+    multi.zadd(timeline, Number(entry.id.split('-')[0]), `${entry.stream.slice(this.keys.prefix.length)}|${entry.id}`);
+    multi.expire(timeline, this.retentionSeconds);
+    if ((event.type === 'job.accepted' || event.type === 'job.started') && !isTerminal(after.status)) {
+      multi.zrem(this.keys.queue, event.jobId);
+      multi.zrem(this.keys.queuePriority, event.jobId);
+      // Scored as in JOB_APPEND_APPLIED: −(taken ms) while waiting on an instance, +(start ms) while drawing.
+      const ms = Number(entry.id.split('-')[0]);
+      if (event.type === 'job.started') multi.zadd(this.keys.inflight, ms, event.jobId);
+      else multi.zadd(this.keys.inflight, 'NX', -ms, event.jobId);
+    }
+    if (isTerminal(after.status)) {
+      if (after.userId) multi.srem(this.keys.userActive(after.userId), event.jobId);
+      if (after.keyActiveSet) multi.zrem(after.keyActiveSet, event.jobId);
+      multi.zrem(this.keys.queue, event.jobId);
+      multi.zrem(this.keys.queuePriority, event.jobId);
+      multi.zrem(this.keys.inflight, event.jobId);
+      // Progress is shown only while a job runs: the last tick need not outlive it (Redis memory per job).
+      multi.del(this.keys.lastProgress(event.jobId));
+    }
+    await multi.exec();
+  }
+
   /** Accepts a prepared request (a re-drive): the same atomic submit as a new job's. */
   acceptRequest(args: SubmitScriptArgs): Promise<SubmitOutcome> {
     return runSubmitScript(this.redis, this.keys, args);

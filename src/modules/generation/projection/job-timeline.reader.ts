@@ -1,7 +1,9 @@
+import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { decodeEntry } from '../../../streams/envelope.codec';
 import type { AnyJobEnvelope } from '../../../streams/job-event.types';
-import type { StreamKeys } from '../../../streams/stream-keys';
+import { REDIS } from '../../../streams/redis.provider';
+import { StreamKeys } from '../../../streams/stream-keys';
 import { compareStreamEntries } from '../../../streams/stream-reply.parser';
 
 export interface TimelineStep {
@@ -18,9 +20,10 @@ export interface TimelineStep {
 }
 
 /** A job's events in order, from the timeline index the projector keeps (`jobs:timeline:<id>`). */
+@Injectable()
 export class JobTimelineReader {
   constructor(
-    private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: Redis,
     private readonly keys: StreamKeys,
   ) {}
 

@@ -1,14 +1,11 @@
 import { Inject } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
-import type Redis from 'ioredis';
 import { BLOB_STORE, blobHolders, type BlobStore } from '../../../blobs/blob-store';
 import { KeyedSerializer } from '../../../common/keyed-serializer';
 import { onlyAcknowledges } from '../../../common/observability/observability.hooks';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import { JOB_EVENT_TYPES, type AnyJobEnvelope, type JobEventType } from '../../../streams/job-event.types';
 import { OnStreamEvent, StreamController } from '../../../streams/on-stream-event.decorator';
-import { REDIS } from '../../../streams/redis.provider';
-import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamContext } from '../../../streams/stream.context';
 import { JobLedger, PROJECTED_FIELD } from '../ledger/job-ledger';
 import { drawMsOf } from '../eta/draw-time';
@@ -34,8 +31,6 @@ export class ProjectorController {
   constructor(
     private readonly views: JobViewRepository,
     private readonly runStats: RunStatsRepository,
-    private readonly keys: StreamKeys,
-    @Inject(REDIS) private readonly redis: Redis,
     @Inject(BLOB_STORE) private readonly blobs: BlobStore,
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly ledger: JobLedger,
@@ -62,32 +57,10 @@ export class ProjectorController {
   }
 
   private async sideEffects(event: AnyJobEnvelope, ctx: StreamContext, before: JobView | undefined, after: JobView) {
-    const { stream, id } = ctx.entry;
-    const timeline = this.keys.timeline(event.jobId);
-    const multi = this.redis.multi();
-    multi.zadd(timeline, Number(id.split('-')[0]), `${stream.slice(this.keys.prefix.length)}|${id}`);
-    multi.expire(timeline, this.finishedTtlSeconds);
-    if ((event.type === 'job.accepted' || event.type === 'job.started') && !isTerminal(after.status)) {
-      multi.zrem(this.keys.queue, event.jobId);
-      multi.zrem(this.keys.queuePriority, event.jobId);
-      // Scored as in JOB_APPEND_APPLIED: −(taken ms) while waiting on an instance, +(start ms) while drawing.
-      const ms = Number(id.split('-')[0]);
-      if (event.type === 'job.started') multi.zadd(this.keys.inflight, ms, event.jobId);
-      else multi.zadd(this.keys.inflight, 'NX', -ms, event.jobId);
-    }
     const justFinished = isTerminal(after.status) && (!before || !isTerminal(before.status));
     const leftQueue = event.type === 'job.accepted' || event.type === 'job.started' || justFinished;
-    if (isTerminal(after.status)) {
-      // Idempotent, so done for every event of a finished job: a redelivery after a failed MULTI still frees them.
-      if (after.userId) multi.srem(this.keys.userActive(after.userId), event.jobId);
-      if (after.keyActiveSet) multi.zrem(after.keyActiveSet, event.jobId);
-      multi.zrem(this.keys.queue, event.jobId);
-      multi.zrem(this.keys.queuePriority, event.jobId);
-      multi.zrem(this.keys.inflight, event.jobId);
-      // Progress is shown only while a job runs: the last tick need not outlive it (Redis memory per job).
-      multi.del(this.keys.lastProgress(event.jobId));
-    }
-    await multi.exec();
+    // Timeline, queue and in-flight moves, and a finished job's slots: one MULTI.
+    await this.ledger.recordProjected(event, ctx.entry, after);
     // A worker that did not claim through the ledger (another release, during a rolling upgrade) left the queue
     // here: the fair queue's next job is dispatched into its place (a no-op when the streams are full).
     if (leftQueue) await this.ledger.dispatchQueued();

@@ -1,10 +1,9 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import type Redis from 'ioredis';
 import type { Logger } from '../../../common/logger';
 import { ROOT_LOGGER } from '../../../common/root-logger';
-import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamTail } from '../../../streams/stream-tail';
+import { StreamTailFactory } from '../../../streams/stream-tail.factory';
 
 /**
  * How long a cancel may wait to be read with the events around it. A cancel is a person's click: 25 ms is
@@ -22,8 +21,8 @@ export class CancelRegistryService implements OnModuleInit, OnApplicationShutdow
   private readonly running = new Map<string, AbortController>();
   private readonly tail: StreamTail;
 
-  constructor(@Inject(REDIS) redis: Redis, keys: StreamKeys, @Inject(ROOT_LOGGER) log: Logger) {
-    this.tail = new StreamTail(redis, [keys.events], log, { coalesceMs: CANCEL_READ_BATCH_MS });
+  constructor(tails: StreamTailFactory, keys: StreamKeys, @Inject(ROOT_LOGGER) log: Logger) {
+    this.tail = tails.open([keys.events], log, { coalesceMs: CANCEL_READ_BATCH_MS });
   }
 
   onModuleInit(): void {

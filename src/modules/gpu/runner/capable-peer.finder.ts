@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { JobInputValue } from '../../../streams/job-event.types';
 import { requirementsOf, type WorkflowTemplate } from '../../../workflows';
 import { canRun, PoolCapabilityStore } from '../../capabilities';
-import { GpuWorkerAdvertStore, type GpuWorkerAdvert } from './gpu-worker-advert.store';
+import { GpuWorkerAdvertStore, type GpuWorkerAdvert } from '../../generation';
 
 interface Candidate {
   readonly consumer: string;

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import { ConsumerDirectory } from '../../../streams/consumer-directory';
 import { GENERATION_EXECUTOR, type GenerationExecutor } from './generation-executor';
-import { GpuWorkerAdvertStore } from './gpu-worker-advert.store';
+import { GpuWorkerAdvertStore } from '../../generation';
 
 const ADVERT_INTERVAL_MS = 5_000;
 

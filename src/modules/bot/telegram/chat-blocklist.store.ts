@@ -11,7 +11,7 @@ const BLOCK_TTL_SECONDS = 7 * 24 * 3600;
  * the user writes to the bot again, so a blocked chat never costs retries or budget.
  */
 @Injectable()
-export class ChatBlocklist {
+export class ChatBlocklistStore {
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     private readonly keys: BotKeys,

@@ -7,7 +7,10 @@ import { StreamKeys } from '../../../streams/stream-keys';
 export interface GpuWorkerAdvert {
   /** Jobs it runs at once. */
   readonly slots: number;
-  /** Instances that can draw now (ETA counts each once across processes). */
+  /**
+   * Instances that can draw now (ETA counts each once across processes). Adverts of releases before this field
+   * carry none; the ETA counts them by their slots (QueuePositionService.capacity).
+   */
   readonly instances: readonly string[];
   /** Every instance it drives, up or not: what it can run (see PoolCapabilityStore). */
   readonly pool?: readonly string[];
@@ -18,7 +21,11 @@ export interface GpuWorkerAdvert {
   readonly expiresAt: number;
 }
 
-/** `gpu:workers`: one advert per live gpu process (field `<INSTANCE_NAME>:<random>`), rewritten every few seconds. */
+/**
+ * `gpu:workers`: one advert per live gpu process (field `<INSTANCE_NAME>:<random>`), rewritten every few seconds by
+ * the gpu role, read by its peers (hand-offs) and by the API's ETA. Owned here, beside the ETA, so both roles reach
+ * it through the generation module's index.
+ */
 @Injectable()
 export class GpuWorkerAdvertStore {
   constructor(
@@ -32,6 +39,11 @@ export class GpuWorkerAdvertStore {
 
   async remove(field: string): Promise<void> {
     await this.redis.hdel(this.keys.gpuWorkers, field);
+  }
+
+  /** Every advert as written (unparsed, expired ones included): the ETA judges each itself. */
+  all(): Promise<string[]> {
+    return this.redis.hvals(this.keys.gpuWorkers);
   }
 
   /** The adverts not yet expired at `now`. */

@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { parseReadReply, type RawEntry } from '../../streams/stream-reply.parser';
+import { parseReadReply, type RawEntry } from './stream-reply.parser';
 
 const BLOCK_MS = 1_000;
 
