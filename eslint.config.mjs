@@ -1,9 +1,10 @@
 // @ts-check
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import scriptRegistryRules from './eslint.script-registry.cjs';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'eslint.config.mjs', 'jest.config.js', '.dependency-cruiser.cjs'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'eslint.config.mjs', 'eslint.script-registry.cjs', 'jest.config.js', '.dependency-cruiser.cjs'] },
   eslint.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -28,17 +29,7 @@ export default tseslint.config(
     files: ['src/**/*.ts'],
     ignores: ['src/redis/**'],
     rules: {
-      'no-restricted-syntax': [
-        'error',
-        {
-          selector: 'CallExpression[callee.property.name=/^(eval|evalsha)$/]',
-          message: 'Run Lua through a script of the registry (src/redis/scripts), not a bare EVAL.',
-        },
-        {
-          selector: "NewExpression[callee.name='LuaScript']",
-          message: 'Declare Lua scripts in src/redis/scripts (the one registry).',
-        },
-      ],
+      'no-restricted-syntax': ['error', ...scriptRegistryRules],
     },
   },
   // Module boundaries (ARCHITECTURE.md, who owns what): a job's state has one owner, reached through the

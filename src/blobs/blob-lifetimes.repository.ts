@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { BLOB_ACQUIRE, BLOB_CLAIM_DELETE, BLOB_FORGET, BLOB_RELEASE, BLOB_UNCLAIM } from '../redis/scripts';
+import { BLOB_ACQUIRE, BLOB_CLAIM_DELETE, BLOB_FORGET, BLOB_RELEASE, LEASE_RELEASE } from '../redis/scripts';
 import type { StreamKeys } from '../streams/stream-keys';
 
 export type AcquireOutcome =
@@ -86,8 +86,12 @@ export class BlobLifetimesRepository {
     return Number(reply) === 1;
   }
 
+  /**
+   * A failed delete gives its claim back (only its own): the blob stays due for the next sweep. The claim marker is
+   * an owner-checked lease, released by the one lease release.
+   */
   async unclaim(hash: string, token: string): Promise<void> {
-    await BLOB_UNCLAIM.run(this.redis, [this.keys.blobDeleting(hash)], [token]);
+    await LEASE_RELEASE.run(this.redis, [this.keys.blobDeleting(hash)], [token]);
   }
 
   /** Alive: stored, and some hold has not expired yet. */

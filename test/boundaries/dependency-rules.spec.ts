@@ -68,4 +68,44 @@ describe('module boundaries (dependency-cruiser)', () => {
       ].sort(),
     );
   }, 60_000);
+
+  it('lets only stores, repositories, readers, ledgers, infrastructure and wiring import the raw Redis client', async () => {
+    const usesRedis = (depth: number) =>
+      `import { REDIS } from '${'../'.repeat(depth)}streams/redis.provider';\nexport const r = REDIS;\n`;
+    const found = await violations({
+      'src/streams/redis.provider.ts': "export const REDIS = Symbol('REDIS');\n",
+      // Refused: the roles that get a store injected instead.
+      'src/modules/generation/api/generation.controller.ts': usesRedis(3),
+      'src/modules/generation/api/generation-events.sse.ts': usesRedis(3),
+      'src/modules/gpu/runner/cancel-registry.service.ts': usesRedis(3),
+      'src/modules/metrics/job-event-metrics.tail.ts': usesRedis(2),
+      'src/modules/health/streams.health.ts': usesRedis(2),
+      'src/modules/bot/status/redis-lease.ts': usesRedis(3),
+      'src/cli/commands/tail.command.ts': usesRedis(2),
+      'src/cli/services/job-events.scanner.ts': usesRedis(2),
+      // Allowed: store roles by name, infrastructure, the connection's own health check, wiring.
+      'src/modules/bot/status/bot-job.store.ts': usesRedis(3),
+      'src/modules/generation/projection/job-view.repository.ts': usesRedis(3),
+      'src/modules/generation/projection/job-timeline.reader.ts': usesRedis(3),
+      'src/modules/generation/ledger/job-ledger.ts': usesRedis(3),
+      'src/modules/bot/delivery/delivery-ledger.ts': usesRedis(3),
+      'src/modules/health/redis.health.ts': usesRedis(2),
+      'src/modules/bot/bot.module.ts': usesRedis(2),
+      'src/streams/stream.reader.ts': "import { REDIS } from './redis.provider';\nexport const r = REDIS;\n",
+      'src/blobs/blob-store.opener.ts': usesRedis(1),
+      'src/bootstrap.ts': "import { REDIS } from './streams/redis.provider';\nexport const r = REDIS;\n",
+    });
+    expect(found.map((v) => `${v.rule}: ${v.from}`).sort()).toEqual(
+      [
+        'src/cli/commands/tail.command.ts',
+        'src/cli/services/job-events.scanner.ts',
+        'src/modules/bot/status/redis-lease.ts',
+        'src/modules/generation/api/generation-events.sse.ts',
+        'src/modules/generation/api/generation.controller.ts',
+        'src/modules/gpu/runner/cancel-registry.service.ts',
+        'src/modules/health/streams.health.ts',
+        'src/modules/metrics/job-event-metrics.tail.ts',
+      ].map((from) => `raw-redis-client-only-in-stores: ${from}`),
+    );
+  }, 60_000);
 });

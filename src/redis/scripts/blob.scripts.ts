@@ -105,16 +105,6 @@ return 1
   { allowOom: true },
 );
 
-/** A failed delete gives its claim back (only its own): the blob stays due for the next sweep. */
-export const BLOB_UNCLAIM = new LuaScript(
-  'blob-unclaim',
-  `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`,
-  { allowOom: true },
-);
-
 /** Stores the bytes expiring with the latest hold, read in the same script (no lost update against a release). */
 export const BLOB_BYTES_WRITE = new LuaScript(
   'blob-bytes-write',
