@@ -4,8 +4,8 @@ import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 
 /**
- * The drain flag (`drain`): while it is set, submits are refused. Set and cleared by the operators' DrainService,
- * checked by every submit; its value says who set it and when.
+ * The drain flag (`control:drain`): while it is set, submits are refused. Set and cleared by the operators'
+ * DrainService, checked by every submit; its value says who set it and when.
  */
 @Injectable()
 export class DrainFlagStore {
