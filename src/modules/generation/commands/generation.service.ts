@@ -6,7 +6,7 @@ import { BLOB_STORE, blobHolders, type BlobHold, type BlobStore } from '../../..
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import { encodeEnvelope, makeEnvelope } from '../../../streams/envelope.codec';
 import type { JobEventPayloads, JobInputValue, TelegramOrigin } from '../../../streams/job-event.types';
-import { ReplicaAck, ReplicasUnconfirmedError } from '../../../redis/replica-ack';
+import { ReplicasUnconfirmedError } from '../../../redis/replica-ack';
 import { RedisMemoryMonitor } from '../../../streams/redis-memory.monitor';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamPublisher } from '../../../streams/stream.publisher';
@@ -40,7 +40,7 @@ import {
   UserLimitError,
 } from './generation.errors';
 import { DrainFlagStore } from './drain-flag.store';
-import { apiKeyActiveKey, fairAccountOf, runSubmitScript, type SubmitOutcome } from './job-submit.script';
+import { apiKeyActiveKey, fairAccountOf, type SubmitOutcome, type SubmitScriptArgs } from './job-submit.script';
 import { QueuePositionService } from './queue-position.service';
 import { runCostKeyOf } from '../eta/run-cost';
 
@@ -88,7 +88,6 @@ export class GenerationService {
     private readonly memory: RedisMemoryMonitor,
     private readonly ledger: JobLedger,
     private readonly capabilities: PoolCapabilityStore,
-    private readonly acks: ReplicaAck,
     private readonly drainFlag: DrainFlagStore,
   ) {}
 
@@ -180,20 +179,9 @@ export class GenerationService {
    * The submit script, confirmed by REDIS_MIN_REPLICAS_ACK replicas before anyone is told the job is accepted (a
    * refusal wrote nothing and needs no confirmation).
    */
-  private async runSubmit(args: Parameters<typeof runSubmitScript>[2]): Promise<SubmitOutcome> {
+  private async runSubmit(args: SubmitScriptArgs): Promise<SubmitOutcome> {
     try {
-      return await this.acks.write(
-        async (redis) => {
-          const outcome = await runSubmitScript(redis, this.keys, args);
-          // A repeat is answered with a job an earlier request wrote (maybe one that got 503): rewriting its
-          // idempotency record unchanged makes the WAIT that follows cover that job too.
-          if (outcome.kind === 'duplicate' && this.acks.enabled) {
-            await redis.set(args.idempotencyKey, `${outcome.jobId}|${outcome.fingerprint}`, 'KEEPTTL', 'XX');
-          }
-          return outcome;
-        },
-        { needsAck: (outcome) => outcome.kind === 'accepted' || outcome.kind === 'duplicate' },
-      );
+      return await this.ledger.submit(args);
     } catch (err) {
       if (!(err instanceof ReplicasUnconfirmedError)) throw err;
       throw new ReplicasUnconfirmedJobError(err.wanted, err.confirmed, REPLICAS_RETRY_AFTER_SECONDS);

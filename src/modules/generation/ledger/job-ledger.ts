@@ -8,6 +8,7 @@ import type { AnyJobEnvelope, JobEnvelope, JobEventPayloads } from '../../../str
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamPublisher } from '../../../streams/stream.publisher';
+import { ReplicaAck } from '../../../redis/replica-ack';
 import { runSubmitScript, type SubmitOutcome, type SubmitScriptArgs } from '../commands/job-submit.script';
 import { inputsReleasable, isTerminal, TERMINAL_STATUSES, type JobView } from '../projection/job-view';
 import { hashToView, viewToHash } from '../projection/job-view.codec';
@@ -69,6 +70,7 @@ export class JobLedger {
     @Inject(BLOB_STORE) private readonly blobs: BlobStore,
     private readonly keys: StreamKeys,
     private readonly publisher: StreamPublisher,
+    private readonly acks: ReplicaAck,
   ) {
     this.retentionSeconds = Math.ceil(config.retentionMs / 1000);
   }
@@ -303,6 +305,25 @@ export class JobLedger {
       multi.del(this.keys.lastProgress(event.jobId));
     }
     await multi.exec();
+  }
+
+  /**
+   * A new job's submit, confirmed by REDIS_MIN_REPLICAS_ACK replicas before it resolves (ReplicasUnconfirmedError
+   * when they do not confirm in time; a refusal wrote nothing and needs no confirmation).
+   */
+  submit(args: SubmitScriptArgs): Promise<SubmitOutcome> {
+    return this.acks.write(
+      async (redis) => {
+        const outcome = await runSubmitScript(redis, this.keys, args);
+        // A repeat is answered with a job an earlier request wrote (maybe one that got 503): rewriting its
+        // idempotency record unchanged makes the WAIT that follows cover that job too.
+        if (outcome.kind === 'duplicate' && this.acks.enabled) {
+          await redis.set(args.idempotencyKey, `${outcome.jobId}|${outcome.fingerprint}`, 'KEEPTTL', 'XX');
+        }
+        return outcome;
+      },
+      { needsAck: (outcome) => outcome.kind === 'accepted' || outcome.kind === 'duplicate' },
+    );
   }
 
   /** Accepts a prepared request (a re-drive): the same atomic submit as a new job's. */
