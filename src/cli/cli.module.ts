@@ -6,7 +6,7 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ConfigModule } from '../config/config.module';
 import { JobTimelineReader, JobViewRepository, ProjectionRebuilder } from '../modules/generation';
 import { PoolCapabilityStore } from '../modules/capabilities';
-import { StreamStatsReader } from '../modules/metrics';
+import { StreamStatsReader } from '../modules/operations';
 import { OperationsModule } from '../modules/operations';
 import { REDIS } from '../streams/redis.provider';
 import { StreamKeys } from '../streams/stream-keys';

@@ -58,10 +58,23 @@ describe('bot: commands, admin commands, bad updates', () => {
     expect(await ask(admin, '/drain off')).toBe('Taking new jobs again.');
     expect(await app.redis.exists(keys.drainFlag)).toBe(0);
 
+    // A gpu process's advert (this app runs no gpu role), so the fleet figures are not all zero.
+    const advert = { slots: 3, instances: ['i-1', 'i-2'], expiresAt: Date.now() + 60_000 };
+    await app.redis.hset(keys.gpuWorkers, 'gpu-host:1', JSON.stringify(advert));
     const stats = await ask(admin, '/stats');
     expect(stats).toMatch(/^Queue: \d+/);
     expect(stats).toMatch(/DLQ: \d+/);
     expect(stats).toMatch(/bot on jobs:events: lag \d+, pending \d+/);
+    // One source of figures: the bot's /stats says what `cli stats` (and /metrics, /health) read.
+    const snapshot = JSON.parse((await cli(app.prefix, ['stats', '--json'])).out);
+    await app.redis.hdel(keys.gpuWorkers, 'gpu-host:1');
+    expect(stats).toContain(`Queue: ${snapshot.queueLength}\n`);
+    expect(stats).toContain(`DLQ: ${snapshot.dlqSize}\n`);
+    expect(stats).toContain(
+      `GPU workers: ${snapshot.capacity.workers}; ComfyUI instances drawing at once: ${snapshot.capacity.instances} ` +
+        `(${snapshot.capacity.slots} job slots)`,
+    );
+    expect(stats).toContain('GPU workers: 1; ComfyUI instances drawing at once: 2 (3 job slots)');
     expect(await ask(admin, '/dlq')).toBe('The DLQ is empty.');
     expect(await ask(admin, '/redrive')).toBe('Usage: /redrive <dlq entry id> (see /dlq)');
     expect(await ask(admin, '/redrive 1-1')).toBe('No DLQ entry 1-1.');

@@ -6,7 +6,7 @@ import { JobEventMetrics } from '../../src/modules/metrics/job-event.metrics';
 import { createMetricsRegistry } from '../../src/modules/metrics/metrics.registry';
 import { MetricsService } from '../../src/modules/metrics/metrics.service';
 import { StreamMetricsCollector } from '../../src/modules/metrics/stream-metrics.collector';
-import type { StreamStatsReader } from '../../src/modules/metrics/stream-stats.reader';
+import type { StreamStatsReader } from '../../src/modules/operations';
 
 const ROOT = join(__dirname, '..', '..');
 

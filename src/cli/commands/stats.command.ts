@@ -6,7 +6,7 @@ import {
   type InstanceCapabilityAdvert,
 } from '../../modules/capabilities';
 import { JobLedger, type QueueBacklog } from '../../modules/generation';
-import { StreamStatsReader, type StreamsSnapshot } from '../../modules/metrics';
+import { StreamStatsReader, type StreamsSnapshot } from '../../modules/operations';
 import { CliOutput } from '../cli-io';
 import { formatDuration, streamIdAgeMs } from '../format.util';
 import { formatTable } from '../text-table';

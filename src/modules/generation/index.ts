@@ -18,7 +18,7 @@ export {
   ServiceOverloadedError,
   UserLimitError,
 } from './commands/generation.errors';
-export { QueuePositionService } from './commands/queue-position.service';
+export { capacityOf, QueuePositionService, type GpuCapacity } from './commands/queue-position.service';
 export { GpuWorkerAdvertStore, type GpuWorkerAdvert } from './commands/gpu-worker-advert.store';
 export { DrainFlagStore } from './commands/drain-flag.store';
 export {

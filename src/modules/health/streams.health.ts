@@ -3,7 +3,7 @@ import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/term
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
 import { errorMessage } from '../../streams/stream-errors';
 import { StreamKeys } from '../../streams/stream-keys';
-import { StreamReader } from '../../streams/stream.reader';
+import { StreamStatsReader, type StreamsSnapshot } from '../operations';
 import { withTimeout } from '../../common/with-timeout.util';
 
 export interface GroupHealth {
@@ -19,7 +19,7 @@ export interface GroupHealth {
 @Injectable()
 export class StreamsHealthIndicator {
   constructor(
-    private readonly streams: StreamReader,
+    private readonly stats: StreamStatsReader,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly keys: StreamKeys,
     private readonly health: HealthIndicatorService,
@@ -28,35 +28,31 @@ export class StreamsHealthIndicator {
   async check(key = 'streams'): Promise<HealthIndicatorResult> {
     const session = this.health.check(key);
     try {
-      const [groups, dlq] = await withTimeout(Promise.all([this.groups(), this.streams.length(this.keys.dlq)]), 2_000);
+      const snapshot = await withTimeout(this.stats.snapshot(), 2_000);
+      const groups = this.groupsOf(snapshot);
       const problems = groups.filter((g) => g.problem);
-      const details = { groups, dlq, thresholds: this.config.health };
+      const details = { groups, dlq: snapshot.dlqSize, thresholds: this.config.health };
       return problems.length > 0 ? session.down(details) : session.up(details);
     } catch (err) {
       return session.down({ message: errorMessage(err) });
     }
   }
 
-  async groups(): Promise<GroupHealth[]> {
-    const out: GroupHealth[] = [];
-    for (const stream of [this.keys.requestsPriority, this.keys.requests, this.keys.events]) {
-      const groups = await this.streams.groups(stream);
-      for (const { group: name, lag, pending, consumers } of groups) {
-        const group: GroupHealth = {
-          stream: stream.slice(this.keys.prefix.length),
-          group: name,
-          lag,
-          pending,
-          consumers,
-        };
-        if (lag !== null && lag > this.config.health.maxLag) {
-          group.problem = `lag ${lag} > HEALTH_MAX_LAG ${this.config.health.maxLag}`;
-        } else if (pending > this.config.health.maxPending) {
-          group.problem = `pending ${pending} > HEALTH_MAX_PENDING ${this.config.health.maxPending}`;
-        }
-        out.push(group);
-      }
-    }
-    return out;
+  /** The work streams' groups from the operators' snapshot (the one `cli stats`, the bot and /metrics read). */
+  private groupsOf(snapshot: StreamsSnapshot): GroupHealth[] {
+    const watched = new Set([this.keys.requestsPriority, this.keys.requests, this.keys.events]);
+    return snapshot.streams
+      .filter((stream) => watched.has(stream.key))
+      .flatMap((stream) =>
+        stream.groups.map(({ group: name, lag, pending, consumers }) => {
+          const group: GroupHealth = { stream: stream.name, group: name, lag, pending, consumers };
+          if (lag !== null && lag > this.config.health.maxLag) {
+            group.problem = `lag ${lag} > HEALTH_MAX_LAG ${this.config.health.maxLag}`;
+          } else if (pending > this.config.health.maxPending) {
+            group.problem = `pending ${pending} > HEALTH_MAX_PENDING ${this.config.health.maxPending}`;
+          }
+          return group;
+        }),
+      );
   }
 }

@@ -1,3 +1,2 @@
-/** The metrics module's public API: the registry feeders other modules call, and the streams snapshot. */
+/** The metrics module's public API: the registry feeders other modules call. */
 export { MetricsService, type TelegramOutcome } from './metrics.service';
-export { StreamStatsReader, type StreamsSnapshot } from './stream-stats.reader';

@@ -6,7 +6,7 @@ import { MetricsController } from './metrics.controller';
 import { createMetricsRegistry, METRICS_REGISTRY } from './metrics.registry';
 import { MetricsService } from './metrics.service';
 import { StreamMetricsCollector } from './stream-metrics.collector';
-import { StreamStatsReader } from './stream-stats.reader';
+import { StreamStatsReader } from '../operations';
 
 /**
  * `/metrics` for every role: process defaults (RSS, heap, event loop), stream/group state read at scrape time,

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Gauge, type Registry } from 'prom-client';
 import { withTimeout } from '../../common/with-timeout.util';
 import { METRIC_PREFIX, METRICS_REGISTRY } from './metrics.registry';
-import { QUEUE_TIERS, StreamStatsReader, type StreamsSnapshot } from './stream-stats.reader';
+import { QUEUE_TIERS, StreamStatsReader, type StreamsSnapshot } from '../operations';
 
 const SCRAPE_TIMEOUT_MS = 1_500;
 

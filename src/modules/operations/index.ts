@@ -1,4 +1,4 @@
-/** The operations module's public API (used by the CLI and the bot's admin commands). */
+/** The operations module's public API (used by the CLI, the bot's admin commands, /metrics and /health). */
 export { OperationsModule } from './operations.module';
 export {
   DlqService,
@@ -10,3 +10,15 @@ export {
   type RedriveResult,
 } from './dlq.service';
 export { DrainService, type DrainStatus } from './drain.service';
+export {
+  QUEUE_TIERS,
+  StreamStatsReader,
+  type ConsumerRow,
+  type GpuWorkerRow,
+  type GroupStats,
+  type PendingHead,
+  type QueueTier,
+  type StreamStats,
+  type StreamsSnapshot,
+  type TierQueue,
+} from './stream-stats.reader';

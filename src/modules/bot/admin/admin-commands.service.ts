@@ -1,15 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from '../../../common/logger';
 import { ROOT_LOGGER } from '../../../common/root-logger';
-import { StreamsHealthIndicator } from '../../health';
 import { pickLang, texts } from '../i18n';
 import { UserSettingsStore } from '../settings/user-settings.store';
 import { BotJobStore } from '../status/bot-job.store';
 import { StatusRefresherService } from '../status/status-refresher.service';
 import type { Inbound } from '../updates/inbound';
 import { ReplySenderService } from '../updates/reply-sender.service';
-import { QueuePositionService } from '../../generation';
-import { DlqService, DrainService, RedriveError, requestOf } from '../../operations';
+import { DlqService, DrainService, RedriveError, requestOf, StreamStatsReader } from '../../operations';
 
 const DLQ_SHOWN = 10;
 const REASON_CHARS = 160;
@@ -19,8 +17,7 @@ const REASON_CHARS = 160;
 export class AdminCommandsService {
   constructor(
     @Inject(ROOT_LOGGER) private readonly log: Logger,
-    private readonly queue: QueuePositionService,
-    private readonly streamsHealth: StreamsHealthIndicator,
+    private readonly stats: StreamStatsReader,
     private readonly dlqs: DlqService,
     private readonly drains: DrainService,
     private readonly store: BotJobStore,
@@ -38,7 +35,7 @@ export class AdminCommandsService {
     this.log.info({ userId: from.userId, command, args }, 'admin command');
     switch (command) {
       case 'stats':
-        return this.stats(from);
+        return this.statsReply(from);
       case 'dlq':
         return this.dlq(from);
       case 'redrive':
@@ -48,28 +45,23 @@ export class AdminCommandsService {
     }
   }
 
-  private async stats(from: Inbound): Promise<void> {
+  /** The operators' figures as `cli stats`, /metrics and /health read them (StreamStatsReader), in a few lines. */
+  private async statsReply(from: Inbound): Promise<void> {
     const t = texts(from.lang);
-    const [queue, groups, dlq, draining, capacity] = await Promise.all([
-      this.queue.queueLength(),
-      this.streamsHealth.groups(),
-      this.dlqs.size(),
-      this.drains.status(),
-      this.queue.capacity(),
-    ]);
-    const groupLines = groups.map((g) =>
-      t.statsGroup(g.group, g.stream, g.lag === null ? '?' : String(g.lag), g.pending),
+    const s = await this.stats.snapshot();
+    const groupLines = s.streams.flatMap((stream) =>
+      stream.groups.map((g) => t.statsGroup(g.group, stream.name, g.lag === null ? '?' : String(g.lag), g.pending)),
     );
     this.replies.reply(
       from,
       t.stats({
-        queue,
+        queue: s.queueLength,
         groups: groupLines.join('\n'),
-        workers: capacity.workers,
-        instances: capacity.instances,
-        slots: capacity.slots,
-        dlq,
-        draining: draining.draining,
+        workers: s.capacity.workers,
+        instances: s.capacity.instances,
+        slots: s.capacity.slots,
+        dlq: s.dlqSize,
+        draining: s.draining,
       }),
     );
   }

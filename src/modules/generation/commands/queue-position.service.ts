@@ -100,27 +100,31 @@ export class QueuePositionService {
 
   async capacity(now = Date.now()): Promise<GpuCapacity> {
     // Read every time (one small hash): an ETA must see a worker the moment it comes online.
-    const adverts = await this.adverts.all();
-    const instances = new Set<string>();
-    let workers = 0;
-    let slots = 0;
-    let unnamed = 0;
-    for (const raw of adverts) {
-      const advert = parseAdvert(raw);
-      if (!advert || advert.expiresAt <= now) continue;
-      workers++;
-      slots += advert.slots;
-      if (advert.instances) for (const id of advert.instances) instances.add(id);
-      // An advert from a release that did not name its instances: one per pipeline of two slots.
-      else unnamed += Math.ceil(advert.slots / 2);
-    }
-    return { workers, instances: instances.size + unnamed, slots };
+    return capacityOf(await this.adverts.all(), now);
   }
 
   private async costKeyOf(jobId: string): Promise<string> {
     const [costKey, workflow] = await this.views.fields(jobId, 'costKey', 'workflow');
     return costKey ?? runCostKeyOf(workflow ?? 'unknown', {});
   }
+}
+
+/** The fleet's live gpu processes, instances and job slots, from the raw `gpu:workers` adverts (ETA, `/stats`). */
+export function capacityOf(adverts: readonly string[], now = Date.now()): GpuCapacity {
+  const instances = new Set<string>();
+  let workers = 0;
+  let slots = 0;
+  let unnamed = 0;
+  for (const raw of adverts) {
+    const advert = parseAdvert(raw);
+    if (!advert || advert.expiresAt <= now) continue;
+    workers++;
+    slots += advert.slots;
+    if (advert.instances) for (const id of advert.instances) instances.add(id);
+    // An advert from a release that did not name its instances: one per pipeline of two slots.
+    else unnamed += Math.ceil(advert.slots / 2);
+  }
+  return { workers, instances: instances.size + unnamed, slots };
 }
 
 export function parseAdvert(raw: string): GpuWorkerAdvert | undefined {

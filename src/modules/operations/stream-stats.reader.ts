@@ -3,6 +3,7 @@ import type Redis from 'ioredis';
 import { parseGroupsReply } from '../../streams/stream-reply.parser';
 import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
+import { capacityOf, type GpuCapacity } from '../generation';
 
 export interface PendingHead {
   id: string;
@@ -72,13 +73,16 @@ export interface StreamsSnapshot {
   queueTiers: Record<QueueTier, TierQueue>;
   draining: boolean;
   gpuWorkers: GpuWorkerRow[];
+  /** Live gpu processes, distinct instances and job slots (the same count the ETA divides by). */
+  capacity: GpuCapacity;
 }
 
 type PipelineResult = [Error | null, unknown][];
 
 /**
- * Reads the state of every job stream and its consumer groups in two pipelined round trips: what `cli stats`
- * prints and `/metrics` exports at scrape time. Read-only; a missing stream is reported as empty.
+ * Reads the state of every job stream and its consumer groups, the queue, the DLQ, drain and the gpu fleet in two
+ * pipelined round trips: the one source of the operators' figures — what `cli stats` prints, the bot's `/stats`
+ * answers, `/metrics` exports at scrape time and `/health` judges. Read-only; a missing stream is reported as empty.
  */
 @Injectable()
 export class StreamStatsReader {
@@ -144,6 +148,7 @@ export class StreamStatsReader {
       },
       draining: Number(ok(tail[1]) ?? 0) === 1,
       gpuWorkers: parseWorkers(ok(tail[2]), now),
+      capacity: capacityOf(Object.values((ok(tail[2]) as Record<string, string> | undefined) ?? {}), now),
     };
   }
 
