@@ -1,8 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
-import { JobTimelineReader, JobViewRepository, summarize, type JobView } from '../../modules/generation';
+import {
+  JobTimelineReader,
+  JobViewRepository,
+  summarize,
+  type JobView,
+  type TimelineStep,
+} from '../../modules/generation';
 import { consumerGroupSpecs } from '../../streams/consumer-groups';
-import type { AnyJobEnvelope, JobEnvelope } from '../../streams/job-event.types';
+import type { JobEnvelope } from '../../streams/job-event.types';
 import { StreamKeys } from '../../streams/stream-keys';
 import { compareStreamEntries, compareStreamIds } from '../../streams/stream-reply.parser';
 import { StreamReader } from '../../streams/stream.reader';
@@ -24,18 +30,10 @@ export interface DeliveryState {
   idleMs?: number;
 }
 
-export interface JobStep {
-  at: string;
-  type: string;
-  actor: string;
-  stream: string;
-  entryId: string;
-  sinceStartMs: number;
-  sincePreviousMs: number;
+/** A step of the job's timeline (JobTimelineReader) as `cli job` shows it: with its attempt and deliveries. */
+export interface JobStep extends TimelineStep {
   attempt?: number;
-  summary: string;
   deliveries: DeliveryState[];
-  envelope: AnyJobEnvelope;
 }
 
 export interface AttemptRecord {

@@ -39,5 +39,5 @@ export { JobViewRepository } from './projection/job-view.repository';
 export { isTerminal, TERMINAL_STATUSES, type JobStatus, type JobView } from './projection/job-view';
 export { reduceJobView } from './projection/job-view.reducer';
 export { viewToHash } from './projection/job-view.codec';
-export { JobTimelineReader, summarize } from './projection/job-timeline.reader';
+export { JobTimelineReader, summarize, type TimelineStep } from './projection/job-timeline.reader';
 export { ProjectionRebuilder, type ProjectionDifference } from './projection/projection-rebuilder';
