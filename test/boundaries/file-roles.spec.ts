@@ -22,4 +22,18 @@ describe('file roles', () => {
       .map((f) => relative(SRC, f));
     expect(offenders).toEqual([]);
   });
+
+  it.each([
+    ['Service', '.service.ts'],
+    ['Controller', '.controller.ts'],
+    ['Store', '.store.ts'],
+    ['Repository', '.repository.ts'],
+    ['Reader', '.reader.ts'],
+  ])('a class named …%s lives in a *%s file (one suffix per role)', (classSuffix, suffix) => {
+    const offenders = files(SRC)
+      .filter((f) => f.endsWith('.ts') && !f.endsWith(suffix))
+      .filter((f) => new RegExp(`export (abstract )?class \\w+${classSuffix}\\b`).test(readFileSync(f, 'utf8')))
+      .map((f) => relative(SRC, f));
+    expect(offenders).toEqual([]);
+  });
 });

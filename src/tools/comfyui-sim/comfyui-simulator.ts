@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { silentLogger, type Logger } from '../../common/logger';
 import { SimExecutor, type SimCounters } from './comfyui-sim-executor';
 import { SimFaultBook } from './comfyui-sim-faults';
-import { safeRelative, SimFileStore } from './comfyui-sim-file-store';
+import { safeRelative, SimFileStore } from './comfyui-sim-file.store';
 import { SimHttpApi, type SimHttpState } from './comfyui-sim-http';
 import { patternImage, encodePng } from './comfyui-sim-image';
 import { SimPromptQueue } from './comfyui-sim-queue';

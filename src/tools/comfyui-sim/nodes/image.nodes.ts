@@ -1,4 +1,4 @@
-import { annotatedFilepath, safeRelative } from '../comfyui-sim-file-store';
+import { annotatedFilepath, safeRelative } from '../comfyui-sim-file.store';
 import {
   blurImage,
   cropImage,

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { safeRelative, type SimFileStore } from '../comfyui-sim-file-store';
+import { safeRelative, type SimFileStore } from '../comfyui-sim-file.store';
 import { encodePng } from '../comfyui-sim-image';
 import { PyException, pyJsonDumps } from '../comfyui-sim-python.util';
 import type { DirType, JsonObject, SimFileRef, SimImageBatch } from '../comfyui-sim.types';

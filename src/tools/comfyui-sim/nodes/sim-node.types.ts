@@ -1,4 +1,4 @@
-import type { SimFileStore } from '../comfyui-sim-file-store';
+import type { SimFileStore } from '../comfyui-sim-file.store';
 import type {
   JsonObject,
   SimFileRef,

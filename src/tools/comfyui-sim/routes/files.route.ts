@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { posix } from 'node:path';
-import { annotatedFilepath, safeRelative } from '../comfyui-sim-file-store';
+import { annotatedFilepath, safeRelative } from '../comfyui-sim-file.store';
 import { parseForm } from '../comfyui-sim-multipart';
 import { PyException } from '../comfyui-sim-python.util';
 import type { DirType } from '../comfyui-sim.types';

@@ -1,7 +1,7 @@
 import type { Logger } from '../../../common/logger';
 import type { SimExecutor } from '../comfyui-sim-executor';
 import type { SimFaultBook } from '../comfyui-sim-faults';
-import type { SimFileStore } from '../comfyui-sim-file-store';
+import type { SimFileStore } from '../comfyui-sim-file.store';
 import type { SimPromptQueue } from '../comfyui-sim-queue';
 import type { SimRuntimeConfig } from '../comfyui-sim.types';
 import type { NodeEnv } from '../nodes/sim-node.types';
