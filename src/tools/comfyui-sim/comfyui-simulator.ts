@@ -265,6 +265,9 @@ export class ComfyUiSimulator {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node gives an upgraded socket no error listener: a client that resets it (ECONNRESET) while being refused
+    // would otherwise throw in this process (ws adds its own listener to the sockets it takes).
+    socket.on('error', () => undefined);
     const url = new URL(req.url ?? '/', 'http://sim.invalid');
     if ((url.pathname !== '/ws' && url.pathname !== '/api/ws') || !this.config.acceptWebSockets) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
