@@ -185,9 +185,10 @@ describe('gpu role on the ComfyUI simulator', () => {
     const a = await app({ COMFYUI_URLS: sim!.url });
     await sim!.crash();
     const id = await submit(a);
+    // Down first (its socket closed), quarantined once the probe fails: wait for the second, not just a 503.
     const health = await pollUntil(
       () => a.http('/health'),
-      (r) => r.status === 503,
+      (r) => r.status === 503 && r.body?.details?.comfyui?.instances?.[0]?.state === 'quarantined',
       { timeoutMs: 15_000 },
     );
     expect(health.body.details.comfyui.status).toBe('down');
