@@ -48,14 +48,16 @@ export class GpuWorkerAdvertStore {
 
   /** The adverts not yet expired at `now`. */
   async live(now = Date.now()): Promise<GpuWorkerAdvert[]> {
-    const raw = await this.redis.hvals(this.keys.gpuWorkers);
-    return raw.flatMap((text) => {
-      try {
-        const advert = JSON.parse(text) as GpuWorkerAdvert;
-        return typeof advert.expiresAt === 'number' && advert.expiresAt > now ? [advert] : [];
-      } catch {
-        return [];
-      }
-    });
+    return (await this.all()).map(parseAdvert).filter((a): a is GpuWorkerAdvert => !!a && a.expiresAt > now);
+  }
+}
+
+/** One advert as written, or undefined when unreadable (counted as no worker). */
+export function parseAdvert(raw: string): GpuWorkerAdvert | undefined {
+  try {
+    const advert = JSON.parse(raw) as GpuWorkerAdvert;
+    return typeof advert.slots === 'number' && typeof advert.expiresAt === 'number' ? advert : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -6,7 +6,7 @@ import { predictRunMs } from '../eta/run-time.predictor';
 import { JobQueueReader } from '../ledger/job-queue.reader';
 import { JobViewRepository } from '../projection/job-view.repository';
 import { RunStatsRepository } from '../projection/run-stats.repository';
-import { GpuWorkerAdvertStore, type GpuWorkerAdvert } from './gpu-worker-advert.store';
+import { GpuWorkerAdvertStore, parseAdvert } from './gpu-worker-advert.store';
 
 export interface QueuePosition {
   /** 1 = next to run; undefined once a worker has taken the job. */
@@ -125,13 +125,4 @@ export function capacityOf(adverts: readonly string[], now = Date.now()): GpuCap
     else unnamed += Math.ceil(advert.slots / 2);
   }
   return { workers, instances: instances.size + unnamed, slots };
-}
-
-export function parseAdvert(raw: string): GpuWorkerAdvert | undefined {
-  try {
-    const advert = JSON.parse(raw) as GpuWorkerAdvert;
-    return typeof advert.slots === 'number' && typeof advert.expiresAt === 'number' ? advert : undefined;
-  } catch {
-    return undefined;
-  }
 }
