@@ -49,7 +49,11 @@ export function parseInfo(text: string): Map<string, string> {
 export interface RedisCounters {
   /** calls per command name (commands run inside Lua scripts are counted too). */
   calls: Map<string, number>;
+  /** µs Redis spent in each command (INFO commandstats usec; a script's own commands count in it and in EVALSHA). */
+  usec: Map<string, number>;
   cpuSeconds: number;
+  /** The kernel's share of cpuSeconds (socket reads and writes, epoll): what round trips and wake-ups cost. */
+  cpuSysSeconds: number;
   /** Socket reads Redis processed (INFO stats total_reads_processed): ≈ client round trips. */
   reads: number;
 }
@@ -59,13 +63,18 @@ export async function readCounters(redis: Redis): Promise<RedisCounters> {
   const cpu = parseInfo(await redis.info('cpu'));
   const reads = Number(parseInfo(await redis.info('stats')).get('total_reads_processed') ?? 0);
   const calls = new Map<string, number>();
+  const usec = new Map<string, number>();
   for (const [key, value] of stats) {
     if (!key.startsWith('cmdstat_')) continue;
+    const name = key.slice('cmdstat_'.length);
     const m = /calls=(\d+)/.exec(value);
-    if (m) calls.set(key.slice('cmdstat_'.length), Number(m[1]));
+    if (m) calls.set(name, Number(m[1]));
+    const u = /usec=(\d+)/.exec(value);
+    if (u) usec.set(name, Number(u[1]));
   }
   const cpuSeconds = Number(cpu.get('used_cpu_sys') ?? 0) + Number(cpu.get('used_cpu_user') ?? 0);
-  return { calls, cpuSeconds, reads };
+  const cpuSysSeconds = Number(cpu.get('used_cpu_sys') ?? 0);
+  return { calls, usec, cpuSeconds, cpuSysSeconds, reads };
 }
 
 /** Commands the bench itself sends to observe (INFO, polling): not part of the system under test. */
@@ -75,7 +84,10 @@ export interface CounterDelta {
   total: number;
   evals: number;
   byCommand: [string, number][];
+  /** µs per command name over the window, highest first. */
+  usecByCommand: [string, number][];
   cpuSeconds: number;
+  cpuSysSeconds: number;
   reads: number;
 }
 
@@ -98,11 +110,19 @@ export function counterDelta(
     byCommand.push([name, delta]);
   }
   byCommand.sort((a, b) => b[1] - a[1]);
+  const usecByCommand: [string, number][] = [];
+  for (const [name, us] of after.usec) {
+    const delta = us - (before.usec.get(name) ?? 0);
+    if (!OBSERVER_COMMANDS.has(name) && delta > 0) usecByCommand.push([name, delta]);
+  }
+  usecByCommand.sort((a, b) => b[1] - a[1]);
   return {
     total,
     evals,
     byCommand,
+    usecByCommand,
     cpuSeconds: after.cpuSeconds - before.cpuSeconds,
+    cpuSysSeconds: after.cpuSysSeconds - before.cpuSysSeconds,
     reads: Math.max(0, after.reads - before.reads - observerReads),
   } satisfies CounterDelta;
 }

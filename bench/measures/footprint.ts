@@ -63,6 +63,8 @@ export async function measureFootprint(ctx: BenchContext): Promise<MeasureResult
   const cpuPerJob = (r: RunOutcome) => (r.commands ? (r.commands.cpuSeconds / r.jobs) * 1e6 : Number.NaN);
   const breakdown = (r: RunOutcome) =>
     Object.fromEntries((r.commands?.byCommand ?? []).slice(0, 25).map(([name, n]) => [name, round(n / r.jobs)]));
+  const usecBreakdown = (r: RunOutcome) =>
+    Object.fromEntries((r.commands?.usecByCommand ?? []).slice(0, 25).map(([name, us]) => [name, round(us / r.jobs)]));
   ctx.details.footprint = {
     countedOn: where,
     pipeline: {
@@ -71,6 +73,8 @@ export async function measureFootprint(ctx: BenchContext): Promise<MeasureResult
       roundTripsPerJob: readsPerJob(pipe),
       evalsPerJob: (pipe.commands?.evals ?? 0) / pipe.jobs,
       byCommand: breakdown(pipe),
+      usecByCommand: usecBreakdown(pipe),
+      redisCpuSysPerJobUs: pipe.commands ? (pipe.commands.cpuSysSeconds / pipe.jobs) * 1e6 : null,
       cpu: pipe.cpu,
     },
     streamsCore: {

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { Pool, type Dispatcher, type FormData } from 'undici';
+import type { Dispatcher, FormData, Pool } from 'undici';
+import { Pool as UndiciPool } from './undici-parts';
 import {
   ComfyAbortedError,
   ComfyClientClosedError,
@@ -68,7 +69,7 @@ export class ComfyHttp {
 
   constructor(private readonly opts: ComfyHttpOptions) {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
-    this.pool = new Pool(new URL(this.baseUrl).origin, {
+    this.pool = new UndiciPool(new URL(this.baseUrl).origin, {
       connections: opts.connections,
       keepAliveTimeout: 4_000,
       keepAliveMaxTimeout: 60_000,

@@ -1,10 +1,10 @@
 import { Blob } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { FormData } from 'undici';
 import { silentLogger, type Logger } from '../../../common/logger';
 import type { ComfyBinaryFrame } from './comfyui-binary-frame';
 import { parseHistoryEntry, parseQueue } from './comfyui-history';
 import { ComfyHttp } from './comfyui-http';
+import { loadFormData } from './undici-parts';
 import { PromptWatch, type WatchTiming } from './comfyui-prompt-watch';
 import { ComfySocket, type ComfySocketOptions } from './comfyui-socket';
 import type { ComfyWsMessage } from './comfyui-ws-message';
@@ -271,6 +271,7 @@ export class ComfyUiClient {
 
   /** POST /upload/image (multipart). Same name with other bytes gets renamed by ComfyUI ("x (1).png"). */
   async uploadImage(bytes: Buffer, filename: string, options: UploadOptions = {}): Promise<ComfyUploadedFile> {
+    const FormData = loadFormData();
     const form = new FormData();
     form.append('image', new Blob([bytes]), filename);
     if (options.overwrite) form.append('overwrite', 'true');
