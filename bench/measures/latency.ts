@@ -26,13 +26,17 @@ export async function measureLatency(ctx: BenchContext): Promise<MeasureResult[]
   const burst = ctx.quick ? 500 : 2_000;
   const sims = await ctx.startSimulators('latency-sims', 2, 0);
   const prefix = ctx.prefix('latency');
-  const app = await ctx.startApp('latency-app', {
-    ROLE: 'all',
-    STREAM_PREFIX: prefix,
-    COMFYUI_URLS: sims.urls.join(','),
-    USER_MAX_ACTIVE: '1000',
-    CLAIM_IDLE_MS: '30000',
-  });
+  const app = await ctx.startApp(
+    'latency-app',
+    {
+      ROLE: 'all',
+      STREAM_PREFIX: prefix,
+      COMFYUI_URLS: sims.urls.join(','),
+      USER_MAX_ACTIVE: '1000',
+      CLAIM_IDLE_MS: '30000',
+    },
+    { profile: true },
+  );
   const url = /^READY (\S+)/.exec(app.lines.find((l) => l.startsWith('READY ')) ?? '')![1]!;
   const http = new Agent({ connections: 64, keepAliveTimeout: 30_000 });
   const client = new ComfyUiClient({ baseUrl: sims.urls[0]!, clientId: `bench-direct-${randomUUID().slice(0, 8)}` });
