@@ -15,6 +15,7 @@ import { round } from './lib/stats';
 import { renderTable } from './lib/table';
 import { measureBlobMemory } from './measures/blob-memory';
 import { measureBullPipeline } from './measures/bullmq-pipeline';
+import { measureFailover } from './measures/failover';
 import { measureFootprint } from './measures/footprint';
 import { measureIdleGap } from './measures/idle-gap';
 import { measureLatency } from './measures/latency';
@@ -68,6 +69,12 @@ const MEASURES: { key: string; title: string; run: Measure; budgetMs: { quick: n
     title: '11. whole pipeline vs BullMQ pipeline',
     run: measureBullPipeline,
     budgetMs: { quick: 180_000, full: 420_000 },
+  },
+  {
+    key: 'failover',
+    title: '12. Sentinel failover under load',
+    run: measureFailover,
+    budgetMs: { quick: 150_000, full: 420_000 },
   },
 ];
 

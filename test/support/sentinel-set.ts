@@ -13,18 +13,29 @@ interface Node {
   child: ChildProcess;
 }
 
+export interface SentinelSetOptions {
+  /** The sentinels' `down-after-milliseconds` (default 1000; compose's default is 5000). */
+  downAfterMs?: number;
+}
+
 /**
  * A Sentinel set on free ports of 127.0.0.1: one primary, two replicas, three sentinels (quorum 2) that declare a
- * primary down after 1 s, so that a failover takes a few seconds and a replica is left to acknowledge writes after it.
- * Every process is killed by stop(), also after a failed test.
+ * primary down after 1 s (by default), so that a failover takes a few seconds and a replica is left to acknowledge
+ * writes after it. Every process is killed by stop(), also after a failed test. The bench's failover measure
+ * (bench/measures/failover.ts) uses it too.
  */
 export class TestSentinelSet {
   readonly masterName = 'cr-test';
   readonly dir = mkdtempSync(join(tmpdir(), 'cr-sentinel-'));
+  readonly downAfterMs: number;
   private primaryNode?: Node;
   private replicaNodes: Node[] = [];
   private sentinelNodes: Node[] = [];
   private readonly children = new Set<ChildProcess>();
+
+  constructor({ downAfterMs = 1_000 }: SentinelSetOptions = {}) {
+    this.downAfterMs = downAfterMs;
+  }
 
   /** REDIS_SENTINELS for the service. */
   get sentinels(): string {
@@ -157,7 +168,7 @@ export class TestSentinelSet {
         `bind ${HOST}`,
         `dir ${this.dir}`,
         `sentinel monitor ${this.masterName} ${HOST} ${this.primaryPort} 2`,
-        `sentinel down-after-milliseconds ${this.masterName} 1000`,
+        `sentinel down-after-milliseconds ${this.masterName} ${this.downAfterMs}`,
         `sentinel failover-timeout ${this.masterName} 5000`,
         `sentinel parallel-syncs ${this.masterName} 2`,
         '',
