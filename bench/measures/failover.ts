@@ -12,8 +12,6 @@ const TARGET_GAP_S = 10;
 const MAX_ATTEMPTS = 5;
 const STEPS = 4;
 const STEP_MS = 10;
-/** How long the primary's idle CPU (service connected, no jobs) is sampled before the load starts. */
-const IDLE_WINDOW_MS = 3_000;
 
 export interface FailoverOptions {
   /** Submits per second, spread over `clients` closed-loop HTTP clients. */
@@ -29,6 +27,8 @@ export interface FailoverOptions {
   instances: number;
   /** Deadline for the load after the kill, and for every accepted job to finish afterwards. */
   timeoutMs: number;
+  /** How long the primary's idle CPU (service connected, no jobs) is sampled before the load starts. */
+  idleWindowMs: number;
 }
 
 /** Redis CPU of the primary: idle (service connected, no jobs) and over a window of steady load. */
@@ -96,6 +96,7 @@ export async function measureFailover(ctx: BenchContext): Promise<MeasureResult[
     downAfterMs: 1_000,
     instances: 4,
     timeoutMs: 60_000,
+    idleWindowMs: 3_000,
   };
   // Full runs add one at twice the rate (a second point of the primary's CPU against load, and a second gap) and
   // one with compose's down-after-milliseconds (5000).
@@ -217,19 +218,20 @@ export async function runFailover(ctx: BenchContext, o: FailoverOptions, label: 
       }
     };
     const accepted = (): Answer[] => answers.filter((a) => a.status === 202);
+    const warmup = Math.min(10, Math.floor(o.acceptedBeforeKill / 2));
 
     // The primary's CPU with the service connected and idle, then around a window of steady load.
     const primary = set.client(set.primaryPort);
     primary.on('error', () => undefined);
     const idleStart = await primaryCounters(primary);
-    await sleep(IDLE_WINDOW_MS);
+    await sleep(o.idleWindowMs);
     const idleEnd = await primaryCounters(primary);
     stopLoad = false;
     clients = Array.from({ length: o.clients }, (_, c) => client(c));
     await waitFor(
       `${label}: warm-up`,
       () => accepted().length,
-      (k) => k >= 10,
+      (k) => k >= warmup,
       {
         timeoutMs: o.timeoutMs,
         intervalMs: 20,
