@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { promptIdFor } from '../../src/modules/gpu/runner/comfyui.executor';
+import { StreamKeys } from '../../src/streams/stream-keys';
 import { TestSentinelSet } from '../../test/support/sentinel-set';
 import { result, type BenchContext, type MeasureResult } from '../lib/context';
 import { sleep, waitFor } from '../lib/deadline';
@@ -10,8 +11,6 @@ import { round } from '../lib/stats';
 const TARGET_GAP_S = 10;
 /** Attempts a job can have (MAX_DELIVERIES' default): every prompt id a job may have been given. */
 const MAX_ATTEMPTS = 5;
-const STEPS = 4;
-const STEP_MS = 10;
 
 export interface FailoverOptions {
   /** Submits per second, spread over `clients` closed-loop HTTP clients. */
@@ -29,6 +28,9 @@ export interface FailoverOptions {
   timeoutMs: number;
   /** How long the primary's idle CPU (service connected, no jobs) is sampled before the load starts. */
   idleWindowMs: number;
+  /** The job: txt2img with this many sampler steps, each this long on the simulators. */
+  steps: number;
+  stepMs: number;
 }
 
 /** Redis CPU of the primary: idle (service connected, no jobs) and over a window of steady load. */
@@ -44,6 +46,8 @@ export interface PrimaryLoad {
   cpuUsPerJob: number;
   netCpuUsPerJob: number;
   commandsPerJob: number;
+  /** `job.progress` entries the window's jobs wrote (the gpu runner sends at most one per 250 ms and job). */
+  progressTicksPerJob: number;
 }
 
 interface Answer {
@@ -97,29 +101,37 @@ export async function measureFailover(ctx: BenchContext): Promise<MeasureResult[
     instances: 4,
     timeoutMs: 60_000,
     idleWindowMs: 3_000,
+    steps: 4,
+    stepMs: 10,
   };
-  // Full runs add one at twice the rate (a second point of the primary's CPU against load, and a second gap) and
-  // one with compose's down-after-milliseconds (5000).
+  // Full runs add one at twice the rate (a second point of the primary's CPU against load, and a second gap), one
+  // with compose's down-after-milliseconds (5000), and a pair at 8 jobs/s on 20 instances: 2 s jobs (40 × 50 ms:
+  // ~16 of them running at the kill, ~9 progress ticks each) and 40 ms jobs, whose difference in the primary's CPU
+  // per job is the cost of a progress tick.
+  const slowRate = { rate: 8, acceptedBeforeKill: 90, acceptedAfterKill: 16, instances: 20 };
   const plan: FailoverOptions[] = ctx.quick
     ? [base]
     : [
         base,
         { ...base, rate: 2 * rate, acceptedBeforeKill: 2 * base.acceptedBeforeKill },
         { ...base, downAfterMs: 5_000 },
+        { ...base, ...slowRate, steps: 40, stepMs: 50 },
+        { ...base, ...slowRate },
       ];
   const runs: FailoverOutcome[] = [];
   for (const [i, options] of plan.entries()) {
     const outcome = await runFailover(ctx, options, `failover-${i}`);
     runs.push(outcome);
     ctx.log(
-      `  run ${i + 1}/${plan.length} (down-after ${options.downAfterMs} ms): ${outcome.accepted} accepted of ` +
+      `  run ${i + 1}/${plan.length} (down-after ${options.downAfterMs} ms, ${options.rate} jobs/s, ` +
+        `${options.steps} × ${options.stepMs} ms jobs): ${outcome.accepted} accepted of ` +
         `${outcome.submitted}, lost ${outcome.lost}, ran twice ${outcome.ranTwice}; first 202 after the kill at ` +
         `${outcome.gapMs} ms (any: ${outcome.firstAnyMs} ms); answers after the kill ` +
         `${JSON.stringify(outcome.answersAfterKill)}; primary ${JSON.stringify(outcome.primary)}; ` +
         `all done ${outcome.drainMs} ms after the load stopped`,
     );
   }
-  ctx.details.failover = { runs };
+  ctx.details.failover = { runs: runs.map((r, i) => ({ ...plan[i], ...r })) };
   const fast = runs.filter((r) => r.downAfterMs === base.downAfterMs);
   const lost = runs.reduce((n, r) => n + r.lost, 0);
   const twice = runs.reduce((n, r) => n + r.ranTwice + r.promptsRunTwice, 0);
@@ -151,10 +163,22 @@ export async function measureFailover(ctx: BenchContext): Promise<MeasureResult[
         'µs',
         {
           note:
-            `at ${load.jobsPerS} jobs/s, txt2img ${STEPS} steps; gross ${load.cpuUsPerJob} µs, idle ` +
+            `at ${load.jobsPerS} jobs/s, txt2img ${base.steps} × ${base.stepMs} ms; gross ${load.cpuUsPerJob} µs, idle ` +
             `${load.idleCpuMsPerS} ms/s; ${load.commandsPerJob} commands/job`,
         },
       ),
+    );
+  }
+  const [long, short] = [runs[3]?.primary, runs[4]?.primary];
+  if (long && short && long.progressTicksPerJob > short.progressTicksPerJob) {
+    const perTick =
+      (long.netCpuUsPerJob - short.netCpuUsPerJob) / (long.progressTicksPerJob - short.progressTicksPerJob);
+    rows.push(
+      result(12, 'Redis CPU per progress tick on the primary (2 s vs 40 ms jobs, 8 jobs/s)', round(perTick), 'µs', {
+        note:
+          `net CPU/job ${long.netCpuUsPerJob} vs ${short.netCpuUsPerJob} µs, ticks/job ` +
+          `${long.progressTicksPerJob} vs ${short.progressTicksPerJob}`,
+      }),
     );
   }
   for (const slow of runs.filter((r) => r.downAfterMs !== base.downAfterMs)) {
@@ -174,7 +198,7 @@ export async function measureFailover(ctx: BenchContext): Promise<MeasureResult[
 /** One failover: a fresh Sentinel set, the service, load, kill -9, load until 202s come back, drain, checks. */
 export async function runFailover(ctx: BenchContext, o: FailoverOptions, label: string): Promise<FailoverOutcome> {
   const set = new TestSentinelSet({ downAfterMs: o.downAfterMs });
-  const { sims, urls, stop: stopSims } = await startSims(o.instances, { stepMs: STEP_MS });
+  const { sims, urls, stop: stopSims } = await startSims(o.instances, { stepMs: o.stepMs });
   const started: Awaited<ReturnType<BenchContext['startApp']>>[] = [];
   const answers: Answer[] = [];
   let stopLoad = true;
@@ -213,7 +237,7 @@ export async function runFailover(ctx: BenchContext, o: FailoverOptions, label: 
         next = Math.max(next + intervalMs, performance.now());
         const i = n++;
         const sentAt = performance.now();
-        const res = await submit(url, i);
+        const res = await submit(url, i, o.steps);
         answers.push({ ...res, sentAt, answeredAt: performance.now() });
       }
     };
@@ -249,6 +273,13 @@ export async function runFailover(ctx: BenchContext, o: FailoverOptions, label: 
       },
     );
     const after = await primaryCounters(primary);
+    const ticks =
+      before && after
+        ? await primary
+            .xrange(new StreamKeys(env.STREAM_PREFIX).progress, String(before.wall), String(after.wall))
+            .then((entries) => entries.length)
+            .catch(() => Number.NaN)
+        : Number.NaN;
     const steadyJobs = accepted().length - acceptedAtStart;
     primary.disconnect();
 
@@ -302,7 +333,7 @@ export async function runFailover(ctx: BenchContext, o: FailoverOptions, label: 
       answersAfterKill,
       oldPrimary,
       newPrimary,
-      primary: primaryLoad(idleStart, idleEnd, before, after, steadyJobs),
+      primary: primaryLoad(idleStart, idleEnd, before, after, steadyJobs, ticks),
       drainMs,
       downAfterMs: o.downAfterMs,
     };
@@ -317,7 +348,7 @@ export async function runFailover(ctx: BenchContext, o: FailoverOptions, label: 
 }
 
 /** One submit over HTTP; status 0 when the request failed or timed out. */
-async function submit(url: string, i: number): Promise<{ status: number; id?: string }> {
+async function submit(url: string, i: number, steps: number): Promise<{ status: number; id?: string }> {
   try {
     const res = await fetch(`${url}/v1/generations`, {
       method: 'POST',
@@ -325,7 +356,7 @@ async function submit(url: string, i: number): Promise<{ status: number; id?: st
       body: JSON.stringify({
         workflow: 'txt2img',
         // The prompt varies so that the simulator's cache never hits.
-        inputs: { prompt: `failover ${i}`, width: 64, height: 64, steps: STEPS },
+        inputs: { prompt: `failover ${i}`, width: 64, height: 64, steps },
       }),
       signal: AbortSignal.timeout(10_000),
     });
@@ -374,6 +405,7 @@ function primaryLoad(
   before: Counters | null,
   after: Counters | null,
   jobs: number,
+  progressTicks: number,
 ): PrimaryLoad | null {
   if (!idleStart || !idleEnd || !before || !after || jobs === 0) return null;
   const idleRate = (idleEnd.cpuS - idleStart.cpuS) / ((idleEnd.at - idleStart.at) / 1000);
@@ -388,14 +420,16 @@ function primaryLoad(
     cpuUsPerJob: round((cpu / jobs) * 1e6),
     netCpuUsPerJob: round(((cpu - idleRate * seconds) / jobs) * 1e6),
     commandsPerJob: round((after.calls - before.calls) / jobs),
+    progressTicksPerJob: round(progressTicks / jobs),
   };
 }
 
 interface Counters {
   cpuS: number;
   calls: number;
-  /** performance.now() of the read. */
+  /** performance.now() and Date.now() of the read. */
   at: number;
+  wall: number;
 }
 
 /** The primary's own CPU seconds and command count so far (INFO cpu + commandstats). */
@@ -405,7 +439,7 @@ async function primaryCounters(redis: ReturnType<TestSentinelSet['client']>): Pr
     const stats = await redis.info('commandstats');
     const field = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? NaN);
     const calls = [...stats.matchAll(/calls=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
-    return { cpuS: field('used_cpu_sys') + field('used_cpu_user'), calls, at: performance.now() };
+    return { cpuS: field('used_cpu_sys') + field('used_cpu_user'), calls, at: performance.now(), wall: Date.now() };
   } catch {
     return null;
   }

@@ -34,6 +34,8 @@ describe('bench: failover measure (tiny)', () => {
         instances: 2,
         timeoutMs: 30_000,
         idleWindowMs: 500,
+        steps: 4,
+        stepMs: 10,
       },
       'failover-smoke',
     );
