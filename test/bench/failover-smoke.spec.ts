@@ -36,6 +36,7 @@ describe('bench: failover measure (tiny)', () => {
         idleWindowMs: 500,
         steps: 4,
         stepMs: 10,
+        claimIdleMs: 1_000,
       },
       'failover-smoke',
     );
