@@ -48,6 +48,8 @@ export interface PrimaryLoad {
   cpuUsPerJob: number;
   netCpuUsPerJob: number;
   commandsPerJob: number;
+  /** The kernel's share of the window's CPU (socket reads and writes, epoll, replication writes). */
+  kernelShare: number;
   /** `job.progress` entries the window's jobs wrote (the gpu runner sends at most one per 250 ms and job). */
   progressTicksPerJob: number;
 }
@@ -433,12 +435,14 @@ function primaryLoad(
     cpuUsPerJob: round((cpu / jobs) * 1e6),
     netCpuUsPerJob: round(((cpu - idleRate * seconds) / jobs) * 1e6),
     commandsPerJob: round((after.calls - before.calls) / jobs),
+    kernelShare: round((after.cpuSysS - before.cpuSysS) / cpu),
     progressTicksPerJob: round(progressTicks / jobs),
   };
 }
 
 interface Counters {
   cpuS: number;
+  cpuSysS: number;
   calls: number;
   /** performance.now() and Date.now() of the read. */
   at: number;
@@ -452,7 +456,13 @@ async function primaryCounters(redis: ReturnType<TestSentinelSet['client']>): Pr
     const stats = await redis.info('commandstats');
     const field = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? NaN);
     const calls = [...stats.matchAll(/calls=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
-    return { cpuS: field('used_cpu_sys') + field('used_cpu_user'), calls, at: performance.now(), wall: Date.now() };
+    return {
+      cpuS: field('used_cpu_sys') + field('used_cpu_user'),
+      cpuSysS: field('used_cpu_sys'),
+      calls,
+      at: performance.now(),
+      wall: Date.now(),
+    };
   } catch {
     return null;
   }
