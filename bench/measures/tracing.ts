@@ -14,6 +14,8 @@ export async function measureTracing(ctx: BenchContext): Promise<MeasureResult[]
   // Short runs, more of them: the median of alternating pairs is what survives a shared, busy machine.
   const jobs = ctx.quick ? 200 : 500;
   const reps = ctx.quick ? 3 : 5;
+  // With --cpu-prof, the gpu process of every run writes a profile (off and on alike, to compare).
+  const profile = true;
   const sink = new OtlpSink();
   const endpoint = await sink.start();
   let api: StartedTracing | undefined;
@@ -32,10 +34,19 @@ export async function measureTracing(ctx: BenchContext): Promise<MeasureResult[]
     const childEnv = { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' };
     for (let rep = 0; rep < reps; rep++) {
       installTracing(undefined);
-      off.push(await runPipeline(ctx, { processes: 1, jobs, redisUrl: ctx.redisUrl, instancesPerProcess: 4 }));
+      off.push(await runPipeline(ctx, { processes: 1, jobs, redisUrl: ctx.redisUrl, instancesPerProcess: 4, profile }));
       await ctx.cleanup();
       installTracing(api.tracing);
-      on.push(await runPipeline(ctx, { processes: 1, jobs, redisUrl: ctx.redisUrl, instancesPerProcess: 4, childEnv }));
+      on.push(
+        await runPipeline(ctx, {
+          processes: 1,
+          jobs,
+          redisUrl: ctx.redisUrl,
+          instancesPerProcess: 4,
+          childEnv,
+          profile,
+        }),
+      );
       await ctx.cleanup();
       ctx.log(
         `  rep ${rep + 1}: tracing off ${round(off[rep]!.jobsPerSec)} jobs/s, on ${round(on[rep]!.jobsPerSec)} jobs/s` +

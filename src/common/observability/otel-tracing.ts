@@ -10,14 +10,16 @@ import {
   type Context,
   type Span,
   type SpanContext,
+  type Tracer,
 } from '@opentelemetry/api';
-import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { hostname } from 'node:os';
+import { envDetector, processDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { HandlerPlace, HttpMiddleware, JobTracing, ObservedEnvelope } from './observability.hooks';
 import { ScrubbingSpanExporter } from './scrubbing-span.exporter';
+import { traceUndiciRequests } from './undici-spans';
 
 /** The attribute every span of a job carries (search Jaeger/Tempo by it). */
 export const JOB_ID_ATTRIBUTE = 'comfy_relay.job_id';
@@ -43,19 +45,24 @@ export interface StartedTracing {
 }
 
 /**
- * Starts the OpenTelemetry SDK for traces only (no metrics or logs pipeline: /metrics and pino cover those) with the
- * undici instrumentation, so ComfyUI calls made while a job is handled become child spans of that job's span.
+ * Starts the OpenTelemetry SDK for traces only (no metrics or logs pipeline: /metrics and pino cover those) and the
+ * undici client spans (./undici-spans), so ComfyUI calls made while a job is handled become child spans of its span.
  * Loaded with a dynamic import only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
  */
 export async function startTracing(settings: TracingSettings): Promise<StartedTracing> {
   const exporter = await otlpExporter(settings.protocol, `${settings.endpoint}/v1/traces`);
   const sdk = new NodeSDK({
     serviceName: settings.serviceName,
+    // A resource known in full at start: the SDK's default host detector adds host.id, read asynchronously, and while
+    // any attribute is pending every export waits on it and every span checks for it. OTEL_RESOURCE_ATTRIBUTES and
+    // the process attributes are still read (both detectors are synchronous); host.name is set here.
     resource: resourceFromAttributes({
+      'host.name': hostname(),
       'service.version': settings.serviceVersion,
       'service.instance.id': settings.instance,
       'comfy_relay.role': settings.role,
     }),
+    resourceDetectors: [processDetector, envDetector],
     traceExporter: new ScrubbingSpanExporter(exporter, settings.scrub),
     metricReaders: [],
     logRecordProcessors: [],
@@ -63,21 +70,27 @@ export async function startTracing(settings: TracingSettings): Promise<StartedTr
     // by undici, parsed by ComfyUI's server) would be work for nothing. Our processes pass the context in the event
     // envelope; an incoming API request's header is read by the middleware below.
     textMapPropagator: null,
-    instrumentations: [
-      new UndiciInstrumentation({
-        // Only calls made for a job (or a traced HTTP request): not the pool's health probes. Checked first, so an
-        // untraced call costs one context lookup (requireParentforSpans alone parses its URL and headers first).
-        ignoreRequestHook: () => trace.getSpan(context.active()) === undefined,
-        requireParentforSpans: true,
-        requestHook: (span) => {
-          const jobId = context.active().getValue(JOB_ID_KEY);
-          if (typeof jobId === 'string') span.setAttribute(JOB_ID_ATTRIBUTE, jobId);
-        },
-      }),
-    ],
   });
   sdk.start();
-  return { tracing: new OtelJobTracing(), shutdown: () => sdk.shutdown() };
+  const tracer = trace.getTracer('comfy-relay');
+  // ComfyUI calls made while a job is handled (and Bot API calls while a delivery is) become child spans of that
+  // job's span; calls made outside any span (the pool's health probes) get none.
+  const stopUndici = traceUndiciRequests(tracer, {
+    contextAttribute: {
+      name: JOB_ID_ATTRIBUTE,
+      of: (ctx) => {
+        const jobId = ctx.getValue(JOB_ID_KEY);
+        return typeof jobId === 'string' ? jobId : undefined;
+      },
+    },
+  });
+  return {
+    tracing: new OtelJobTracing(tracer),
+    shutdown: async () => {
+      stopUndici();
+      await sdk.shutdown();
+    },
+  };
 }
 
 /** The URL is the validated configuration's; the exporter reads the other standard OTEL_EXPORTER_OTLP_* itself. */
@@ -89,7 +102,7 @@ async function otlpExporter(protocol: TracingSettings['protocol'], url: string):
 }
 
 class OtelJobTracing implements JobTracing {
-  private readonly tracer = trace.getTracer('comfy-relay');
+  constructor(private readonly tracer: Tracer) {}
 
   traceparentFor(envelope: ObservedEnvelope): string | undefined {
     const active = trace.getSpan(context.active());
