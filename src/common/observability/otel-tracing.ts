@@ -1,6 +1,8 @@
 import {
   context,
   createContextKey,
+  diag,
+  DiagConsoleLogger,
   defaultTextMapGetter,
   ROOT_CONTEXT,
   SpanKind,
@@ -8,14 +10,20 @@ import {
   trace,
   TraceFlags,
   type Context,
+  type Attributes,
   type Span,
   type SpanContext,
   type Tracer,
 } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import {
+  diagLogLevelFromString,
+  getBooleanFromEnv,
+  getStringFromEnv,
+  W3CTraceContextPropagator,
+} from '@opentelemetry/core';
 import { hostname } from 'node:os';
-import { envDetector, processDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import { detectResources, envDetector, processDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { HandlerPlace, HttpMiddleware, JobTracing, ObservedEnvelope } from './observability.hooks';
 import { ScrubbingSpanExporter } from './scrubbing-span.exporter';
@@ -45,34 +53,44 @@ export interface StartedTracing {
 }
 
 /**
- * Starts the OpenTelemetry SDK for traces only (no metrics or logs pipeline: /metrics and pino cover those) and the
- * undici client spans (./undici-spans), so ComfyUI calls made while a job is handled become child spans of its span.
- * Loaded with a dynamic import only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+ * Starts OpenTelemetry for traces only (/metrics and pino cover metrics and logs) and the undici client spans
+ * (./undici-spans), so ComfyUI calls made while a job is handled become child spans of its span. Loaded with a dynamic
+ * import only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+ *
+ * The trace SDK itself (NodeTracerProvider, BatchSpanProcessor), not @opentelemetry/sdk-node's NodeSDK: NodeSDK loads
+ * the metrics and logs SDKs, their exporters for every protocol, Zipkin, Prometheus, B3/Jaeger propagators and a YAML
+ * config parser (466 modules, 10 MB of heap) for a service that uses none of them, and every major GC of a gpu
+ * process marked that heap. The standard variables are honoured all the same, by the SDK classes that read them:
+ * OTEL_TRACES_SAMPLER(_ARG) and OTEL_SPAN_*_LIMIT (the provider), OTEL_BSP_* (the batch processor),
+ * OTEL_EXPORTER_OTLP_* (the exporter), OTEL_RESOURCE_ATTRIBUTES (the env detector); OTEL_SDK_DISABLED and
+ * OTEL_LOG_LEVEL are read here as NodeSDK read them.
  */
 export async function startTracing(settings: TracingSettings): Promise<StartedTracing> {
-  const exporter = await otlpExporter(settings.protocol, `${settings.endpoint}/v1/traces`);
-  const sdk = new NodeSDK({
-    serviceName: settings.serviceName,
-    // A resource known in full at start: the SDK's default host detector adds host.id, read asynchronously, and while
-    // any attribute is pending every export waits on it and every span checks for it. OTEL_RESOURCE_ATTRIBUTES and
-    // the process attributes are still read (both detectors are synchronous); host.name is set here.
-    resource: resourceFromAttributes({
-      'host.name': hostname(),
-      'service.version': settings.serviceVersion,
-      'service.instance.id': settings.instance,
-      'comfy_relay.role': settings.role,
-    }),
-    resourceDetectors: [processDetector, envDetector],
-    traceExporter: new ScrubbingSpanExporter(exporter, settings.scrub),
-    metricReaders: [],
-    logRecordProcessors: [],
-    // No global propagator: ComfyUI does not trace, so a traceparent header on each of its calls (built, validated
-    // by undici, parsed by ComfyUI's server) would be work for nothing. Our processes pass the context in the event
-    // envelope; an incoming API request's header is read by the middleware below.
-    textMapPropagator: null,
-  });
-  sdk.start();
+  const logLevel = getStringFromEnv('OTEL_LOG_LEVEL');
+  if (logLevel !== undefined) diag.setLogger(new DiagConsoleLogger(), { logLevel: diagLogLevelFromString(logLevel) });
   const tracer = trace.getTracer('comfy-relay');
+  // Disabled: the API's no-op tracer (as NodeSDK did), so jobs still run through the same code.
+  if (getBooleanFromEnv('OTEL_SDK_DISABLED')) return { tracing: new OtelJobTracing(tracer), shutdown: async () => {} };
+  const exporter = await otlpExporter(settings.protocol, `${settings.endpoint}/v1/traces`);
+  // A resource known in full at start: the default host detector adds host.id, read asynchronously, and while any
+  // attribute is pending every export waits on it. The process attributes and OTEL_RESOURCE_ATTRIBUTES are still read
+  // (both detectors are synchronous); host.name is set here; the service name, from the configuration, wins.
+  const resource = resourceFromAttributes({
+    'host.name': hostname(),
+    'service.version': settings.serviceVersion,
+    'service.instance.id': settings.instance,
+    'comfy_relay.role': settings.role,
+  })
+    .merge(detectResources({ detectors: [processDetector, envDetector] }))
+    .merge(resourceFromAttributes({ 'service.name': settings.serviceName }));
+  const provider = new NodeTracerProvider({
+    resource,
+    spanProcessors: [new BatchSpanProcessor(new ScrubbingSpanExporter(exporter, settings.scrub))],
+  });
+  // No global propagator: ComfyUI does not trace, so a traceparent header on each of its calls (built, validated by
+  // undici, parsed by ComfyUI's server) would be work for nothing. Our processes pass the context in the event
+  // envelope; an incoming API request's header is read by the middleware below.
+  provider.register({ propagator: null });
   // ComfyUI calls made while a job is handled (and Bot API calls while a delivery is) become child spans of that
   // job's span; calls made outside any span (the pool's health probes) get none.
   const stopUndici = traceUndiciRequests(tracer, {
@@ -88,7 +106,7 @@ export async function startTracing(settings: TracingSettings): Promise<StartedTr
     tracing: new OtelJobTracing(tracer),
     shutdown: async () => {
       stopUndici();
-      await sdk.shutdown();
+      await provider.shutdown();
     },
   };
 }
@@ -126,22 +144,23 @@ class OtelJobTracing implements JobTracing {
 
   inHandlerSpan<T>(envelope: ObservedEnvelope, place: HandlerPlace, run: () => Promise<T>): Promise<T> {
     const parent = parentContext(envelope.traceparent);
+    // Every attribute is paid for on each handled event (set, checked, scrubbed, encoded): none repeats another or
+    // the resource (service.instance.id is there; the group is messaging.consumer.group.name). One literal, not a
+    // spread of the job's attributes and more keys after it: that shape grew a new hidden class per span.
+    const attributes: Attributes = {
+      [JOB_ID_ATTRIBUTE]: envelope.jobId,
+      'comfy_relay.event_type': envelope.type,
+      'comfy_relay.deliveries': place.deliveries,
+      'messaging.system': 'redis',
+      'messaging.operation.type': 'process',
+      'messaging.destination.name': place.stream,
+      'messaging.consumer.group.name': place.group,
+      'messaging.message.id': place.entryId,
+    };
+    addChosenJobAttributes(attributes, envelope);
     const span = this.tracer.startSpan(
       `${place.group} ${envelope.type}`,
-      {
-        kind: SpanKind.CONSUMER,
-        // Every attribute is paid for on each handled event (set, checked, scrubbed, encoded): none repeats another
-        // or the resource (service.instance.id is there; the group is messaging.consumer.group.name).
-        attributes: {
-          ...jobAttributes(envelope),
-          'comfy_relay.deliveries': place.deliveries,
-          'messaging.system': 'redis',
-          'messaging.operation.type': 'process',
-          'messaging.destination.name': place.stream,
-          'messaging.consumer.group.name': place.group,
-          'messaging.message.id': place.entryId,
-        },
-      },
+      { kind: SpanKind.CONSUMER, attributes },
       parent,
     );
     const ctx = trace.setSpan(parent, span).setValue(JOB_ID_KEY, envelope.jobId);
@@ -174,16 +193,17 @@ class OtelJobTracing implements JobTracing {
   };
 }
 
-function jobAttributes(envelope: ObservedEnvelope): Record<string, string> {
-  const attributes: Record<string, string> = {
-    [JOB_ID_ATTRIBUTE]: envelope.jobId,
-    'comfy_relay.event_type': envelope.type,
-  };
+function jobAttributes(envelope: ObservedEnvelope): Attributes {
+  const attributes: Attributes = { [JOB_ID_ATTRIBUTE]: envelope.jobId, 'comfy_relay.event_type': envelope.type };
+  addChosenJobAttributes(attributes, envelope);
+  return attributes;
+}
+
+function addChosenJobAttributes(attributes: Attributes, envelope: ObservedEnvelope): void {
   // The correlation id is the job id unless the caller chose one: only a chosen one is worth a field.
   if (envelope.correlationId !== envelope.jobId) attributes['comfy_relay.correlation_id'] = envelope.correlationId;
   const workflow = (envelope.payload as { workflow?: unknown } | null)?.workflow;
   if (typeof workflow === 'string') attributes['comfy_relay.workflow'] = workflow;
-  return attributes;
 }
 
 async function ended<T>(span: Span, run: () => Promise<T>): Promise<T> {
