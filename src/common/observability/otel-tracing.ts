@@ -120,16 +120,25 @@ async function otlpExporter(protocol: TracingSettings['protocol'], url: string):
 }
 
 class OtelJobTracing implements JobTracing {
+  private readonly traceparents = new WeakMap<Span, string>();
+
   constructor(private readonly tracer: Tracer) {}
 
   traceparentFor(envelope: ObservedEnvelope): string | undefined {
     const active = trace.getSpan(context.active());
-    if (active && trace.isSpanContextValid(active.spanContext())) {
-      // An HTTP request's span learns the job it made; a handler's span has it already (set at its start).
-      if (active.isRecording() && (active as Partial<ReadableSpan>).attributes?.[JOB_ID_ATTRIBUTE] === undefined) {
-        active.setAttribute(JOB_ID_ATTRIBUTE, envelope.jobId);
+    if (active) {
+      // A handler makes several events (accepted, started, progress, completed): the span's traceparent is checked and
+      // built once, for the first.
+      let traceparent = this.traceparents.get(active);
+      if (traceparent === undefined && trace.isSpanContextValid(active.spanContext())) {
+        // An HTTP request's span learns the job it made; a handler's span has it already (set at its start).
+        if (active.isRecording() && (active as Partial<ReadableSpan>).attributes?.[JOB_ID_ATTRIBUTE] === undefined) {
+          active.setAttribute(JOB_ID_ATTRIBUTE, envelope.jobId);
+        }
+        traceparent = traceparentOf(active.spanContext());
+        this.traceparents.set(active, traceparent);
       }
-      return traceparentOf(active.spanContext());
+      if (traceparent !== undefined) return traceparent;
     }
     // A job's first event made outside any span (a Telegram update, a re-drive): the job's trace starts here.
     if (envelope.type !== 'job.requested') return undefined;
