@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 import { BLOB_ACQUIRE, BLOB_CLAIM_DELETE, BLOB_FORGET, BLOB_RELEASE, LEASE_RELEASE } from '../redis/scripts';
 import type { StreamKeys } from '../streams/stream-keys';
 
@@ -17,7 +17,7 @@ export type ClaimOutcome = 'delete' | 'held' | 'gone' | 'busy';
  */
 export class BlobLifetimesRepository {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: StreamKeys,
   ) {}
 

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 import type { Logger } from 'pino';
 import type { BlobConfig } from '../config/app-config';
 import type { StreamKeys } from '../streams/stream-keys';
@@ -15,7 +15,7 @@ import { RedisBlobBytes } from './redis-blob.bytes';
  */
 export async function createBlobStore(
   config: BlobConfig,
-  redis: Redis,
+  redis: RedisClient,
   keys: StreamKeys,
   log: Pick<Logger, 'warn'>,
 ): Promise<{ store: LifecycledBlobStore; close(): void }> {

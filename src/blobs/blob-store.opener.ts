@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 import type { Logger } from 'pino';
 import type { BlobConfig } from '../config/app-config';
 import type { StreamKeys } from '../streams/stream-keys';
@@ -11,7 +11,7 @@ import { createBlobStore } from './blob-store.factory';
  */
 export class BlobStoreOpener {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly config: BlobConfig,
   ) {}
 

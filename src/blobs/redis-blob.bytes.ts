@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 import { BLOB_BYTES_WRITE } from '../redis/scripts';
 import type { StreamKeys } from '../streams/stream-keys';
 import type { BlobBytes } from './blob-bytes';
@@ -13,7 +13,7 @@ export class RedisBlobBytes implements BlobBytes {
   readonly maxDeleteMs = 5_000;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: StreamKeys,
   ) {}
 

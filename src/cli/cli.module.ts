@@ -1,5 +1,5 @@
 import { Injectable, Module, type DynamicModule } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 import { CommandRunner, InjectCommander } from 'nest-commander';
 import { BlobStoreOpener } from '../blobs/blob-store.opener';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
@@ -55,12 +55,12 @@ export class CliModule {
         {
           provide: ProjectionRebuilder,
           inject: [REDIS, StreamKeys],
-          useFactory: (r: Redis, k: StreamKeys) => new ProjectionRebuilder(r, k),
+          useFactory: (r: RedisClient, k: StreamKeys) => new ProjectionRebuilder(r, k),
         },
         {
           provide: BlobStoreOpener,
           inject: [REDIS, APP_CONFIG],
-          useFactory: (r: Redis, c: AppConfig) => new BlobStoreOpener(r, c.blobs),
+          useFactory: (r: RedisClient, c: AppConfig) => new BlobStoreOpener(r, c.blobs),
         },
         StreamStatsReader,
         PoolCapabilityStore,

@@ -9,6 +9,7 @@ export const ENV_VARIABLES = [
   'REDIS_URL',
   'REDIS_SENTINELS',
   'REDIS_SENTINEL_MASTER',
+  'REDIS_CLUSTER_NODES',
   'REDIS_MIN_REPLICAS_ACK',
   'REDIS_REPLICA_ACK_TIMEOUT_MS',
   'STREAM_PREFIX',
@@ -83,7 +84,7 @@ const toRatio = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && /^\d*\.?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
 /** OTEL_EXPORTER_OTLP_HEADERS / OTEL_RESOURCE_ATTRIBUTES: `key=value` pairs, comma separated (values URL-encoded). */
 const KEY_VALUE_LIST = /^\s*[^\s=,]+\s*=[^,]*(,\s*[^\s=,]+\s*=[^,]*)*$/;
-/** REDIS_SENTINELS: `host:port` pairs, comma separated (an IPv6 host in brackets); port ranges are checked by the loader. */
+/** REDIS_SENTINELS, REDIS_CLUSTER_NODES: `host:port` pairs, comma separated (an IPv6 host in brackets); port ranges are checked by the loader. */
 const HOST_PORT = '(\\[[0-9A-Fa-f:.]{2,45}\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):\\d{1,5}';
 const HOST_PORT_LIST = new RegExp(`^\\s*${HOST_PORT}(\\s*,\\s*${HOST_PORT})*\\s*$`);
 
@@ -112,6 +113,16 @@ export class EnvDto {
   @Transform(trimmed)
   @Matches(/^[A-Za-z0-9._-]{1,64}$/, { message: 'must be 1-64 characters of letters, digits and ._-' })
   REDIS_SENTINEL_MASTER?: string;
+
+  /**
+   * Nodes of a Redis Cluster to start from (any of its nodes; ioredis learns the rest from CLUSTER SLOTS). Instead of
+   * REDIS_URL's host, which then gives only credentials and TLS; not with REDIS_SENTINELS. STREAM_PREFIX must then
+   * carry a hash tag, so that every key a script touches sits in one slot (docs/job-state.md#redis-cluster).
+   */
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(HOST_PORT_LIST, { message: 'must be a comma list of host:port (e.g. redis-1:6379,10.0.0.8:6379)' })
+  REDIS_CLUSTER_NODES?: string;
 
   /**
    * > 0: a write whose loss would lose a job (a submit before its 202, a worker's placement before the prompt goes

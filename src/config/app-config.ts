@@ -6,6 +6,8 @@ export interface AppConfig {
   readonly redisUrl: string;
   /** REDIS_SENTINELS + REDIS_SENTINEL_MASTER; null: Redis is the one at REDIS_URL. */
   readonly redisSentinel: RedisSentinelConfig | null;
+  /** REDIS_CLUSTER_NODES: a Redis Cluster (ioredis Cluster) found from these nodes; null: not a cluster. */
+  readonly redisCluster: RedisClusterConfig | null;
   /**
    * REDIS_MIN_REPLICAS_ACK / REDIS_REPLICA_ACK_TIMEOUT_MS: writes whose loss would lose a job wait (WAIT) until this
    * many replicas hold them, for at most timeoutMs at a time. replicas 0: no WAIT.
@@ -63,6 +65,11 @@ export interface AppConfig {
   readonly logFormat: 'json' | 'pretty';
   /** Optional error reporting and tracing (docs/operations.md); both off when their variables are unset. */
   readonly observability: ObservabilityConfig;
+}
+
+/** Nodes to discover a Redis Cluster from (REDIS_URL then gives only credentials and TLS). */
+export interface RedisClusterConfig {
+  readonly nodes: readonly { readonly host: string; readonly port: number }[];
 }
 
 /** Where the sentinels are and the name they know the primary by. */

@@ -2,7 +2,14 @@ import { hostname } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { ENV_VARIABLES, EnvDto, ROLES, type Role } from './app-config.dto';
-import type { AppConfig, BlobConfig, HttpAccessConfig, ObservabilityConfig, RedisSentinelConfig } from './app-config';
+import type {
+  AppConfig,
+  BlobConfig,
+  HttpAccessConfig,
+  ObservabilityConfig,
+  RedisClusterConfig,
+  RedisSentinelConfig,
+} from './app-config';
 import { ALL_INTERFACES, listenRefusal, LOOPBACK_HOST } from './listen-address';
 
 /** Variables whose values must never be echoed back, even in a validation error. */
@@ -58,7 +65,7 @@ function crossFieldProblems(dto: EnvDto): { variable: string; rule: string }[] {
     const missing = dto.AWS_ACCESS_KEY_ID === undefined ? 'AWS_ACCESS_KEY_ID' : 'AWS_SECRET_ACCESS_KEY';
     problems.push({ variable: missing, rule: 'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together' });
   }
-  problems.push(...accessProblems(dto), ...sentinelProblems(dto));
+  problems.push(...accessProblems(dto), ...sentinelProblems(dto), ...clusterProblems(dto));
   return problems;
 }
 
@@ -68,13 +75,66 @@ function sentinelProblems(dto: EnvDto): { variable: string; rule: string }[] {
     const missing = dto.REDIS_SENTINELS === undefined ? 'REDIS_SENTINELS' : 'REDIS_SENTINEL_MASTER';
     return [{ variable: missing, rule: 'REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together' }];
   }
-  const bad = sentinelAddresses(dto.REDIS_SENTINELS).filter((a) => a.port < 1 || a.port > 65535);
+  const bad = hostPorts(dto.REDIS_SENTINELS).filter((a) => a.port < 1 || a.port > 65535);
   return bad.length > 0
     ? [{ variable: 'REDIS_SENTINELS', rule: `ports must be 1-65535 (got ${bad.map((a) => a.port).join(', ')})` }]
     : [];
 }
 
-function sentinelAddresses(value: string | undefined): { host: string; port: number }[] {
+/**
+ * REDIS_CLUSTER_NODES is one way to find Redis, Sentinel another: both set is a mistake to name, not to guess at. On a
+ * cluster every script's keys must share a slot (a hash tag in STREAM_PREFIX); a cluster has only database 0; and
+ * WAIT counts the replicas of the one node that took the write, which a cluster client does not pin (refused
+ * rather than half-done).
+ */
+function clusterProblems(dto: EnvDto): { variable: string; rule: string }[] {
+  if (dto.REDIS_CLUSTER_NODES === undefined) return [];
+  const problems: { variable: string; rule: string }[] = [];
+  const sentinel = ['REDIS_SENTINELS', 'REDIS_SENTINEL_MASTER'].filter((v) => dto[v as keyof EnvDto] !== undefined);
+  if (sentinel.length > 0) {
+    problems.push({
+      variable: 'REDIS_CLUSTER_NODES',
+      rule: `set either REDIS_CLUSTER_NODES or ${sentinel.join(' + ')}, not both (a cluster fails over by itself)`,
+    });
+  }
+  const bad = hostPorts(dto.REDIS_CLUSTER_NODES).filter((a) => a.port < 1 || a.port > 65535);
+  if (bad.length > 0) {
+    problems.push({
+      variable: 'REDIS_CLUSTER_NODES',
+      rule: `ports must be 1-65535 (got ${bad.map((a) => a.port).join(', ')})`,
+    });
+  }
+  if (!/\{[^{}]+\}/.test(dto.STREAM_PREFIX)) {
+    problems.push({
+      variable: 'STREAM_PREFIX',
+      rule: `needs a hash tag with REDIS_CLUSTER_NODES, e.g. {cr}: (got ${JSON.stringify(dto.STREAM_PREFIX)})`,
+    });
+  }
+  if (databaseOf(dto.REDIS_URL) !== 0) {
+    problems.push({ variable: 'REDIS_URL', rule: 'a Redis Cluster has only database 0; leave the path empty' });
+  }
+  if (dto.REDIS_MIN_REPLICAS_ACK > 0) {
+    problems.push({
+      variable: 'REDIS_MIN_REPLICAS_ACK',
+      rule: 'is not supported with REDIS_CLUSTER_NODES yet (use Sentinel for acknowledged writes)',
+    });
+  }
+  return problems;
+}
+
+function databaseOf(url: string): number {
+  try {
+    return Number(new URL(url).pathname.replace(/^\//, '') || 0);
+  } catch {
+    return 0;
+  }
+}
+
+function clusterConfig(dto: EnvDto): RedisClusterConfig | null {
+  return dto.REDIS_CLUSTER_NODES === undefined ? null : { nodes: hostPorts(dto.REDIS_CLUSTER_NODES) };
+}
+
+function hostPorts(value: string | undefined): { host: string; port: number }[] {
   return list(value).map((pair) => {
     const colon = pair.lastIndexOf(':');
     // ioredis wants an IPv6 address without its brackets.
@@ -84,7 +144,7 @@ function sentinelAddresses(value: string | undefined): { host: string; port: num
 
 function sentinelConfig(dto: EnvDto): RedisSentinelConfig | null {
   if (dto.REDIS_SENTINELS === undefined || dto.REDIS_SENTINEL_MASTER === undefined) return null;
-  return { sentinels: sentinelAddresses(dto.REDIS_SENTINELS), masterName: dto.REDIS_SENTINEL_MASTER };
+  return { sentinels: hostPorts(dto.REDIS_SENTINELS), masterName: dto.REDIS_SENTINEL_MASTER };
 }
 
 /** API keys, tiers and the listen address (README: security). Key values are never shown, only counts. */
@@ -182,6 +242,7 @@ function toAppConfig(dto: EnvDto): AppConfig {
   return Object.freeze({
     redisUrl: dto.REDIS_URL,
     redisSentinel: sentinelConfig(dto),
+    redisCluster: clusterConfig(dto),
     replicaAck: { replicas: dto.REDIS_MIN_REPLICAS_ACK, timeoutMs: dto.REDIS_REPLICA_ACK_TIMEOUT_MS },
     streamPrefix: dto.STREAM_PREFIX,
     roles,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type Redis from 'ioredis';
+import { isCluster, primaries, type RedisClient } from './redis-client';
 
 const registry = new Map<string, LuaScript>();
 
@@ -42,7 +42,11 @@ export class LuaScript {
     registry.set(name, this);
   }
 
-  async run(redis: Redis, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown> {
+  async run(
+    redis: RedisClient,
+    keys: readonly string[],
+    args: readonly (string | number | Buffer)[],
+  ): Promise<unknown> {
     // A cluster client routes a script by its first key; a script without one would go to an arbitrary node.
     if (keys.length === 0) throw new Error(`Lua script ${this.name} called without a key`);
     try {
@@ -59,9 +63,23 @@ export function registeredScripts(): readonly LuaScript[] {
   return [...registry.values()];
 }
 
-/** Loads every registered script into this Redis (one round trip), so no call pays a NOSCRIPT retry. */
-export async function preloadScripts(redis: Redis): Promise<void> {
-  const pipeline = redis.pipeline();
-  for (const script of registry.values()) pipeline.script('LOAD', script.source);
-  await pipeline.exec();
+/**
+ * Loads every registered script into this Redis (one round trip), so no call pays a NOSCRIPT retry. On a cluster the
+ * script cache is per node: every primary gets them, once the client knows its nodes (a node added later, or a
+ * replica promoted, loads each script on its first EVAL fallback).
+ */
+export async function preloadScripts(redis: RedisClient): Promise<void> {
+  if (isCluster(redis) && redis.status !== 'ready') {
+    await new Promise<void>((resolve, reject) => {
+      redis.once('ready', resolve);
+      redis.once('end', () => reject(new Error('cluster connection ended before it was ready')));
+    });
+  }
+  await Promise.all(
+    primaries(redis).map(async (node) => {
+      const pipeline = node.pipeline();
+      for (const script of registry.values()) pipeline.script('LOAD', script.source);
+      await pipeline.exec();
+    }),
+  );
 }

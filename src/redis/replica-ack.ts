@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from './redis-client';
 
 /** Fewer replicas than REDIS_MIN_REPLICAS_ACK confirmed a write in time, or the connection changed under it. */
 export class ReplicasUnconfirmedError extends Error {
@@ -41,20 +41,20 @@ export class ReplicaAck {
   private session = 0;
 
   private constructor(
-    private readonly main: Redis,
-    private readonly acked: Redis | null,
+    private readonly main: RedisClient,
+    private readonly acked: RedisClient | null,
     readonly replicas: number,
     readonly timeoutMs: number,
   ) {
     acked?.on('close', () => this.session++);
   }
 
-  static off(main: Redis): ReplicaAck {
+  static off(main: RedisClient): ReplicaAck {
     return new ReplicaAck(main, null, 0, 0);
   }
 
   /** `acked`: a connection for acknowledged writes only (closed by close()). */
-  static on(main: Redis, acked: Redis, replicas: number, timeoutMs: number): ReplicaAck {
+  static on(main: RedisClient, acked: RedisClient, replicas: number, timeoutMs: number): ReplicaAck {
     return new ReplicaAck(main, acked, replicas, timeoutMs);
   }
 
@@ -63,7 +63,7 @@ export class ReplicaAck {
   }
 
   /** Runs `write` (on the connection WAIT will follow on) and resolves once `replicas` replicas hold what it wrote. */
-  async write<T>(write: (redis: Redis) => Promise<T>, options: AcknowledgedWriteOptions<T> = {}): Promise<T> {
+  async write<T>(write: (redis: RedisClient) => Promise<T>, options: AcknowledgedWriteOptions<T> = {}): Promise<T> {
     const acked = this.acked;
     if (!acked) return write(this.main);
     const session = this.session;

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 
 /**
  * A blocking read (XREAD/XREADGROUP … BLOCK) with a deadline of our own. ioredis' `commandTimeout` clears its timer
@@ -6,7 +6,12 @@ import type Redis from 'ioredis';
  * reader then kept its process alive until the timer fired, BLOCK + 10 s later. Past the deadline the connection is
  * presumed half-open and is dropped (it reconnects), so the pending call fails and the next read starts afresh.
  */
-export async function blockingCall(conn: Redis, deadlineMs: number, command: string, args: string[]): Promise<unknown> {
+export async function blockingCall(
+  conn: RedisClient,
+  deadlineMs: number,
+  command: string,
+  args: string[],
+): Promise<unknown> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {

@@ -1,8 +1,8 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 import { CONSUMER_HAND_OFF, CONSUMER_HEARTBEAT, CONSUMER_REDELIVER_OWN } from '../redis/scripts';
 
 export class ConsumerHeartbeat {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   /** Returns the ids no longer owned by `consumer`. */
   async beat(stream: string, group: string, consumer: string, ids: readonly string[]): Promise<string[]> {

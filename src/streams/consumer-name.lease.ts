@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { LEASE_RELEASE, LEASE_RENEW } from '../redis/scripts';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 
 const MAX_SLOTS = 256;
 /**
@@ -15,7 +15,7 @@ export class ConsumerNameLease {
   name = '';
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly leasePrefix: string,
     private readonly ttlMs: number,
   ) {}

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 import { ENVELOPE_FIELD, entryFields, makeEnvelope, TICKET_FIELD } from './envelope.codec';
 import type { AnyJobEnvelope } from './job-event.types';
 import type { StreamKeys } from './stream-keys';
@@ -40,7 +40,7 @@ export interface DlqRecord {
  */
 export class DeadLetterWriter {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: StreamKeys,
   ) {}
 

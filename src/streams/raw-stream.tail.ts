@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import { duplicateConnection, type RedisClient } from '../redis/redis-client';
 import { parseReadReply, type RawEntry } from './stream-reply.parser';
 
 const BLOCK_MS = 1_000;
@@ -9,11 +9,15 @@ const BLOCK_MS = 1_000;
  * own connection, which closing drops.
  */
 export async function* tailStreams(
-  redis: Redis,
+  redis: RedisClient,
   streams: readonly string[],
   signal: AbortSignal,
 ): AsyncGenerator<{ stream: string; entry: RawEntry }> {
-  const conn = redis.duplicate({ maxRetriesPerRequest: null, enableAutoPipelining: false, connectionName: 'cli-tail' });
+  const conn = duplicateConnection(redis, {
+    maxRetriesPerRequest: null,
+    enableAutoPipelining: false,
+    connectionName: 'cli-tail',
+  });
   conn.on('error', () => undefined);
   const stop = () => conn.disconnect();
   signal.addEventListener('abort', stop, { once: true });

@@ -1,5 +1,5 @@
 import { Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 import { lastValueFrom } from 'rxjs';
 import type { Logger } from '../common/logger';
 import { runJobHandler } from '../common/observability/observability.hooks';
@@ -37,7 +37,7 @@ export class RedisStreamsServer
   private closePromise?: Promise<void>;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: StreamKeys,
     private readonly config: AppConfig,
     private readonly log: Logger,
@@ -166,7 +166,7 @@ export class RedisStreamsServer
   }
 
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- Nest's Server signature
-  unwrap<T = Redis>(): T {
+  unwrap<T = RedisClient>(): T {
     return this.redis as T;
   }
 }

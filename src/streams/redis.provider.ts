@@ -1,10 +1,11 @@
 import type { Socket } from 'node:net';
-import Redis, { type RedisOptions } from 'ioredis';
+import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { AppConfig } from '../config/app-config';
+import { isCluster, type RedisClient } from '../redis/redis-client';
 
 export const REDIS = Symbol('REDIS');
 
-type RedisTopology = Pick<AppConfig, 'redisUrl' | 'redisSentinel'>;
+type RedisTopology = Pick<AppConfig, 'redisUrl' | 'redisSentinel' | 'redisCluster'>;
 
 /**
  * The command connection shared by a process; every other connection is its duplicate() (blocking readers, the CLI's
@@ -15,8 +16,12 @@ type RedisTopology = Pick<AppConfig, 'redisUrl' | 'redisSentinel'>;
  * With Sentinel (REDIS_SENTINELS) the primary is asked of the sentinels at every (re)connect, and a connection that
  * lands on a replica (the ready check reads its role) or meets READONLY reconnects: after a failover every connection
  * follows the new primary, and commands that were in flight are sent again there.
+ *
+ * With a Redis Cluster (REDIS_CLUSTER_NODES) it is an ioredis Cluster: each command goes to the primary holding its
+ * key's slot (scaleReads 'master': a replica's stream reads could lag behind a consumer group's own writes), MOVED
+ * and ASK are followed, and auto-pipelining batches per node.
  */
-export function createRedis(config: RedisTopology, name: string): Redis {
+export function createRedis(config: RedisTopology, name: string): RedisClient {
   const options: RedisOptions = {
     connectionName: name,
     maxRetriesPerRequest: 20,
@@ -30,6 +35,7 @@ export function createRedis(config: RedisTopology, name: string): Redis {
     // Blocking readers turn it off: they hold their own connection and send one command at a time.
     enableAutoPipelining: true,
   };
+  if (config.redisCluster) return new Cluster([...config.redisCluster.nodes], clusterOptions(config, options));
   if (!config.redisSentinel) return new Redis(config.redisUrl, options);
   return new Redis({ ...options, ...sentinelOptions(config) });
 }
@@ -58,8 +64,39 @@ export function sentinelOptions(config: RedisTopology): RedisOptions {
   };
 }
 
+/**
+ * A cluster client's options: REDIS_URL gives the credentials and TLS of every node (its host is not used). The
+ * per-connection settings (name, keepalive, retries of a command) go to each node's connection; reconnecting is the
+ * cluster's own (clusterRetryStrategy: it re-reads the slot map from any node it can reach).
+ */
+export function clusterOptions(config: RedisTopology, node: RedisOptions): ClusterOptions {
+  const url = new URL(config.redisUrl);
+  const username = decodeURIComponent(url.username) || undefined;
+  const password = decodeURIComponent(url.password) || undefined;
+  return {
+    scaleReads: 'master',
+    enableAutoPipelining: node.enableAutoPipelining ?? false,
+    enableReadyCheck: true,
+    clusterRetryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 7), 2_000),
+    // A failover moves slots for a few seconds: keep retrying commands that meet CLUSTERDOWN / TRYAGAIN meanwhile.
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+    retryDelayOnTryAgain: 100,
+    maxRedirections: 32,
+    redisOptions: {
+      connectionName: node.connectionName,
+      maxRetriesPerRequest: node.maxRetriesPerRequest,
+      keepAlive: node.keepAlive,
+      ...(username ? { username } : {}),
+      ...(password ? { password } : {}),
+      ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
+    },
+  };
+}
+
 /** host:port of the Redis server a connection is talking to now (after a failover: the new primary), if connected. */
-export function connectedEndpoint(redis: Redis): string | null {
+export function connectedEndpoint(redis: RedisClient): string | null {
+  if (isCluster(redis)) return null; // one socket per primary: /health lists them
   const socket = (redis as unknown as { stream?: Socket }).stream;
   if (!socket?.remoteAddress || socket.remotePort === undefined) return null;
   const host = socket.remoteAddress.includes(':') ? `[${socket.remoteAddress}]` : socket.remoteAddress;

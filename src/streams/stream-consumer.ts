@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import { duplicateConnection, isCluster, type RedisClient } from '../redis/redis-client';
 import { sleep } from '../common/sleep.util';
 import { silentLogger, withFields, type Logger } from '../common/logger';
 import { AckBatcher } from './ack-batcher';
@@ -100,8 +100,8 @@ export class StreamConsumer {
   private readonly backlog: HeldEntry[] = [];
   private readonly running = new Set<Promise<void>>();
   private readonly stopController = new AbortController();
-  private blocking?: Redis;
-  private subscriber?: Redis;
+  private blocking?: RedisClient;
+  private subscriber?: RedisClient;
   private blockingClientId?: number;
   private loopPromise?: Promise<void>;
   private sweeperPromise?: Promise<void>;
@@ -121,7 +121,7 @@ export class StreamConsumer {
   };
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: StreamKeys,
     private readonly options: StreamConsumerOptions,
   ) {
@@ -151,7 +151,7 @@ export class StreamConsumer {
 
   /** Starts the loops; resolves once the groups exist (so a test can append right after). */
   async start(): Promise<void> {
-    this.blocking = this.redis.duplicate({
+    this.blocking = duplicateConnection(this.redis, {
       maxRetriesPerRequest: null,
       connectionName: `${this.options.consumer}:${this.options.group}:block`,
       enableAutoPipelining: false,
@@ -211,7 +211,7 @@ export class StreamConsumer {
   private listenForHandOffs(): void {
     if (this.closing) return;
     const channel = this.keys.handOffChannel(this.options.group, this.options.consumer);
-    const subscriber = this.redis.duplicate({
+    const subscriber = duplicateConnection(this.redis, {
       connectionName: `${this.options.consumer}:${this.options.group}:handoffs`,
       enableAutoPipelining: false,
       maxRetriesPerRequest: null,
@@ -304,7 +304,9 @@ export class StreamConsumer {
         const free = this.options.concurrency - this.running.size;
         const args = ['GROUP', this.options.group, this.options.consumer, 'COUNT', String(free), 'BLOCK'];
         args.push(String(this.blockMs), 'STREAMS', ...this.options.streams, ...this.options.streams.map(() => '>'));
-        this.blockingClientId ??= Number(await this.blocking!.call('CLIENT', 'ID'));
+        // On a cluster CLIENT ID would go to any primary, not the one this read blocks on: close() drops the
+        // connection instead (unblockReader without an id).
+        if (!isCluster(this.blocking!)) this.blockingClientId ??= Number(await this.blocking!.call('CLIENT', 'ID'));
         // A read must answer within its BLOCK time; past that (plus slack) the connection is presumed dead.
         const reply = await blockingCall(this.blocking!, this.blockMs + 10_000, 'XREADGROUP', args);
         this.counters.lastReadAt = Date.now();

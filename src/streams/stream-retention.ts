@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 import { compareStreamIds, parseGroupsReply } from './stream-reply.parser';
 
 /**
@@ -6,7 +6,7 @@ import { compareStreamIds, parseGroupsReply } from './stream-reply.parser';
  * group, and the first entry a group has not been delivered yet. XTRIM alone does not consult the PEL.
  */
 export class StreamRetention {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   /** Returns the MINID used (entries older than it may be trimmed) and how many entries were removed. */
   async trim(stream: string, maxAgeMs: number, now = Date.now()): Promise<{ minId: string; trimmed: number }> {

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 import type { Logger } from '../common/logger';
 import { StreamTail, type StreamTailOptions } from './stream-tail';
 
@@ -7,7 +7,7 @@ import { StreamTail, type StreamTailOptions } from './stream-tail';
  * gpu role's cancel fan-out, the api role's job metrics). The caller closes what it opened.
  */
 export class StreamTailFactory {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   open(streams: readonly string[], log: Logger, options: StreamTailOptions = {}): StreamTail {
     return new StreamTail(this.redis, streams, log, options);

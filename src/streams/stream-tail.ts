@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import { duplicateConnection, type RedisClient } from '../redis/redis-client';
 import { blockingCall } from './blocking-call';
 import { silentLogger, type Logger } from '../common/logger';
 import { sleep } from '../common/sleep.util';
@@ -42,7 +42,7 @@ export class StreamTail {
   private readonly listeners = new Set<TailListener>();
   private readonly recentEvents: TailedEvent[] = [];
   private readonly stop = new AbortController();
-  private blocking?: Redis;
+  private blocking?: RedisClient;
   private loop?: Promise<void>;
   private closed = false;
   /** Ends a batching wait early (a subscriber arrived). */
@@ -53,7 +53,7 @@ export class StreamTail {
   private readonly unwatchedCoalesceMs: number;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly streams: readonly string[],
     private readonly log: Logger = silentLogger,
     options: StreamTailOptions = {},
@@ -73,7 +73,7 @@ export class StreamTail {
   /** Starts tailing now (from the current end), so later subscribers can see events appended from here on. */
   ensureRunning(): void {
     if (this.loop || this.closed) return;
-    this.blocking = this.redis.duplicate({
+    this.blocking = duplicateConnection(this.redis, {
       maxRetriesPerRequest: null,
       connectionName: 'stream-tail',
       enableAutoPipelining: false,
@@ -93,7 +93,7 @@ export class StreamTail {
     await this.loop?.catch(() => undefined);
   }
 
-  private async run(conn: Redis): Promise<void> {
+  private async run(conn: RedisClient): Promise<void> {
     const positions = this.streams.map(() => '$');
     let resolved = false;
     while (!this.closed) {

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 import { PUBLISH_ONCE } from '../redis/scripts';
 import type { ChainableCommander } from 'ioredis';
 import { encodeEnvelope, ENVELOPE_FIELD, entryFields, makeEnvelope, type EnvelopeMeta } from './envelope.codec';
@@ -11,7 +11,7 @@ const LAST_PROGRESS_TTL_SECONDS = 3600;
 /** Appends job events to the stream their type belongs to. The only writer of the job streams. */
 export class StreamPublisher {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     readonly keys: StreamKeys,
     private readonly progressMaxLen = 10_000,
   ) {}

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 import { tailStreams } from './raw-stream.tail';
 import type { StreamKeys } from './stream-keys';
 import { parseEntries, parseGroupsReply, type GroupInfo, type RawEntry } from './stream-reply.parser';
@@ -17,7 +17,7 @@ export interface PendingRow {
  */
 export class StreamReader {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: StreamKeys,
   ) {}
 

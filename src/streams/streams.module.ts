@@ -1,5 +1,5 @@
 import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
-import type Redis from 'ioredis';
+import { connectionNameOf, type RedisClient } from '../redis/redis-client';
 import type { Logger } from 'pino';
 import { BLOB_STORE } from '../blobs/blob-store';
 import { createBlobStore } from '../blobs/blob-store.factory';
@@ -23,10 +23,10 @@ const BLOB_STORE_HANDLE = Symbol('BLOB_STORE_HANDLE');
  * Connection errors (Redis down, a failover under way: the connection retries by itself) as log lines of the
  * process's logger rather than ioredis' unstructured "Unhandled error event" on stderr.
  */
-function logErrors(redis: Redis, log: Logger | undefined): Redis {
+function logErrors(redis: RedisClient, log: Logger | undefined): RedisClient {
   redis.on('error', (err: Error) =>
     log?.warn(
-      { err: err.message, connection: redis.options.connectionName },
+      { err: err.message, connection: connectionNameOf(redis) },
       'redis connection error (it reconnects by itself)',
     ),
   );
@@ -56,7 +56,7 @@ type BlobStoreHandle = Awaited<ReturnType<typeof createBlobStore>>;
     {
       provide: ReplicaAck,
       inject: [REDIS, APP_CONFIG, { token: ROOT_LOGGER, optional: true }],
-      useFactory: (r: Redis, c: AppConfig, log: Logger | undefined) => {
+      useFactory: (r: RedisClient, c: AppConfig, log: Logger | undefined) => {
         const { replicas, timeoutMs } = c.replicaAck;
         if (replicas === 0) return ReplicaAck.off(r);
         const acked = logErrors(createRedis(c, `comfy-relay:${c.instanceName}:acked`), log);
@@ -67,31 +67,31 @@ type BlobStoreHandle = Awaited<ReturnType<typeof createBlobStore>>;
     {
       provide: StreamPublisher,
       inject: [REDIS, StreamKeys, APP_CONFIG],
-      useFactory: (r: Redis, k: StreamKeys, c: AppConfig) => new StreamPublisher(r, k, c.progressMaxLen),
+      useFactory: (r: RedisClient, k: StreamKeys, c: AppConfig) => new StreamPublisher(r, k, c.progressMaxLen),
     },
     {
       provide: StreamTail,
       inject: [REDIS, StreamKeys],
       // Live for its listeners (SSE clients, the bot's status messages); while none listens it reads in batches.
-      useFactory: (r: Redis, k: StreamKeys) =>
+      useFactory: (r: RedisClient, k: StreamKeys) =>
         new StreamTail(r, [k.events, k.progress], undefined, { unwatchedCoalesceMs: 200 }),
     },
     ConsumerDirectory,
-    { provide: StreamTailFactory, inject: [REDIS], useFactory: (r: Redis) => new StreamTailFactory(r) },
+    { provide: StreamTailFactory, inject: [REDIS], useFactory: (r: RedisClient) => new StreamTailFactory(r) },
     {
       provide: StreamReader,
       inject: [REDIS, StreamKeys],
-      useFactory: (r: Redis, k: StreamKeys) => new StreamReader(r, k),
+      useFactory: (r: RedisClient, k: StreamKeys) => new StreamReader(r, k),
     },
     {
       provide: RedisMemoryMonitor,
       inject: [REDIS, APP_CONFIG],
-      useFactory: (r: Redis, c: AppConfig) => new RedisMemoryMonitor(r, c.redisMemoryHighWatermark),
+      useFactory: (r: RedisClient, c: AppConfig) => new RedisMemoryMonitor(r, c.redisMemoryHighWatermark),
     },
     {
       provide: BLOB_STORE_HANDLE,
       inject: [REDIS, StreamKeys, APP_CONFIG, { token: ROOT_LOGGER, optional: true }],
-      useFactory: (r: Redis, k: StreamKeys, c: AppConfig, log: Logger | undefined) =>
+      useFactory: (r: RedisClient, k: StreamKeys, c: AppConfig, log: Logger | undefined) =>
         createBlobStore(c.blobs, r, k, log ?? { warn: () => undefined }),
     },
     {
@@ -115,7 +115,7 @@ type BlobStoreHandle = Awaited<ReturnType<typeof createBlobStore>>;
 })
 export class StreamsModule implements OnApplicationShutdown {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(BLOB_STORE_HANDLE) private readonly blobs: BlobStoreHandle,
     private readonly tail: StreamTail,
     private readonly acks: ReplicaAck,

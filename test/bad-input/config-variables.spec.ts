@@ -12,6 +12,8 @@ const INVALID: Record<(typeof ENV_VARIABLES)[number], readonly string[]> = {
   // With REDIS_SENTINEL_MASTER (see COMPANIONS); a port out of range is refused like a malformed list.
   REDIS_SENTINELS: ['sentinel-1', 'a:1,,b:2', 'redis://a:26379', 'a:26379;b:26379', 'a:70000', 'a:0'],
   REDIS_SENTINEL_MASTER: ['has space', 'x'.repeat(65), 'master/1'],
+  // With a tagged STREAM_PREFIX (see COMPANIONS); a port out of range is refused like a malformed list.
+  REDIS_CLUSTER_NODES: ['redis-1', 'a:1,,b:2', 'redis://a:6379', 'a:70000'],
   REDIS_MIN_REPLICAS_ACK: ['-1', '17', 'one', '1.5'],
   REDIS_REPLICA_ACK_TIMEOUT_MS: ['9', '60001', '1s'],
   STREAM_PREFIX: ['has space', 'x'.repeat(65), 'emoji🔥:'],
@@ -90,6 +92,7 @@ const COMPANIONS: Record<string, Record<string, string>> = {
   API_KEY_MAX_ACTIVE: { API_KEYS: 'a-good-long-key-0123456789' },
   REDIS_SENTINELS: { REDIS_SENTINEL_MASTER: 'comfy-relay' },
   REDIS_SENTINEL_MASTER: { REDIS_SENTINELS: '127.0.0.1:26379' },
+  REDIS_CLUSTER_NODES: { STREAM_PREFIX: '{cr}:' },
 };
 
 /**

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../src/redis/redis-client';
 import { runCli } from '../../src/cli/run-cli';
 import { StreamConsumer, type HandlerContext } from '../../src/streams/stream-consumer';
 import { StreamKeys } from '../../src/streams/stream-keys';
@@ -49,7 +49,7 @@ export type GpuBehaviour = (
 
 /** A stand-in gpu worker (group `gpu`) whose handler the test writes: fails, crashes or completes jobs. */
 export async function startFakeGpu(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   behaviour: GpuBehaviour,
   { maxDeliveries = 2, claimIdleMs = 100, name = 'gpu-test-1' } = {},

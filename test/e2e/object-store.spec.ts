@@ -103,7 +103,7 @@ describe('images in an S3-compatible object store (s3rver on 127.0.0.1, whole ap
         },
       );
       expect(await app.redis.exists(keys.blob(sha256(bytes)))).toBe(0);
-      const { total, largest } = await redisBytesUnder(app.redis, app.prefix);
+      const { total, largest } = await redisBytesUnder(app.redis as Redis, app.prefix);
       expect(largest).toEqual([expect.stringMatching(/jobs:(requests|events|progress)$/), expect.any(Number)]);
       expect(total).toBeLessThan(40_000); // streams (their fixed nodes), view, timeline, index: no image bytes
     });

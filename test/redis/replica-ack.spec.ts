@@ -1,5 +1,6 @@
 import Redis from 'ioredis';
 import { ReplicaAck, ReplicasUnconfirmedError } from '../../src/redis/replica-ack';
+import type { RedisClient } from '../../src/redis/redis-client';
 import { TestRedisServer } from '../support/redis-server';
 
 /**
@@ -42,7 +43,7 @@ describe('ReplicaAck', () => {
 
   it('on: the write runs on its own connection and fails when no replica confirms in time', async () => {
     const acks = ReplicaAck.on(main, acked, 1, 100);
-    let used: Redis | undefined;
+    let used: RedisClient | undefined;
     const attempt = acks.write(async (r) => {
       used = r;
       return r.set('on', '1');

@@ -1,11 +1,13 @@
-import type Redis from 'ioredis';
+import { Cluster } from 'ioredis';
+import type { RedisClient } from '../../src/redis/redis-client';
 import { startApp, type RunningApp } from '../../src/bootstrap';
 import { loadConfig } from '../../src/config/config.loader';
 import { cleanupPrefix, testRedis, TEST_REDIS_URL, uniquePrefix } from './test-redis';
 
 export interface TestApp extends RunningApp {
   prefix: string;
-  redis: Redis;
+  /** The test's own client: a Cluster client when the app runs on REDIS_CLUSTER_NODES. */
+  redis: RedisClient;
   http(path: string, init?: RequestInit & { json?: unknown }): Promise<{ status: number; body: any; headers: Headers }>;
   stop(): Promise<void>;
 }
@@ -22,7 +24,9 @@ export async function startTestApp(env: Record<string, string> = {}, prefix = un
     ...env,
   });
   const running = await startApp(config, { host: '127.0.0.1' });
-  const redis = testRedis(config.redisUrl);
+  const redis: RedisClient = config.redisCluster
+    ? new Cluster([...config.redisCluster.nodes], { redisOptions: { maxRetriesPerRequest: 3 } })
+    : testRedis(config.redisUrl);
   let stopped = false;
   return {
     ...running,

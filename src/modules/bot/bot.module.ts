@@ -8,7 +8,7 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { HealthIndicatorService, TerminusModule } from '@nestjs/terminus';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client';
 import { TelegrafModule } from 'nestjs-telegraf';
 import type { Logger } from '../../common/logger';
 import { ROOT_LOGGER } from '../../common/root-logger';
@@ -104,7 +104,7 @@ export class BotModule implements NestModule, OnModuleInit {
         {
           provide: SendBudget,
           inject: [REDIS, BotKeys],
-          useFactory: (redis: Redis, keys: BotKeys) =>
+          useFactory: (redis: RedisClient, keys: BotKeys) =>
             new SendBudget(redis, keys, { perSecond: config.telegram.maxSendsPerSecond }),
         },
         TelegramCallMeter,

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client';
 import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
 import type { InstanceCapabilities } from './instance-capabilities';
@@ -31,7 +31,7 @@ export class PoolCapabilityStore {
   private cached?: { at: number; adverts: Promise<InstanceCapabilityAdvert[]> };
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     keys: StreamKeys,
   ) {
     this.key = `${keys.prefix}gpu:capabilities`;

@@ -1,6 +1,6 @@
 import { Inject, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { HealthIndicatorService, TerminusModule } from '@nestjs/terminus';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client';
 import { BLOB_STORE, type BlobStore } from '../../blobs/blob-store';
 import { ROOT_LOGGER } from '../../common/root-logger';
 import type { Logger } from '../../common/logger';
@@ -46,7 +46,7 @@ import { JobRunnerController } from './runner/job-runner.controller';
       inject: [COMFYUI_ENDPOINTS, REDIS, StreamKeys, APP_CONFIG, ROOT_LOGGER, MetricsService],
       useFactory: async (
         endpoints: ComfyUiEndpoints,
-        redis: Redis,
+        redis: RedisClient,
         keys: StreamKeys,
         config: AppConfig,
         log: Logger,
@@ -70,7 +70,7 @@ import { JobRunnerController } from './runner/job-runner.controller';
     {
       provide: JobPlacementStore,
       inject: [REDIS, StreamKeys, ReplicaAck],
-      useFactory: (redis: Redis, keys: StreamKeys, acks: ReplicaAck) => new JobPlacementStore(redis, keys, acks),
+      useFactory: (redis: RedisClient, keys: StreamKeys, acks: ReplicaAck) => new JobPlacementStore(redis, keys, acks),
     },
     {
       provide: GENERATION_EXECUTOR,

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client';
 import { REDIS } from '../../streams/redis.provider';
 import { StreamKeys } from '../../streams/stream-keys';
 import { parseEntries, type RawEntry } from '../../streams/stream-reply.parser';
@@ -11,7 +11,7 @@ import { parseEntries, type RawEntry } from '../../streams/stream-reply.parser';
 @Injectable()
 export class DeadLetterStore {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly keys: StreamKeys,
   ) {}
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../../src/redis/redis-client';
 import { encodePng } from '../../../src/common/png-encoder';
 import { decodeEntry, ENVELOPE_FIELD, TICKET_FIELD } from '../../../src/streams/envelope.codec';
 import type { AnyJobEnvelope } from '../../../src/streams/job-event.types';
@@ -74,7 +74,7 @@ export function button(message: BotMessage | undefined, index = 0): string {
 
 /** Where an app keeps its keys: a TestApp, or the Redis + prefix of an app running in a child process. */
 export interface KeySpace {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
 }
 

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../../redis/redis-client';
 import { LEASE_RELEASE, LEASE_TAKE } from '../../../redis/scripts';
 import { REDIS } from '../../../streams/redis.provider';
 import { BotKeys } from '../bot-keys';
@@ -29,7 +29,7 @@ const LOCK_TTL_MS = 10 * 60_000;
 @Injectable()
 export class DeliveryLedger {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly keys: BotKeys,
   ) {}
 

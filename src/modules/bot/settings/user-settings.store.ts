@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../../redis/redis-client';
 import { REDIS } from '../../../streams/redis.provider';
 import { BotKeys } from '../bot-keys';
 import { isLang, type Lang } from '../i18n';
@@ -16,7 +16,7 @@ export const PICTURE_SIZES: readonly number[] = [512, 768, 1024];
 @Injectable()
 export class UserSettingsStore {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly keys: BotKeys,
   ) {}
 

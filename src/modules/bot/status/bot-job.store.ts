@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../../redis/redis-client';
 import { BOT_JOB_FINISH, BOT_JOB_REGISTER } from '../../../redis/scripts';
 import { REDIS } from '../../../streams/redis.provider';
 import { BotKeys } from '../bot-keys';
@@ -51,7 +51,7 @@ export class BotJobStore {
   private readonly refreshOwner: RedisLease;
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly keys: BotKeys,
   ) {
     this.refreshOwner = new RedisLease(redis);

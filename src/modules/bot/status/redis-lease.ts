@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../../redis/redis-client';
 import { sleep } from '../../../common/sleep.util';
 import { LEASE_RELEASE, LEASE_TAKE } from '../../../redis/scripts';
 
@@ -9,7 +9,7 @@ import { LEASE_RELEASE, LEASE_TAKE } from '../../../redis/scripts';
  */
 export class RedisLease {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     readonly owner: string = randomUUID(),
   ) {}
 
@@ -26,7 +26,7 @@ export class RedisLease {
    * mutex was busy throughout. Each call uses a fresh token, so two tasks of one process exclude each other too.
    */
   static async withMutex<T>(
-    redis: Redis,
+    redis: RedisClient,
     key: string,
     options: { ttlMs: number; waitMs: number; signal?: AbortSignal },
     task: () => Promise<T>,

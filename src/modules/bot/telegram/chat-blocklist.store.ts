@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../../redis/redis-client';
 import { REDIS } from '../../../streams/redis.provider';
 import { BotKeys } from '../bot-keys';
 
@@ -13,7 +13,7 @@ const BLOCK_TTL_SECONDS = 7 * 24 * 3600;
 @Injectable()
 export class ChatBlocklistStore {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly keys: BotKeys,
   ) {}
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../../redis/redis-client';
 import { SEND_BUDGET_ACQUIRE, SEND_BUDGET_PAUSE } from '../../../redis/scripts';
 import { sleep } from '../../../common/sleep.util';
 import type { BotKeys } from '../bot-keys';
@@ -49,7 +49,7 @@ export class SendBudget {
   private readonly turnStaleMs: number;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: BotKeys,
     options: SendBudgetOptions,
   ) {

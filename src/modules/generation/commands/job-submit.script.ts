@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../../redis/redis-client';
 import { JOB_SUBMIT } from '../../../redis/scripts';
 import type { AnyJobEnvelope } from '../../../streams/job-event.types';
 import type { StreamKeys } from '../../../streams/stream-keys';
@@ -58,7 +58,11 @@ export function fairAccountOf(userId: string, apiKeyFingerprint?: string): strin
  * exceeded); a reservation the submit does not turn into a job is taken back. At the cap, the key's ended jobs are
  * dropped from its set first (the set heals itself even where a job's end did not release its slot).
  */
-export async function runSubmitScript(redis: Redis, keys: StreamKeys, a: SubmitScriptArgs): Promise<SubmitOutcome> {
+export async function runSubmitScript(
+  redis: RedisClient,
+  keys: StreamKeys,
+  a: SubmitScriptArgs,
+): Promise<SubmitOutcome> {
   if (!a.keyActive) return submit(redis, keys, a);
   const { key, max } = a.keyActive;
   let active = await reserve(redis, key, a.jobId);
@@ -80,7 +84,7 @@ export async function runSubmitScript(redis: Redis, keys: StreamKeys, a: SubmitS
 }
 
 /** Takes a slot in the key's set; returns how many it holds now, this one included. */
-async function reserve(redis: Redis, key: string, jobId: string): Promise<number> {
+async function reserve(redis: RedisClient, key: string, jobId: string): Promise<number> {
   const replies = (await redis.multi().zadd(key, Date.now(), jobId).zcard(key).exec()) ?? [];
   const [error, count] = replies[1] ?? [new Error('no reply')];
   if (error) throw error;
@@ -91,7 +95,7 @@ async function reserve(redis: Redis, key: string, jobId: string): Promise<number
  * Drops the key's jobs that have ended (their view says so) and reservations that never became a job; returns how
  * many remain. One pipelined read of the members' statuses.
  */
-async function releaseEnded(redis: Redis, keys: StreamKeys, key: string, ownJobId: string): Promise<number> {
+async function releaseEnded(redis: RedisClient, keys: StreamKeys, key: string, ownJobId: string): Promise<number> {
   const flat = await redis.zrange(key, 0, -1, 'WITHSCORES');
   const members: { jobId: string; reservedAt: number }[] = [];
   for (let i = 0; i + 1 < flat.length; i += 2) {
@@ -112,7 +116,7 @@ async function releaseEnded(redis: Redis, keys: StreamKeys, key: string, ownJobI
   return members.length + 1 - ended.length;
 }
 
-async function submit(redis: Redis, keys: StreamKeys, a: SubmitScriptArgs): Promise<SubmitOutcome> {
+async function submit(redis: RedisClient, keys: StreamKeys, a: SubmitScriptArgs): Promise<SubmitOutcome> {
   // The job's first view, from the one reducer; the script adds the ticket it draws.
   const { ticket: _ticket, ...viewFields } = viewToHash(
     reduceJobView(undefined, JSON.parse(a.envelopeJson) as AnyJobEnvelope),

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../../redis/redis-client';
 import { APP_CONFIG, type AppConfig } from '../../../config/app-config';
 import { BLOB_STORE, blobHolders, type BlobStore } from '../../../blobs/blob-store';
 import { JOB_APPEND_APPLIED, JOB_CANCEL_QUEUED, JOB_CLAIM, JOB_DISPATCH, LEASE_RELEASE } from '../../../redis/scripts';
@@ -65,7 +65,7 @@ export class JobLedger {
   private readonly lastWritten = new Map<string, Record<string, string>>();
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(BLOB_STORE) private readonly blobs: BlobStore,
     private readonly keys: StreamKeys,

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../../redis/redis-client';
 import { decodeEntry } from '../../../streams/envelope.codec';
 import type { AnyJobEnvelope } from '../../../streams/job-event.types';
 import { REDIS } from '../../../streams/redis.provider';
@@ -23,7 +23,7 @@ export interface TimelineStep {
 @Injectable()
 export class JobTimelineReader {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly keys: StreamKeys,
   ) {}
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { JOB_VIEW_CAS_WRITE } from '../../../redis/scripts';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../../redis/redis-client';
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { decodeEntry, ENVELOPE_FIELD } from '../../../streams/envelope.codec';
@@ -20,7 +20,7 @@ const REV_BATCH = 1_000;
 @Injectable()
 export class JobViewRepository {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly keys: StreamKeys,
   ) {}
 

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../../redis/redis-client';
 import { decodeEntry, ENVELOPE_FIELD, TICKET_FIELD } from '../../../streams/envelope.codec';
 import type { StreamKeys } from '../../../streams/stream-keys';
 import { compareStreamIds, parseEntries } from '../../../streams/stream-reply.parser';
@@ -22,7 +22,7 @@ const PAGE = 1_000;
  */
 export class ProjectionRebuilder {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: StreamKeys,
   ) {}
 

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../../redis/redis-client';
 import { RUN_STATS_EMA } from '../../../redis/scripts';
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
@@ -10,7 +10,7 @@ import type { LearnedRunTimes } from '../eta/run-time.predictor';
 @Injectable()
 export class RunStatsRepository {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly keys: StreamKeys,
   ) {}
 

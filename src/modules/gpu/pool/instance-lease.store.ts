@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { INSTANCE_SLOT_ACQUIRE, INSTANCE_SLOT_ACQUIRE_AFFINE } from '../../../redis/scripts';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../../redis/redis-client';
 
 export interface InstanceLease {
   id: string;
@@ -9,7 +9,7 @@ export interface InstanceLease {
 
 export class InstanceLeaseStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keyFor: (instanceId: string) => string,
     private readonly ttlMs: number,
     private readonly depth: number,

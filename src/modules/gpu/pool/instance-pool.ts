@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../../redis/redis-client';
 import { silentLogger, type Logger } from '../../../common/logger';
 import { sleep } from '../../../common/sleep.util';
 import { errorMessage } from '../../../streams/stream-errors';
@@ -10,7 +10,7 @@ import { InstanceLeaseStore, type InstanceLease } from './instance-lease.store';
 
 export interface InstancePoolOptions {
   urls: readonly string[];
-  redis: Redis;
+  redis: RedisClient;
   leaseKey: (instanceId: string) => string;
   /** Unique per process: ComfyUI routes execution messages by clientId. */
   clientIdBase: string;

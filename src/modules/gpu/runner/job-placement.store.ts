@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../../../redis/redis-client';
 import type { ReplicaAck } from '../../../redis/replica-ack';
 import type { StreamKeys } from '../../../streams/stream-keys';
 
@@ -32,7 +32,7 @@ export function parsePlacement(raw: string | null): JobPlacement | null {
  */
 export class JobPlacementStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: StreamKeys,
     private readonly acks: ReplicaAck,
   ) {}

@@ -1,0 +1,117 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import Redis, { Cluster } from 'ioredis';
+import { freePort } from './free-port';
+import { pollUntil } from './poll-until';
+
+const HOST = '127.0.0.1';
+const run = promisify(execFile);
+
+interface Node {
+  port: number;
+  child: ChildProcess;
+}
+
+/**
+ * A Redis Cluster of `primaries` nodes (no replicas) on free ports of 127.0.0.1, made the way an operator would:
+ * `redis-server --cluster-enabled yes` per node, then `redis-cli --cluster create … --cluster-yes`, which spreads the
+ * 16384 slots evenly. stop() kills every process, also after a failed test.
+ */
+export class TestRedisCluster {
+  readonly dir = mkdtempSync(join(tmpdir(), 'cr-cluster-'));
+  private readonly nodes: Node[] = [];
+
+  constructor(private readonly primaries = 3) {}
+
+  /** REDIS_CLUSTER_NODES for the service. */
+  get nodeList(): string {
+    return this.nodes.map((n) => `${HOST}:${n.port}`).join(',');
+  }
+
+  get ports(): number[] {
+    return this.nodes.map((n) => n.port);
+  }
+
+  async start(): Promise<this> {
+    for (let i = 0; i < this.primaries; i++) await this.startNode(i);
+    await run('redis-cli', [
+      '--cluster',
+      'create',
+      ...this.nodes.map((n) => `${HOST}:${n.port}`),
+      '--cluster-replicas',
+      '0',
+      '--cluster-yes',
+    ]);
+    // Every node must agree before a client's first CLUSTER SLOTS: a node still learning its peers answers a partial map.
+    for (const node of this.nodes) {
+      await pollUntil(
+        () => this.ask(node.port, ['CLUSTER', 'INFO']).then(String),
+        (info) => info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${this.primaries}`),
+        { timeoutMs: 20_000, intervalMs: 50, description: `cluster state ok on ${node.port}` },
+      );
+    }
+    return this;
+  }
+
+  /** A cluster client for the test's own reads and writes. */
+  client(): Cluster {
+    const cluster = new Cluster(
+      this.nodes.map((n) => ({ host: HOST, port: n.port })),
+      { redisOptions: { maxRetriesPerRequest: 3 } },
+    );
+    cluster.on('error', () => undefined);
+    return cluster;
+  }
+
+  /** A plain connection to one node (what it holds: DBSIZE, INFO commandstats). */
+  node(port: number): Redis {
+    return new Redis({ host: HOST, port, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.nodes.map(async ({ child }) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+      }),
+    );
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async startNode(index: number): Promise<void> {
+    const port = await freePort();
+    const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', this.dir];
+    args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(this.dir, `nodes-${index}.conf`));
+    args.push('--cluster-node-timeout', '5000');
+    const child = spawn('redis-server', args, { stdio: 'ignore' });
+    this.nodes.push({ port, child });
+    await pollUntil(
+      () => this.ask(port, ['PING']).catch(() => null),
+      (reply) => reply === 'PONG',
+      { timeoutMs: 10_000, intervalMs: 50, description: `redis-server on ${port}` },
+    );
+  }
+
+  /** One command on a short-lived connection (no retries). */
+  private async ask(port: number, command: string[]): Promise<unknown> {
+    const probe = new Redis({
+      host: HOST,
+      port,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      return await probe.call(command[0]!, ...command.slice(1));
+    } finally {
+      probe.disconnect();
+    }
+  }
+}
