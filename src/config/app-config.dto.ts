@@ -13,6 +13,7 @@ export const ENV_VARIABLES = [
   'REDIS_MIN_REPLICAS_ACK',
   'REDIS_REPLICA_ACK_TIMEOUT_MS',
   'STREAM_PREFIX',
+  'STREAM_SHARDS',
   'ROLE',
   'PORT',
   'COMFYUI_URLS',
@@ -149,6 +150,17 @@ export class EnvDto {
   // A Redis Cluster hashes only what is inside the first {…}: one non-empty tag puts every key in one slot.
   @Matches(/^[^{}]*(\{[^{}]+\}[^{}]*)?$/, { message: 'may hold one hash tag, a non-empty {…} (for example {cr}:)' })
   STREAM_PREFIX = 'cr:';
+
+  /**
+   * How many shards the streams and job keys are split into, each under its own hash tag (`<STREAM_PREFIX>{i}:`), so
+   * a Redis Cluster spreads them over its primaries. 1 (the default): today's key names, no tag added.
+   */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(64)
+  STREAM_SHARDS = 1;
 
   @IsOptional()
   @Transform(trimmed)

@@ -14,6 +14,8 @@ export interface AppConfig {
    */
   readonly replicaAck: { readonly replicas: number; readonly timeoutMs: number };
   readonly streamPrefix: string;
+  /** STREAM_SHARDS: 1, or how many hash-tagged shards the keys are split into (StreamKeys). */
+  readonly streamShards: number;
   readonly roles: ReadonlySet<Role>;
   readonly port: number;
   /** Who may reach the HTTP server and how it authenticates (HOST, API_AUTH, API_KEYS). */

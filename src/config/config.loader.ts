@@ -66,6 +66,13 @@ function crossFieldProblems(dto: EnvDto): { variable: string; rule: string }[] {
     problems.push({ variable: missing, rule: 'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together' });
   }
   problems.push(...accessProblems(dto), ...sentinelProblems(dto), ...clusterProblems(dto));
+  // Redis hashes only the first {…} of a key: a tag in STREAM_PREFIX would put every shard in one slot.
+  if (dto.STREAM_SHARDS > 1 && /[{}]/.test(dto.STREAM_PREFIX)) {
+    problems.push({
+      variable: 'STREAM_PREFIX',
+      rule: `must have no hash tag with STREAM_SHARDS > 1: each shard gets its own ({0}, {1}, …)`,
+    });
+  }
   return problems;
 }
 
@@ -104,10 +111,12 @@ function clusterProblems(dto: EnvDto): { variable: string; rule: string }[] {
       rule: `ports must be 1-65535 (got ${bad.map((a) => a.port).join(', ')})`,
     });
   }
-  if (!/\{[^{}]+\}/.test(dto.STREAM_PREFIX)) {
+  if (dto.STREAM_SHARDS === 1 && !/\{[^{}]+\}/.test(dto.STREAM_PREFIX)) {
     problems.push({
       variable: 'STREAM_PREFIX',
-      rule: `needs a hash tag with REDIS_CLUSTER_NODES, e.g. {cr}: (got ${JSON.stringify(dto.STREAM_PREFIX)})`,
+      rule:
+        'needs a hash tag with REDIS_CLUSTER_NODES, e.g. {cr}: (or set STREAM_SHARDS > 1, which tags each shard) ' +
+        `(got ${JSON.stringify(dto.STREAM_PREFIX)})`,
     });
   }
   if (databaseOf(dto.REDIS_URL) !== 0) {
@@ -245,6 +254,7 @@ function toAppConfig(dto: EnvDto): AppConfig {
     redisCluster: clusterConfig(dto),
     replicaAck: { replicas: dto.REDIS_MIN_REPLICAS_ACK, timeoutMs: dto.REDIS_REPLICA_ACK_TIMEOUT_MS },
     streamPrefix: dto.STREAM_PREFIX,
+    streamShards: dto.STREAM_SHARDS,
     roles,
     port: dto.PORT,
     http: httpAccess(dto),

@@ -9,6 +9,7 @@ import { ConsumerNameLease } from './consumer-name.lease';
 import { consumerGroupSpecs, type ConsumerGroupName, type ConsumerGroupSpec } from './consumer-groups';
 import type { AnyJobEnvelope } from './job-event.types';
 import type { StreamHandlerExtras } from './on-stream-event.decorator';
+import { ConcurrencyBudget } from './concurrency-budget';
 import { StreamConsumer, type ConsumerStats, type HandlerContext } from './stream-consumer';
 import { StreamContext } from './stream.context';
 import { errorMessage } from './stream-errors';
@@ -73,36 +74,46 @@ export class RedisStreamsServer
     );
   }
 
+  /**
+   * One consumer per (group, shard): a shard's streams sit in one slot, and Redis refuses a read across slots even
+   * on one node, so each shard has its own blocking reader. The shards' consumers of a group share one name (their
+   * PELs are per stream) and one in-flight budget (the group's concurrency in this process, slots offered to the
+   * shards in turn).
+   */
   private async start(): Promise<void> {
-    const specs = consumerGroupSpecs(this.keys, this.config);
     for (const [group, byType] of this.routes) {
-      const spec = { ...specs[group], ...this.specOverrides[group] };
       const lease = new ConsumerNameLease(this.redis, `${this.keys.prefix}consumer-lease:`, this.config.claimIdleMs);
       const consumerName = await lease.acquire(`${group}-${this.config.instanceName}`);
       this.leases.push(lease);
-      const consumer = new StreamConsumer(this.redis, this.keys, {
-        streams: spec.streams,
-        group,
-        consumer: consumerName,
-        concurrency: spec.concurrency,
-        claimIdleMs: this.config.claimIdleMs,
-        maxDeliveries: this.config.maxDeliveries,
-        deadLetterEndsJob: spec.deadLetterEndsJob,
-        readBatchMs: spec.readBatchMs,
-        acceptsHandOffs: spec.acceptsHandOffs,
-        logger: this.log,
-        handle: (envelope, ctx) => this.invoke(group, byType, envelope, ctx),
-      });
-      await consumer.start();
-      this.consumers.push(consumer);
+      const concurrency = { ...consumerGroupSpecs(this.keys, this.config)[group], ...this.specOverrides[group] }
+        .concurrency;
+      const budget = new ConcurrencyBudget(concurrency);
+      const mine: StreamConsumer[] = [];
+      for (const keys of this.keys.shards) {
+        const spec = { ...consumerGroupSpecs(keys, this.config)[group], ...this.specOverrides[group] };
+        const consumer = new StreamConsumer(this.redis, keys, {
+          streams: spec.streams,
+          group,
+          consumer: consumerName,
+          concurrency: spec.concurrency,
+          budget,
+          claimIdleMs: this.config.claimIdleMs,
+          maxDeliveries: this.config.maxDeliveries,
+          deadLetterEndsJob: spec.deadLetterEndsJob,
+          readBatchMs: spec.readBatchMs,
+          acceptsHandOffs: spec.acceptsHandOffs,
+          logger: this.log,
+          handle: (envelope, ctx) => this.invoke(group, byType, envelope, ctx),
+        });
+        await consumer.start();
+        mine.push(consumer);
+      }
+      this.consumers.push(...mine);
       this.directory?.register(group, {
         name: consumerName,
-        held: () => {
-          const stats = consumer.stats();
-          return stats.inFlight + stats.backlog;
-        },
+        held: () => concurrency - budget.free + mine.reduce((n, c) => n + c.stats().backlog, 0),
       });
-      this.log.info({ group, consumer: consumerName, streams: spec.streams, types: [...byType.keys()] }, 'consuming');
+      this.log.info({ group, consumer: consumerName, shards: mine.length, types: [...byType.keys()] }, 'consuming');
     }
     if (this.consumers.length > 0) {
       this.retentionTimer = setInterval(() => void this.applyRetention(), RETENTION_INTERVAL_MS);
@@ -136,15 +147,23 @@ export class RedisStreamsServer
 
   private async applyRetention(): Promise<void> {
     const retention = new StreamRetention(this.redis);
-    for (const stream of [this.keys.requestsPriority, this.keys.requests, this.keys.events]) {
+    const streams = this.keys.shards.flatMap((k) => [k.requestsPriority, k.requests, k.events]);
+    for (const stream of streams) {
       await retention.trim(stream, this.config.retentionMs).catch((err: unknown) => {
         this.log.debug({ err: errorMessage(err), stream }, 'retention trim failed');
       });
     }
   }
 
+  /** One row per (group, consumer): a group's shard consumers share the name, so their counters are summed. */
   stats(): ConsumerStats[] {
-    return this.consumers.map((c) => c.stats());
+    const rows = new Map<string, ConsumerStats>();
+    for (const stats of this.consumers.map((c) => c.stats())) {
+      const key = `${stats.group}\u0000${stats.consumer}`;
+      const seen = rows.get(key);
+      rows.set(key, seen ? sumStats(seen, stats) : stats);
+    }
+    return [...rows.values()];
   }
 
   close(): Promise<void> {
@@ -169,4 +188,20 @@ export class RedisStreamsServer
   unwrap<T = RedisClient>(): T {
     return this.redis as T;
   }
+}
+
+function sumStats(a: ConsumerStats, b: ConsumerStats): ConsumerStats {
+  return {
+    group: a.group,
+    consumer: a.consumer,
+    inFlight: a.inFlight + b.inFlight,
+    backlog: a.backlog + b.backlog,
+    processed: a.processed + b.processed,
+    failed: a.failed + b.failed,
+    deadLettered: a.deadLettered + b.deadLettered,
+    claimed: a.claimed + b.claimed,
+    readErrors: a.readErrors + b.readErrors,
+    handedOff: a.handedOff + b.handedOff,
+    lastReadAt: Math.max(a.lastReadAt, b.lastReadAt),
+  };
 }

@@ -76,6 +76,10 @@ export function clusterOptions(config: RedisTopology, node: RedisOptions): Clust
   return {
     scaleReads: 'master',
     enableAutoPipelining: node.enableAutoPipelining ?? false,
+    // ioredis batches auto-pipelined commands by the slot of their first argument, which for EVALSHA is the script's
+    // hash, not a key: scripts of different shards landed in one batch for the wrong primary ("same slots allocation
+    // group" / MOVED, seen with STREAM_SHARDS=6). Scripts go on their own, routed by their first key.
+    autoPipeliningIgnoredCommands: ['evalsha', 'eval'],
     enableReadyCheck: true,
     clusterRetryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 7), 2_000),
     // A failover moves slots for a few seconds: keep retrying commands that meet CLUSTERDOWN / TRYAGAIN meanwhile.

@@ -1,3 +1,4 @@
+import { ConcurrencyBudget } from './concurrency-budget';
 import { duplicateConnection, isCluster, type RedisClient } from '../redis/redis-client';
 import { sleep } from '../common/sleep.util';
 import { silentLogger, withFields, type Logger } from '../common/logger';
@@ -49,6 +50,11 @@ export interface StreamConsumerOptions {
    */
   acceptsHandOffs?: boolean;
   logger?: Logger;
+  /**
+   * Shared with this group's consumers of the other shards: `concurrency` is then the group's limit in the process,
+   * not this consumer's (ConcurrencyBudget). Unset: a budget of its own.
+   */
+  budget?: ConcurrencyBudget;
 }
 
 interface HeldEntry {
@@ -94,6 +100,7 @@ export class StreamConsumer {
   private readonly dlq: DeadLetterWriter;
   private readonly heartbeat: ConsumerHeartbeat;
   private readonly acks: AckBatcher;
+  private readonly budget: ConcurrencyBudget;
   private readonly held = new Map<string, HeldEntry>();
   /** Entries this consumer failed and left pending for a later attempt (by a sweeper after CLAIM_IDLE_MS). */
   private readonly parked = new Set<string>();
@@ -133,6 +140,11 @@ export class StreamConsumer {
     this.dlq = new DeadLetterWriter(redis, keys);
     this.heartbeat = new ConsumerHeartbeat(redis);
     this.acks = new AckBatcher(redis, options.group);
+    this.budget = options.budget ?? new ConcurrencyBudget(options.concurrency);
+    this.budget.join(() => {
+      this.dispatch();
+      this.wake();
+    });
   }
 
   get name(): string {
@@ -301,7 +313,7 @@ export class StreamConsumer {
         }
         await this.waitForCapacity();
         if (this.closing) break;
-        const free = this.options.concurrency - this.running.size;
+        const free = this.budget.free;
         const args = ['GROUP', this.options.group, this.options.consumer, 'COUNT', String(free), 'BLOCK'];
         args.push(String(this.blockMs), 'STREAMS', ...this.options.streams, ...this.options.streams.map(() => '>'));
         // On a cluster CLIENT ID would go to any primary, not the one this read blocks on: close() drops the
@@ -408,25 +420,26 @@ export class StreamConsumer {
   }
 
   private dispatch(): void {
-    while (this.backlog.length > 0 && this.running.size < this.options.concurrency && !this.closing) {
+    while (this.backlog.length > 0 && this.budget.free > 0 && !this.closing) {
       const entry = this.backlog.shift()!;
+      this.budget.take();
       const run = this.process(entry).finally(() => {
         this.running.delete(run);
         this.held.delete(heldKey(entry.stream, entry.id));
-        this.dispatch();
-        this.wake();
+        // Offers the slot to every consumer sharing the budget in turn (this one included): dispatch + wake.
+        this.budget.release();
       });
       this.running.add(run);
     }
   }
 
   private waitForCapacity(): Promise<void> {
-    if (this.closing || (this.running.size < this.options.concurrency && this.backlog.length === 0)) {
+    if (this.closing || (this.budget.free > 0 && this.backlog.length === 0)) {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
       this.wake = () => {
-        if (this.closing || (this.running.size < this.options.concurrency && this.backlog.length === 0)) {
+        if (this.closing || (this.budget.free > 0 && this.backlog.length === 0)) {
           this.wake = () => undefined;
           resolve();
         }
@@ -713,7 +726,7 @@ export class StreamConsumer {
     for (const stream of this.options.streams) {
       let cursor = '0-0';
       for (let round = 0; round < 10 && !this.closing; round++) {
-        const free = this.options.concurrency - this.running.size - this.backlog.length;
+        const free = this.budget.free - this.backlog.length;
         if (free <= 0) return;
         const reply = await this.redis.call(
           'XAUTOCLAIM',

@@ -1,9 +1,112 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/** How STREAM_SHARDS splits the keys: every shard's prefix, and which one this StreamKeys names. */
+interface ShardLayout {
+  /** STREAM_PREFIX as configured. */
+  readonly base: string;
+  readonly count: number;
+}
+
 /**
  * Every Redis key the service writes, built in one place. ioredis' keyPrefix is deliberately not used:
  * it is not applied to XGROUP/XINFO/XAUTOCLAIM arguments, so a prefix there would silently split keys.
+ *
+ * Shards (STREAM_SHARDS = N > 1, docs/job-state.md#shards): shard i's keys live under `<STREAM_PREFIX>{i}:`, one hash
+ * tag per shard, so each shard sits in one Redis Cluster slot and N shards spread over the primaries. A shard holds
+ * its streams, groups, DLQ, fair queue, run statistics, and the keys of its accounts and jobs; the shard of an
+ * account is a hash of it, and a job id carries its shard (its first byte mod N), so any role finds a job's keys
+ * from its id alone. The StreamKeys every module is given is shard 0's, the home of the keys that belong to no
+ * account (instance leases, consumer names, drain flag, images, bot state); the methods naming a job's key route to
+ * that job's shard by themselves, and forJob / forAccount / shards give the other shards' keys. N = 1 (the
+ * default): one shard whose prefix is STREAM_PREFIX itself — today's key names.
  */
 export class StreamKeys {
-  constructor(readonly prefix: string) {}
+  private readonly layout: ShardLayout;
+  /** Every shard's keys, built once (shard 0 is the home keys). */
+  private siblings?: readonly StreamKeys[];
+
+  constructor(
+    readonly prefix: string,
+    layout?: ShardLayout,
+    /** Which shard these keys name (0 when not sharded). */
+    readonly shard = 0,
+  ) {
+    this.layout = layout ?? { base: prefix, count: 1 };
+  }
+
+  /** The home keys of a deployment with `count` shards under STREAM_PREFIX `base`. */
+  static sharded(base: string, count: number): StreamKeys {
+    return count <= 1 ? new StreamKeys(base) : new StreamKeys(shardPrefix(base, 0), { base, count }, 0);
+  }
+
+  get shardCount(): number {
+    return this.layout.count;
+  }
+
+  /** STREAM_PREFIX: every shard's prefix starts with it (what a scan of the whole deployment matches). */
+  get basePrefix(): string {
+    return this.layout.base;
+  }
+
+  /** Every shard's keys, shard 0 first. */
+  get shards(): readonly StreamKeys[] {
+    this.siblings ??=
+      this.layout.count <= 1
+        ? [this]
+        : Array.from({ length: this.layout.count }, (_, i) =>
+            i === this.shard ? this : new StreamKeys(shardPrefix(this.layout.base, i), this.layout, i),
+          );
+    return this.siblings;
+  }
+
+  forShard(shard: number): StreamKeys {
+    const keys = this.shards[shard];
+    if (!keys) throw new Error(`no shard ${shard} (STREAM_SHARDS=${this.layout.count})`);
+    return keys;
+  }
+
+  /** The shard a job's keys live in: its id's first byte mod N (see mintJobId). */
+  shardOfJob(jobId: string): number {
+    if (this.layout.count <= 1) return 0;
+    const byte = parseInt(jobId.slice(0, 2), 16);
+    return Number.isNaN(byte) ? 0 : byte % this.layout.count;
+  }
+
+  forJob(jobId: string): StreamKeys {
+    return this.layout.count <= 1 ? this : this.forShard(this.shardOfJob(jobId));
+  }
+
+  /**
+   * The shard of an account (API key fingerprint, else user: the fair queue's account): its jobs, limits,
+   * idempotency keys and fair-queue order stay in one shard, so every check the submit makes is one script call.
+   */
+  forAccount(account: string): StreamKeys {
+    if (this.layout.count <= 1) return this;
+    const digest = createHash('sha1').update(account).digest();
+    return this.forShard(digest.readUInt32BE(0) % this.layout.count);
+  }
+
+  /**
+   * A new job id (UUID v4) in these keys' shard: its first byte is ≡ shard (mod N), the rest random, so the id
+   * alone names the shard to every role (API, gpu, bot, CLI) without a lookup.
+   */
+  mintJobId(): string {
+    const bytes = randomBytes(16);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+    const n = this.layout.count;
+    if (n > 1) {
+      const rounds = Math.floor(256 / n); // keeps the byte below 256 and the shards equally likely
+      bytes[0] = this.shard + n * (bytes[0] % rounds);
+    }
+    const hex = bytes.toString('hex');
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  }
+
+  /** A job's keys: in its own shard. */
+  private of(jobId: string): string {
+    return this.layout.count <= 1 ? this.prefix : this.forJob(jobId).prefix;
+  }
 
   get requests(): string {
     return `${this.prefix}jobs:requests`;
@@ -26,33 +129,33 @@ export class StreamKeys {
   }
 
   view(jobId: string): string {
-    return `${this.prefix}jobs:view:${jobId}`;
+    return `${this.of(jobId)}jobs:view:${jobId}`;
   }
   /** What the API knew when it accepted the job: read-your-writes until the projection catches up. */
   record(jobId: string): string {
-    return `${this.prefix}jobs:record:${jobId}`;
+    return `${this.of(jobId)}jobs:record:${jobId}`;
   }
   /** Stream entry ids of a job's events, in projection order (for `cli job` and SSE replay). */
   timeline(jobId: string): string {
-    return `${this.prefix}jobs:timeline:${jobId}`;
+    return `${this.of(jobId)}jobs:timeline:${jobId}`;
   }
   lastProgress(jobId: string): string {
-    return `${this.prefix}jobs:progress:last:${jobId}`;
+    return `${this.of(jobId)}jobs:progress:last:${jobId}`;
   }
   /** Set atomically with the one `job.cancelled` of a job (the API and a worker may both try to send it). */
   cancelledMarker(jobId: string): string {
-    return `${this.prefix}jobs:cancelled:${jobId}`;
+    return `${this.of(jobId)}jobs:cancelled:${jobId}`;
   }
   /** Which request entry of a job runs it (a worker's lease; see JobLedger.claimForRun). */
   runLease(jobId: string): string {
-    return `${this.prefix}gpu:run:${jobId}`;
+    return `${this.of(jobId)}gpu:run:${jobId}`;
   }
   /** Where a job's prompt was sent (instance, prompt id, attempt), written before it is sent. */
   placement(jobId: string): string {
-    return `${this.prefix}gpu:placement:${jobId}`;
+    return `${this.of(jobId)}gpu:placement:${jobId}`;
   }
   cancelFlag(jobId: string): string {
-    return `${this.prefix}jobs:cancel:${jobId}`;
+    return `${this.of(jobId)}jobs:cancel:${jobId}`;
   }
   idempotency(scope: string, key: string): string {
     return `${this.prefix}idem:${scope}:${key}`;
@@ -77,7 +180,7 @@ export class StreamKeys {
   }
   /** A pending job's request (envelope, stream, account, tags) until it is dispatched. */
   queuedRequest(jobId: string): string {
-    return `${this.prefix}queue:request:${jobId}`;
+    return `${this.of(jobId)}queue:request:${jobId}`;
   }
   /** The fair queue's virtual time: the start tag of the last job dispatched. */
   get queueVirtualTime(): string {
@@ -133,4 +236,9 @@ export class StreamKeys {
   get drainFlag(): string {
     return `${this.prefix}control:drain`;
   }
+}
+
+/** Shard i's prefix: STREAM_PREFIX followed by the shard's own hash tag (`cr:` → `cr:{0}:`, `cr:{1}:`, …). */
+export function shardPrefix(base: string, shard: number): string {
+  return `${base}{${shard}}:`;
 }

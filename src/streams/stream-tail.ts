@@ -42,7 +42,7 @@ export class StreamTail {
   private readonly listeners = new Set<TailListener>();
   private readonly recentEvents: TailedEvent[] = [];
   private readonly stop = new AbortController();
-  private blocking?: RedisClient;
+  private readonly blocking: RedisClient[] = [];
   private loop?: Promise<void>;
   private closed = false;
   /** Ends a batching wait early (a subscriber arrived). */
@@ -73,13 +73,18 @@ export class StreamTail {
   /** Starts tailing now (from the current end), so later subscribers can see events appended from here on. */
   ensureRunning(): void {
     if (this.loop || this.closed) return;
-    this.blocking = duplicateConnection(this.redis, {
-      maxRetriesPerRequest: null,
-      connectionName: 'stream-tail',
-      enableAutoPipelining: false,
+    // One XREAD per hash slot: a read across slots is refused by a Redis Cluster (STREAM_SHARDS: one per shard).
+    const loops = sameSlotGroups(this.streams).map((streams) => {
+      const conn = duplicateConnection(this.redis, {
+        maxRetriesPerRequest: null,
+        connectionName: 'stream-tail',
+        enableAutoPipelining: false,
+      });
+      conn.on('error', () => undefined);
+      this.blocking.push(conn);
+      return this.run(conn, streams);
     });
-    this.blocking.on('error', () => undefined);
-    this.loop = this.run(this.blocking);
+    this.loop = Promise.all(loops).then(() => undefined);
   }
 
   recent(jobId: string): TailedEvent[] {
@@ -89,19 +94,19 @@ export class StreamTail {
   async close(): Promise<void> {
     this.closed = true;
     this.stop.abort();
-    this.blocking?.disconnect();
+    for (const conn of this.blocking) conn.disconnect();
     await this.loop?.catch(() => undefined);
   }
 
-  private async run(conn: RedisClient): Promise<void> {
-    const positions = this.streams.map(() => '$');
+  private async run(conn: RedisClient, streams: readonly string[]): Promise<void> {
+    const positions = streams.map(() => '$');
     let resolved = false;
     while (!this.closed) {
       try {
         if (!resolved) {
           // Turn '$' into concrete ids once, so nothing appended between two reads is skipped.
-          for (let i = 0; i < this.streams.length; i++) {
-            const last = await this.redis.xrevrange(this.streams[i], '+', '-', 'COUNT', 1);
+          for (let i = 0; i < streams.length; i++) {
+            const last = await this.redis.xrevrange(streams[i], '+', '-', 'COUNT', 1);
             positions[i] = last[0]?.[0] ?? '0-0';
           }
           resolved = true;
@@ -112,12 +117,12 @@ export class StreamTail {
           'BLOCK',
           String(this.blockMs),
           'STREAMS',
-          ...this.streams,
+          ...streams,
           ...positions,
         ]);
         let read = 0;
         for (const { stream, entries } of parseReadReply(reply)) {
-          const index = this.streams.indexOf(stream);
+          const index = streams.indexOf(stream);
           read += entries.length;
           for (const entry of entries) {
             if (index >= 0) positions[index] = entry.id;
@@ -154,4 +159,18 @@ export class StreamTail {
       }
     }
   }
+}
+
+/**
+ * Streams grouped by the hash tag Redis would hash them by (the first non-empty {…} of the name; the whole name
+ * without one): streams of one group are in one slot and can be read by one XREAD on a cluster. Streams without a
+ * tag go together, as on a single Redis (a cluster refuses those at start: STREAM_PREFIX needs a tag there).
+ */
+export function sameSlotGroups(streams: readonly string[]): string[][] {
+  const groups = new Map<string, string[]>();
+  for (const stream of streams) {
+    const tag = /\{([^{}]+)\}/.exec(stream)?.[1] ?? '';
+    groups.set(tag, [...(groups.get(tag) ?? []), stream]);
+  }
+  return [...groups.values()];
 }

@@ -16,13 +16,13 @@ export class StreamPublisher {
     private readonly progressMaxLen = 10_000,
   ) {}
 
+  /** The stream of the event's type, in the job's shard (STREAM_SHARDS: the job id names it). */
   streamFor(envelope: JobEnvelope): string {
+    const keys = this.keys.forJob(envelope.jobId);
     if (envelope.type === 'job.requested') {
-      return (envelope as JobEnvelope<'job.requested'>).payload.priority
-        ? this.keys.requestsPriority
-        : this.keys.requests;
+      return (envelope as JobEnvelope<'job.requested'>).payload.priority ? keys.requestsPriority : keys.requests;
     }
-    return envelope.type === 'job.progress' ? this.keys.progress : this.keys.events;
+    return envelope.type === 'job.progress' ? keys.progress : keys.events;
   }
 
   async publish<T extends JobEventType>(

@@ -63,7 +63,11 @@ type BlobStoreHandle = Awaited<ReturnType<typeof createBlobStore>>;
         return ReplicaAck.on(r, acked, replicas, timeoutMs);
       },
     },
-    { provide: StreamKeys, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new StreamKeys(c.streamPrefix) },
+    {
+      provide: StreamKeys,
+      inject: [APP_CONFIG],
+      useFactory: (c: AppConfig) => StreamKeys.sharded(c.streamPrefix, c.streamShards),
+    },
     {
       provide: StreamPublisher,
       inject: [REDIS, StreamKeys, APP_CONFIG],
@@ -74,7 +78,12 @@ type BlobStoreHandle = Awaited<ReturnType<typeof createBlobStore>>;
       inject: [REDIS, StreamKeys],
       // Live for its listeners (SSE clients, the bot's status messages); while none listens it reads in batches.
       useFactory: (r: RedisClient, k: StreamKeys) =>
-        new StreamTail(r, [k.events, k.progress], undefined, { unwatchedCoalesceMs: 200 }),
+        new StreamTail(
+          r,
+          k.shards.flatMap((s) => [s.events, s.progress]),
+          undefined,
+          { unwatchedCoalesceMs: 200 },
+        ),
     },
     ConsumerDirectory,
     { provide: StreamTailFactory, inject: [REDIS], useFactory: (r: RedisClient) => new StreamTailFactory(r) },

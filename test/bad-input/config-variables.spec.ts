@@ -17,6 +17,7 @@ const INVALID: Record<(typeof ENV_VARIABLES)[number], readonly string[]> = {
   REDIS_MIN_REPLICAS_ACK: ['-1', '17', 'one', '1.5'],
   REDIS_REPLICA_ACK_TIMEOUT_MS: ['9', '60001', '1s'],
   STREAM_PREFIX: ['has space', 'x'.repeat(65), 'emoji🔥:'],
+  STREAM_SHARDS: ['0', '65', 'six', '1.5'],
   ROLE: ['web', 'api,,gpu', 'all,api', 'API'],
   PORT: ['abc', '70000', '-1', '80.5'],
   COMFYUI_URLS: ['ftp://gpu:8188', 'http://a:1,,http://b:2', 'localhost:8188'],

@@ -1,5 +1,7 @@
 import { TestRedisCluster } from '../support/redis-cluster';
-import { uniquePrefix } from '../support/test-redis';
+import { startTestApp, type TestApp } from '../support/app-harness';
+import { pollUntil } from '../support/poll-until';
+import { uniquePrefix, uniqueShardedPrefix } from '../support/test-redis';
 import { describeRestartMidJob } from '../e2e/support/restart-mid-job.suite';
 import { describeTaggedPipeline } from './support/tagged-pipeline.suite';
 
@@ -33,4 +35,55 @@ describe('a 3-primary Redis Cluster (REDIS_CLUSTER_NODES)', () => {
       }),
   });
   describeRestartMidJob({ env: redisEnv, client: () => cluster.client() });
+
+  describe('STREAM_SHARDS=6', () => {
+    const prefix = uniqueShardedPrefix('shards');
+    let app: TestApp;
+
+    beforeAll(async () => {
+      app = await startTestApp(
+        {
+          ...redisEnv(),
+          STREAM_SHARDS: '6',
+          ROLE: 'api,gpu,projector',
+          COMFYUI_SIM_INSTANCES: '2',
+          COMFYUI_SIM_STEP_MS: '5',
+        },
+        prefix,
+      );
+    });
+
+    afterAll(async () => {
+      await app?.stop();
+    });
+
+    it("30 users' jobs all succeed, and every primary holds keys of them", async () => {
+      const ids: string[] = [];
+      for (let user = 0; user < 30; user++) {
+        const res = await app.http('/v1/generations', {
+          method: 'POST',
+          json: { workflow: 'echo-invert', inputs: { width: 8, height: 8 } },
+          headers: { 'x-user-id': `user-${user}` },
+        });
+        expect(res.status).toBe(202);
+        ids.push(res.body.id as string);
+      }
+      for (const id of ids) {
+        await pollUntil(
+          async () => (await app.http(`/v1/generations/${id}`)).body.status as string,
+          (status) => status === 'succeeded',
+          { timeoutMs: 60_000, description: `${id} succeeded` },
+        );
+      }
+      for (const port of cluster.ports) {
+        const node = cluster.node(port);
+        try {
+          const [, keys] = await node.scan('0', 'MATCH', `${prefix}*`, 'COUNT', 10_000);
+          expect({ port, holdsKeys: keys.length > 0 }).toEqual({ port, holdsKeys: true });
+        } finally {
+          node.disconnect();
+        }
+      }
+    });
+  });
 });

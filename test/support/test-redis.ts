@@ -47,3 +47,11 @@ export async function keysMatching(redis: RedisClient, pattern: string): Promise
   }
   return found;
 }
+
+/**
+ * A unique prefix without a hash tag, for STREAM_SHARDS > 1 (each shard adds its own tag: `<prefix>{i}:`). Every
+ * shard's keys still start with it, so cleanupPrefix and keysMatching find them all.
+ */
+export function uniqueShardedPrefix(label = 't'): string {
+  return `test-${label}-${randomUUID().slice(0, 8)}:`;
+}

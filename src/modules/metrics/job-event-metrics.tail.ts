@@ -43,7 +43,11 @@ export class JobEventMetricsTail implements OnModuleInit, OnApplicationShutdown 
     if (!this.config.roles.has('api')) return;
     const k = this.keys;
     // Counters need not be live to the millisecond: read a busy pipeline in batches (a read per batch, not per event).
-    this.tail = this.tails.open([k.requestsPriority, k.requests, k.events], this.log, { coalesceMs: 100 });
+    this.tail = this.tails.open(
+      k.shards.flatMap((s) => [s.requestsPriority, s.requests, s.events]),
+      this.log,
+      { coalesceMs: 100 },
+    );
     this.tail.subscribe(({ envelope }) => {
       this.metrics.observe(envelope).catch((err: unknown) => {
         this.log.debug({ err: errorMessage(err), jobId: envelope.jobId }, 'job metrics update failed');

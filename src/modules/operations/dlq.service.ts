@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { BLOB_STORE, type BlobStore } from '../../blobs/blob-store';
 import { imageInputs, releaseJobInputs, retainJobInputs } from '../../blobs/job-input-blobs';
@@ -140,7 +139,8 @@ export class DlqService {
     const original = requestOf(item)!;
     if (!force) await this.checkInputs(dlqEntryId, original);
 
-    const jobId = randomUUID();
+    // In the home shard, with the re-drive marker (STREAM_SHARDS: the DLQ of the other shards is not re-driven yet).
+    const jobId = this.keys.mintJobId();
     const p = original.payload;
     const payload: RedriveRequestPayload = {
       workflow: p.workflow,

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { BlobStoreFullError, BlobStoreUnavailableError } from '../../../blobs/blob-errors';
 import { releaseJobInputs } from '../../../blobs/job-input-blobs';
@@ -105,7 +105,10 @@ export class GenerationService {
     // Not sent to fail on an instance: refused now, naming what is missing where.
     if (fleet && refusedByFleet(fleet)) throw new NoCapableInstanceError(describeRefusal(fleet), fleet.checked);
     const fingerprint = fingerprintOf(workflow, request.inputs);
-    const jobId = randomUUID();
+    // The account's shard holds its jobs, limits, idempotency keys and fair order (STREAM_SHARDS); the id names it.
+    const account = fairAccountOf(request.userId, request.apiKey);
+    const shard = this.keys.forAccount(account);
+    const jobId = shard.mintJobId();
     if (active >= this.config.userMaxActive) await this.ledger.releaseEndedActiveJobs(request.userId);
     const inputs = await this.storeInputs(jobId, workflow, values);
     const envelope = makeEnvelope(
@@ -125,8 +128,8 @@ export class GenerationService {
     const outcome = await this.runSubmit({
       jobId,
       idempotencyKey: request.idempotency
-        ? this.keys.idempotency(request.idempotency.scope, hashKey(request.idempotency.key))
-        : this.keys.idempotency('job', jobId),
+        ? shard.idempotency(request.idempotency.scope, hashKey(request.idempotency.key))
+        : shard.idempotency('job', jobId),
       userId: request.userId,
       maxActive: this.config.userMaxActive,
       envelopeJson,
@@ -137,10 +140,10 @@ export class GenerationService {
       fingerprint,
       idempotencyTtlSeconds: request.idempotency ? IDEMPOTENCY_TTL_SECONDS : 0,
       recordTtlSeconds: Math.ceil(this.config.retentionMs / 1000),
-      account: fairAccountOf(request.userId, request.apiKey),
+      account,
       dispatchAhead: this.config.queueDispatchAhead,
       ...(request.apiKey !== undefined && this.config.apiKeyMaxActive !== null
-        ? { keyActive: { key: apiKeyActiveKey(this.keys, request.apiKey), max: this.config.apiKeyMaxActive } }
+        ? { keyActive: { key: apiKeyActiveKey(shard, request.apiKey), max: this.config.apiKeyMaxActive } }
         : {}),
     }).catch(async (err: unknown) => {
       // Unconfirmed is not refused: the job may have been kept, and it needs its images.

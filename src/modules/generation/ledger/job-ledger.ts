@@ -83,7 +83,7 @@ export class JobLedger {
    * its cancel listener before this call either sees the flag here or hears the event — never neither.
    */
   async claimForRun(jobId: string, entry: string): Promise<RunClaim> {
-    const k = this.keys;
+    const k = this.keys.forJob(jobId);
     const reply = (await JOB_CLAIM.run(
       this.redis,
       [k.view(jobId), k.queue, k.inflight, k.cancelFlag(jobId), k.runLease(jobId), k.placement(jobId)],
@@ -108,10 +108,11 @@ export class JobLedger {
    * when a worker has it (the worker hears the cancel). One round trip (JOB_CANCEL_QUEUED).
    */
   async cancelQueued(jobId: string, by: string): Promise<boolean> {
+    const k = this.keys.forJob(jobId);
     const removed = await JOB_CANCEL_QUEUED.run(
       this.redis,
-      [this.keys.cancelFlag(jobId), this.keys.queue],
-      [by, this.retentionSeconds, jobId, this.keys.prefix, this.config.queueDispatchAhead, this.retentionSeconds],
+      [k.cancelFlag(jobId), k.queue],
+      [by, this.retentionSeconds, jobId, k.prefix, this.config.queueDispatchAhead, this.retentionSeconds],
     );
     return removed === 1;
   }
@@ -122,11 +123,16 @@ export class JobLedger {
    * that failed halfway never leaves one: each is atomic; a change of QUEUE_DISPATCH_AHEAD can) still moves.
    */
   async dispatchQueued(): Promise<number> {
-    return (await JOB_DISPATCH.run(
-      this.redis,
-      [this.keys.queue, this.keys.queuePending],
-      [this.keys.prefix, this.config.queueDispatchAhead],
-    )) as number;
+    let dispatched = 0;
+    // Each shard has its own fair queue and request streams (STREAM_SHARDS).
+    for (const k of this.keys.shards) {
+      dispatched += (await JOB_DISPATCH.run(
+        this.redis,
+        [k.queue, k.queuePending],
+        [k.prefix, this.config.queueDispatchAhead],
+      )) as number;
+    }
+    return dispatched;
   }
 
   /**
@@ -134,11 +140,21 @@ export class JobLedger {
    * next job: who holds the queue. Reads at most `scan` queued jobs (an operator's view, not a hot path).
    */
   async deepestBacklogs(limit = 10, scan = 10_000): Promise<QueueBacklog[]> {
-    const queued = await this.redis.zrange(this.keys.queue, 0, scan - 1);
+    const perShard = await Promise.all(this.keys.shards.map((k) => this.backlogsOf(k, scan)));
+    return perShard
+      .flat()
+      .sort((a, b) => b.queued - a.queued || a.nextPosition - b.nextPosition)
+      .slice(0, limit);
+  }
+
+  /** One shard's accounts (an account's jobs are all in one shard); nextPosition is its place in that shard. */
+  private async backlogsOf(keys: StreamKeys, scan: number): Promise<QueueBacklog[]> {
+    const queued = await this.redis.zrange(keys.queue, 0, scan - 1);
+    if (queued.length === 0) return [];
     const read = this.redis.pipeline();
     for (const jobId of queued) {
-      read.hget(this.keys.queuedRequest(jobId), 'a');
-      read.hget(this.keys.view(jobId), 'userId');
+      read.hget(keys.queuedRequest(jobId), 'a');
+      read.hget(keys.view(jobId), 'userId');
     }
     const replies = (await read.exec()) ?? [];
     const byAccount = new Map<string, QueueBacklog>();
@@ -151,9 +167,7 @@ export class JobLedger {
       entry.queued++;
       byAccount.set(account, entry);
     });
-    return [...byAccount.values()]
-      .sort((a, b) => b.queued - a.queued || a.nextPosition - b.nextPosition)
-      .slice(0, limit);
+    return [...byAccount.values()];
   }
 
   /** The run lease `claimForRun` took for `entry` ends (the job ended, or the entry stands aside). */
@@ -179,7 +193,10 @@ export class JobLedger {
 
   /** The jobs a user has queued or running, sorted. */
   async activeJobs(userId: string): Promise<string[]> {
-    return (await this.redis.smembers(this.keys.userActive(userId))).sort();
+    // A user's jobs are in its account's shard; the set of every shard is read (one SMEMBERS each) rather than
+    // asking the caller for the account.
+    const sets = await Promise.all(this.keys.shards.map((k) => this.redis.smembers(k.userActive(userId))));
+    return sets.flat().sort();
   }
 
   /**
@@ -198,6 +215,7 @@ export class JobLedger {
     const envelope = makeEnvelope(type, meta, payload);
     const event = envelope as AnyJobEnvelope;
     const stream = this.publisher.streamFor(envelope);
+    const k = this.keys.forJob(meta.jobId);
     const body = encodeEnvelope(envelope);
     // The view this process last wrote for the job, if any (a worker appends accepted → started → completed):
     // the CAS still guards it, so a stale copy costs a retry, never a lost update.
@@ -211,22 +229,22 @@ export class JobLedger {
         this.redis,
         [
           stream,
-          this.keys.view(meta.jobId),
-          this.keys.timeline(meta.jobId),
-          this.keys.queue,
-          this.keys.userActive(after.userId ?? ''),
-          this.keys.lastProgress(meta.jobId),
-          this.keys.runStats,
-          this.keys.inflight,
-          this.keys.runLease(meta.jobId),
-          this.keys.placement(meta.jobId),
+          k.view(meta.jobId),
+          k.timeline(meta.jobId),
+          k.queue,
+          k.userActive(after.userId ?? ''),
+          k.lastProgress(meta.jobId),
+          k.runStats,
+          k.inflight,
+          k.runLease(meta.jobId),
+          k.placement(meta.jobId),
           ...(after.keyActiveSet ? [after.keyActiveSet] : []),
         ],
         [
           hash.rev ?? '',
           body,
           meta.jobId,
-          stream.slice(this.keys.prefix.length),
+          stream.slice(k.prefix.length),
           finished ? this.retentionSeconds : 0,
           this.retentionSeconds,
           takenFlag(event),
@@ -263,13 +281,17 @@ export class JobLedger {
   }
 
   /** How many jobs the user holds a slot for (queued or running; ended ones may linger until healed). */
-  activeCount(userId: string): Promise<number> {
-    return this.redis.scard(this.keys.userActive(userId));
+  async activeCount(userId: string): Promise<number> {
+    const counts = await Promise.all(this.keys.shards.map((k) => this.redis.scard(k.userActive(userId))));
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   /** The active set heals itself: members whose job has finished (or is long gone) no longer count. */
   async releaseEndedActiveJobs(userId: string): Promise<void> {
-    const key = this.keys.userActive(userId);
+    for (const k of this.keys.shards) await this.releaseEndedIn(k.userActive(userId));
+  }
+
+  private async releaseEndedIn(key: string): Promise<void> {
     for (const jobId of await this.redis.smembers(key)) {
       const view = hashToView(await this.redis.hgetall(this.keys.view(jobId)));
       const recorded = (await this.redis.exists(this.keys.record(jobId))) === 1;
@@ -283,26 +305,27 @@ export class JobLedger {
    * again for every event of a finished job (a redelivery after a failed MULTI still frees them).
    */
   async recordProjected(event: AnyJobEnvelope, entry: { stream: string; id: string }, after: JobView): Promise<void> {
-    const timeline = this.keys.timeline(event.jobId);
+    const k = this.keys.forJob(event.jobId);
+    const timeline = k.timeline(event.jobId);
     const multi = this.redis.multi();
-    multi.zadd(timeline, Number(entry.id.split('-')[0]), `${entry.stream.slice(this.keys.prefix.length)}|${entry.id}`);
+    multi.zadd(timeline, Number(entry.id.split('-')[0]), `${entry.stream.slice(k.prefix.length)}|${entry.id}`);
     multi.expire(timeline, this.retentionSeconds);
     if ((event.type === 'job.accepted' || event.type === 'job.started') && !isTerminal(after.status)) {
-      multi.zrem(this.keys.queue, event.jobId);
-      multi.zrem(this.keys.queuePriority, event.jobId);
+      multi.zrem(k.queue, event.jobId);
+      multi.zrem(k.queuePriority, event.jobId);
       // Scored as in JOB_APPEND_APPLIED: −(taken ms) while waiting on an instance, +(start ms) while drawing.
       const ms = Number(entry.id.split('-')[0]);
-      if (event.type === 'job.started') multi.zadd(this.keys.inflight, ms, event.jobId);
-      else multi.zadd(this.keys.inflight, 'NX', -ms, event.jobId);
+      if (event.type === 'job.started') multi.zadd(k.inflight, ms, event.jobId);
+      else multi.zadd(k.inflight, 'NX', -ms, event.jobId);
     }
     if (isTerminal(after.status)) {
-      if (after.userId) multi.srem(this.keys.userActive(after.userId), event.jobId);
+      if (after.userId) multi.srem(k.userActive(after.userId), event.jobId);
       if (after.keyActiveSet) multi.zrem(after.keyActiveSet, event.jobId);
-      multi.zrem(this.keys.queue, event.jobId);
-      multi.zrem(this.keys.queuePriority, event.jobId);
-      multi.zrem(this.keys.inflight, event.jobId);
+      multi.zrem(k.queue, event.jobId);
+      multi.zrem(k.queuePriority, event.jobId);
+      multi.zrem(k.inflight, event.jobId);
       // Progress is shown only while a job runs: the last tick need not outlive it (Redis memory per job).
-      multi.del(this.keys.lastProgress(event.jobId));
+      multi.del(k.lastProgress(event.jobId));
     }
     await multi.exec();
   }
@@ -314,7 +337,7 @@ export class JobLedger {
   submit(args: SubmitScriptArgs): Promise<SubmitOutcome> {
     return this.acks.write(
       async (redis) => {
-        const outcome = await runSubmitScript(redis, this.keys, args);
+        const outcome = await runSubmitScript(redis, this.keys.forJob(args.jobId), args);
         // A repeat is answered with a job an earlier request wrote (maybe one that got 503): rewriting its
         // idempotency record unchanged makes the WAIT that follows cover that job too.
         if (outcome.kind === 'duplicate' && this.acks.enabled) {
@@ -328,7 +351,7 @@ export class JobLedger {
 
   /** Accepts a prepared request (a re-drive): the same atomic submit as a new job's. */
   acceptRequest(args: SubmitScriptArgs): Promise<SubmitOutcome> {
-    return runSubmitScript(this.redis, this.keys, args);
+    return runSubmitScript(this.redis, this.keys.forJob(args.jobId), args);
   }
 }
 

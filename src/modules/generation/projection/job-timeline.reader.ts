@@ -33,7 +33,7 @@ export class JobTimelineReader {
     const refs = members.map((member) => {
       const split = member.lastIndexOf('|');
       const ref = { stream: member.slice(0, split), id: member.slice(split + 1) };
-      pipeline.xrange(`${this.keys.prefix}${ref.stream}`, ref.id, ref.id);
+      pipeline.xrange(`${this.keys.forJob(jobId).prefix}${ref.stream}`, ref.id, ref.id);
       return ref;
     });
     const results = (await pipeline.exec()) ?? [];

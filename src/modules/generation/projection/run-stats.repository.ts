@@ -23,21 +23,17 @@ export class RunStatsRepository {
     );
   }
 
-  /** What is known for predicting a job of this cost class: its class, its workflow, every workflow. */
+  /**
+   * What is known for predicting a job of this cost class: its class, its workflow, every workflow. Each shard learns
+   * from its own jobs (the completion script updates its shard's `stats:run`); with STREAM_SHARDS > 1 the shard
+   * that has seen the most runs answers each field it knows.
+   */
   async learned(costKey: string): Promise<LearnedRunTimes> {
-    const [recent, perWork, byClass, byWorkflow] = await this.redis.hmget(
-      this.keys.runStats,
-      'avgRunMs',
-      'perWork',
-      `k:${costKey}`,
-      `w:${workflowOf(costKey)}`,
-    );
-    return {
-      recentMs: positive(recent),
-      perWork: positive(perWork),
-      classMs: positive(byClass),
-      workflowPerWork: positive(byWorkflow),
-    };
+    const fields = ['avgRunMs', 'perWork', `k:${costKey}`, `w:${workflowOf(costKey)}`, 'completed'];
+    const rows = await Promise.all(this.keys.shards.map((k) => this.redis.hmget(k.runStats, ...fields)));
+    rows.sort((a, b) => (Number(b[4]) || 0) - (Number(a[4]) || 0));
+    const first = (i: number) => rows.map((row) => positive(row[i])).find((v) => v !== undefined);
+    return { recentMs: first(0), perWork: first(1), classMs: first(2), workflowPerWork: first(3) };
   }
 }
 

@@ -22,7 +22,11 @@ export class CancelRegistryService implements OnModuleInit, OnApplicationShutdow
   private readonly tail: StreamTail;
 
   constructor(tails: StreamTailFactory, keys: StreamKeys, @Inject(ROOT_LOGGER) log: Logger) {
-    this.tail = tails.open([keys.events], log, { coalesceMs: CANCEL_READ_BATCH_MS });
+    this.tail = tails.open(
+      keys.shards.map((s) => s.events),
+      log,
+      { coalesceMs: CANCEL_READ_BATCH_MS },
+    );
   }
 
   onModuleInit(): void {

@@ -68,7 +68,7 @@ export class JobRunnerController {
     // Listen for a cancel before looking at the flag: the API sets the flag before it sends the event, so a cancel
     // is either seen here or heard by the registration — never missed in between.
     const registration = this.cancels.register(jobId);
-    const entry = `${ctx.entry.stream.slice(this.keys.prefix.length)}|${ctx.entry.id}`;
+    const entry = `${ctx.entry.stream.slice(this.keys.forJob(jobId).prefix.length)}|${ctx.entry.id}`;
     const claim = await this.ledger.claimForRun(jobId, entry);
     if (claim.finished) {
       // Redelivered after the job already ended (e.g. a worker died between completing and acking): done.
