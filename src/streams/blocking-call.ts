@@ -6,6 +6,10 @@ import type { RedisClient } from '../redis/redis-client';
  * reader then kept its process alive until the timer fired, BLOCK + 10 s later. Past the deadline the connection is
  * presumed half-open and is dropped (it reconnects), so the pending call fails and the next read starts afresh.
  */
+/**
+ * `command` in lower case: ioredis finds a command's keys (and so, on a cluster, the primary to send it to) only by
+ * its lower-case name; `XREADGROUP` would go to any primary and come back MOVED.
+ */
 export async function blockingCall(
   conn: RedisClient,
   deadlineMs: number,

@@ -1,5 +1,6 @@
 import { duplicateConnection, type RedisClient } from '../redis/redis-client';
 import { parseReadReply, type RawEntry } from './stream-reply.parser';
+import { sameSlotGroups } from './stream-tail';
 
 const BLOCK_MS = 1_000;
 
@@ -23,30 +24,35 @@ export async function* tailStreams(
   signal.addEventListener('abort', stop, { once: true });
   try {
     // Concrete ids instead of '$', so nothing appended between two reads is skipped.
-    const positions = await Promise.all(
-      streams.map(async (s) => (await redis.xrevrange(s, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0'),
+    const positions = new Map(
+      await Promise.all(
+        streams.map(async (s) => [s, (await redis.xrevrange(s, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0'] as const),
+      ),
     );
-    while (!signal.aborted) {
+    // One XREAD per hash slot (STREAM_SHARDS on a cluster: per shard), in turn, the block time shared between them.
+    const groups = sameSlotGroups(streams);
+    const blockMs = Math.max(50, Math.ceil(BLOCK_MS / groups.length));
+    for (let turn = 0; !signal.aborted; turn++) {
+      const group = groups[turn % groups.length];
       let reply: unknown;
       try {
         reply = await conn.call(
-          'XREAD',
+          'xread',
           'COUNT',
           '100',
           'BLOCK',
-          String(BLOCK_MS),
+          String(blockMs),
           'STREAMS',
-          ...streams,
-          ...positions,
+          ...group,
+          ...group.map((s) => positions.get(s) ?? '0-0'),
         );
       } catch (err) {
         if (signal.aborted) return;
         throw err;
       }
       for (const { stream, entries } of parseReadReply(reply)) {
-        const index = streams.indexOf(stream);
         for (const entry of entries) {
-          if (index >= 0) positions[index] = entry.id;
+          if (positions.has(stream)) positions.set(stream, entry.id);
           yield { stream, entry };
           if (signal.aborted) return;
         }

@@ -65,6 +65,15 @@ export function sentinelOptions(config: RedisTopology): RedisOptions {
 }
 
 /**
+ * Commands whose first argument is not their key (see clusterOptions). ioredis compares the name as it was called:
+ * lower case for `redis.xinfo(…)`, as written for `redis.call('XREADGROUP', …)`. (It also finds the keys of a
+ * `call()` only when the name is in lower case: calls here name their command in lower case.)
+ */
+const CLUSTER_UNBATCHED = ['eval', 'evalsha', 'xgroup', 'xinfo', 'xread', 'xreadgroup', 'memory', 'object', 'publish']
+  .flatMap((name) => [name, name.toUpperCase()])
+  .concat(['WAIT', 'CLUSTER', 'CLIENT', 'INFO']);
+
+/**
  * A cluster client's options: REDIS_URL gives the credentials and TLS of every node (its host is not used). The
  * per-connection settings (name, keepalive, retries of a command) go to each node's connection; reconnecting is the
  * cluster's own (clusterRetryStrategy: it re-reads the slot map from any node it can reach).
@@ -76,10 +85,11 @@ export function clusterOptions(config: RedisTopology, node: RedisOptions): Clust
   return {
     scaleReads: 'master',
     enableAutoPipelining: node.enableAutoPipelining ?? false,
-    // ioredis batches auto-pipelined commands by the slot of their first argument, which for EVALSHA is the script's
-    // hash, not a key: scripts of different shards landed in one batch for the wrong primary ("same slots allocation
-    // group" / MOVED, seen with STREAM_SHARDS=6). Scripts go on their own, routed by their first key.
-    autoPipeliningIgnoredCommands: ['evalsha', 'eval'],
+    // ioredis batches auto-pipelined commands by the slot of their first argument: for EVALSHA that is the script's
+    // hash, for XREADGROUP 'GROUP', for XGROUP / XINFO / MEMORY / OBJECT a subcommand (ioredis finds no key in
+    // these at all), so commands of several shards landed in one batch sent to one primary ("same slots allocation
+    // group" / MOVED, seen with STREAM_SHARDS=6). These go on their own, routed by their key or redirected by MOVED.
+    autoPipeliningIgnoredCommands: CLUSTER_UNBATCHED,
     enableReadyCheck: true,
     clusterRetryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 7), 2_000),
     // A failover moves slots for a few seconds: keep retrying commands that meet CLUSTERDOWN / TRYAGAIN meanwhile.

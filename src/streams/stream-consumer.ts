@@ -320,7 +320,7 @@ export class StreamConsumer {
         // connection instead (unblockReader without an id).
         if (!isCluster(this.blocking!)) this.blockingClientId ??= Number(await this.blocking!.call('CLIENT', 'ID'));
         // A read must answer within its BLOCK time; past that (plus slack) the connection is presumed dead.
-        const reply = await blockingCall(this.blocking!, this.blockMs + 10_000, 'XREADGROUP', args);
+        const reply = await blockingCall(this.blocking!, this.blockMs + 10_000, 'xreadgroup', args);
         this.counters.lastReadAt = Date.now();
         let read = 0;
         for (const { stream, entries } of parseReadReply(reply)) {
@@ -361,7 +361,7 @@ export class StreamConsumer {
       let cursor = '0';
       for (let page = 0; page < 1_000 && !this.closing; page++) {
         const reply = await this.redis.call(
-          'XREADGROUP',
+          'xreadgroup',
           'GROUP',
           this.options.group,
           this.options.consumer,
@@ -729,7 +729,7 @@ export class StreamConsumer {
         const free = this.budget.free - this.backlog.length;
         if (free <= 0) return;
         const reply = await this.redis.call(
-          'XAUTOCLAIM',
+          'xautoclaim',
           stream,
           this.options.group,
           this.options.consumer,
@@ -761,7 +761,7 @@ export class StreamConsumer {
     for (const [stream, ids] of byStream) {
       await this.redis
         .call(
-          'XCLAIM',
+          'xclaim',
           stream,
           this.options.group,
           this.options.consumer,

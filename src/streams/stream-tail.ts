@@ -111,7 +111,7 @@ export class StreamTail {
           }
           resolved = true;
         }
-        const reply = await blockingCall(conn, this.blockMs + 10_000, 'XREAD', [
+        const reply = await blockingCall(conn, this.blockMs + 10_000, 'xread', [
           'COUNT',
           '500',
           'BLOCK',

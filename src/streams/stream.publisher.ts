@@ -69,11 +69,19 @@ export class StreamPublisher {
    * first append that failed.
    */
   async appendRaw(entries: readonly { stream: string; fields: readonly string[] }[]): Promise<void> {
-    const pipeline = this.redis.pipeline();
-    for (const { stream, fields } of entries) pipeline.xadd(stream, '*', ...fields);
-    const results = (await pipeline.exec()) ?? [];
-    const failed = results.find(([err]) => err);
-    if (failed?.[0]) throw failed[0];
+    // One pipeline per hash slot (a cluster refuses a pipeline across primaries); order kept within each stream.
+    const bySlot = new Map<string, { stream: string; fields: readonly string[] }[]>();
+    for (const entry of entries) {
+      const tag = /\{([^{}]+)\}/.exec(entry.stream)?.[1] ?? '';
+      bySlot.set(tag, [...(bySlot.get(tag) ?? []), entry]);
+    }
+    for (const group of bySlot.values()) {
+      const pipeline = this.redis.pipeline();
+      for (const { stream, fields } of group) pipeline.xadd(stream, '*', ...fields);
+      const results = (await pipeline.exec()) ?? [];
+      const failed = results.find(([err]) => err);
+      if (failed?.[0]) throw failed[0];
+    }
   }
 
   /** Adds the append to a caller's MULTI/pipeline, so it commits atomically with the caller's other writes. */

@@ -36,6 +36,14 @@ describe('a 3-primary Redis Cluster (REDIS_CLUSTER_NODES)', () => {
   });
   describeRestartMidJob({ env: redisEnv, client: () => cluster.client() });
 
+  describe('with STREAM_SHARDS=6 (each shard under its own tag, spread over the primaries)', () => {
+    const sharded = () => ({ ...redisEnv(), STREAM_SHARDS: '6' });
+    describeTaggedPipeline(sharded, uniqueShardedPrefix('c6'), {
+      sandboxPrefix: () => uniqueShardedPrefix('sandbox'),
+    });
+    describeRestartMidJob({ env: sharded, client: () => cluster.client(), prefix: () => uniqueShardedPrefix('r6') });
+  });
+
   describe('STREAM_SHARDS=6', () => {
     const prefix = uniqueShardedPrefix('shards');
     let app: TestApp;

@@ -14,7 +14,7 @@ function countBlockingCalls(redis: Redis, command: string): { count: number } {
     const conn = duplicate(...args);
     const call = conn.call.bind(conn) as (...a: unknown[]) => Promise<unknown>;
     (conn as unknown as { call: (...a: unknown[]) => Promise<unknown> }).call = (...a: unknown[]) => {
-      if (a[0] === command) counter.count++;
+      if (String(a[0]).toLowerCase() === command.toLowerCase()) counter.count++;
       return call(...a);
     };
     return conn;

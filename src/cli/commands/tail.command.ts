@@ -47,12 +47,17 @@ export class TailCommand extends CliCommand {
 
   async run(_args: string[], options: TailOptions): Promise<void> {
     const which = options.stream ?? 'events';
-    const streams = {
-      requests: [this.keys.requestsPriority, this.keys.requests],
-      events: [this.keys.events],
-      progress: [this.keys.progress],
-      dlq: [this.keys.dlq],
-    }[which];
+    // Every shard's (STREAM_SHARDS), shown with the shard's tag (`{3}:jobs:events`).
+    const streams = this.keys.shards.flatMap(
+      (k) =>
+        ({
+          requests: [k.requestsPriority, k.requests],
+          events: [k.events],
+          progress: [k.progress],
+          dlq: [k.dlq],
+        })[which],
+    );
+    const dlqs = new Set(this.keys.shards.map((k) => k.dlq));
     const signals = [this.out.signal];
     if (options.timeoutMs !== undefined) signals.push(AbortSignal.timeout(options.timeoutMs));
     const stop = new AbortController();
@@ -60,7 +65,7 @@ export class TailCommand extends CliCommand {
     if (!options.json) this.out.warn(`following ${streams.join(', ')} (Ctrl-C to stop)`);
     let shown = 0;
     for await (const { stream, entry } of this.reader.follow(streams, signal)) {
-      const line = stream === this.keys.dlq ? this.dlqLine(entry) : this.eventLine(stream, entry);
+      const line = dlqs.has(stream) ? this.dlqLine(stream, entry) : this.eventLine(stream, entry);
       if (options.type && !options.type.has(line.type)) continue;
       if (options.job && line.jobId !== options.job) continue;
       if (options.json) this.out.jsonLine(line);
@@ -72,7 +77,7 @@ export class TailCommand extends CliCommand {
   }
 
   private eventLine(stream: string, entry: RawEntry): TailLine {
-    const base = { stream: stream.slice(this.keys.prefix.length), id: entry.id, at: streamIdTime(entry.id) };
+    const base = { stream: stream.slice(this.keys.basePrefix.length), id: entry.id, at: streamIdTime(entry.id) };
     const decoded = entry.fields ? decodeEntry(entry.fields) : undefined;
     if (!decoded?.ok) return { ...base, type: 'malformed', detail: decoded ? decoded.reason : 'entry deleted' };
     const e = decoded.envelope;
@@ -86,15 +91,15 @@ export class TailCommand extends CliCommand {
     };
   }
 
-  private dlqLine(entry: RawEntry): TailLine {
+  private dlqLine(stream: string, entry: RawEntry): TailLine {
     const d = parseDlqEntry(entry.id, entry.fields ?? []);
     return {
-      stream: this.keys.dlq.slice(this.keys.prefix.length),
+      stream: stream.slice(this.keys.basePrefix.length),
       id: entry.id,
       at: d.at || streamIdTime(entry.id),
       type: d.type ?? 'malformed',
       jobId: d.jobId,
-      detail: `group=${d.group} entry=${d.stream.slice(this.keys.prefix.length)}/${d.entryId} deliveries=${d.deliveries} reason=${d.reason}`,
+      detail: `group=${d.group} entry=${d.stream.slice(this.keys.basePrefix.length)}/${d.entryId} deliveries=${d.deliveries} reason=${d.reason}`,
     };
   }
 

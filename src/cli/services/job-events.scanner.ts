@@ -56,7 +56,11 @@ export class JobEventsScanner {
           if (!entry.fields?.some((f) => f.includes(needle))) continue;
           const decoded = decodeEntry(entry.fields);
           if (decoded.ok && decoded.envelope.jobId === jobId) {
-            found.push({ stream: stream.slice(this.keys.prefix.length), id: entry.id, envelope: decoded.envelope });
+            found.push({
+              stream: stream.slice(this.keys.forJob(jobId).prefix.length),
+              id: entry.id,
+              envelope: decoded.envelope,
+            });
           }
         }
         read += entries.length;

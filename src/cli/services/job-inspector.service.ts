@@ -93,11 +93,22 @@ export class JobInspectorService {
     private readonly dlq: DlqService,
   ) {}
 
+  /**
+   * The keys of the job being inspected: its shard's (STREAM_SHARDS; the job id names it). Set by inspect(), one job
+   * per CLI run.
+   */
+  private jobKeys?: StreamKeys;
+
   get prefix(): string {
-    return this.keys.prefix;
+    return this.current.prefix;
+  }
+
+  private get current(): StreamKeys {
+    return this.jobKeys ?? this.keys;
   }
 
   async inspect(jobId: string): Promise<JobReport | undefined> {
+    this.jobKeys = this.keys.forJob(jobId);
     const [view, record, indexed, progress, deadLetters] = await Promise.all([
       this.views.get(jobId),
       this.views.record(jobId),
@@ -112,7 +123,7 @@ export class JobInspectorService {
     const steps = await this.withDeliveries(this.toSteps(events), deadLetters);
     const report: JobReport = {
       jobId,
-      prefix: this.keys.prefix,
+      prefix: this.current.prefix,
       status: view?.status ?? (hasRecord ? record.status : undefined),
       view,
       record: hasRecord ? record : undefined,
@@ -145,13 +156,13 @@ export class JobInspectorService {
     let requests: FoundEvent[] = [];
     if (!hasRequest) {
       // The accepted-job record names the request entry exactly; otherwise look back from the first event.
-      requests = requestId ? await this.scanner.scan(jobId, this.keys.workStreams, requestId, 1) : [];
+      requests = requestId ? await this.scanner.scan(jobId, this.current.workStreams, requestId, 1) : [];
       if (requests.length === 0) {
         const from = events[0]?.id ?? (createdMs !== undefined ? `${createdMs + 60_000}-0` : '+');
-        requests = await this.scanner.scanBack(jobId, this.keys.workStreams, from, SCAN_LIMIT);
+        requests = await this.scanner.scanBack(jobId, this.current.workStreams, from, SCAN_LIMIT);
       }
     }
-    const scanned = [...requests, ...(await this.scanner.scan(jobId, [this.keys.events], last, SCAN_LIMIT))].filter(
+    const scanned = [...requests, ...(await this.scanner.scan(jobId, [this.current.events], last, SCAN_LIMIT))].filter(
       (e) => !seen.has(`${e.stream}|${e.id}`),
     );
     events.push(...scanned);
@@ -189,10 +200,10 @@ export class JobInspectorService {
   private async withDeliveries(steps: JobStep[], deadLetters: DlqItem[]): Promise<JobStep[]> {
     const specs = Object.values(consumerGroupSpecs(this.keys, this.config));
     const groupsOf = (stream: string) =>
-      specs.filter((s) => s.streams.includes(this.keys.prefix + stream)).map((s) => s.group);
+      specs.filter((s) => s.streams.includes(this.current.prefix + stream)).map((s) => s.group);
     const streams = [...new Set(steps.map((s) => s.stream))];
     const lastDelivered = new Map<string, string>();
-    (await this.streams.groupsOfEach(streams.map((s) => this.keys.prefix + s))).forEach((groups, i) => {
+    (await this.streams.groupsOfEach(streams.map((s) => this.current.prefix + s))).forEach((groups, i) => {
       for (const group of groups ?? []) lastDelivered.set(`${streams[i]}|${group.group}`, group.lastDeliveredId);
     });
     const asked: { step: JobStep; group: string }[] = [];
@@ -200,13 +211,13 @@ export class JobInspectorService {
       for (const group of groupsOf(step.stream)) asked.push({ step, group });
     }
     const rows = await this.streams.pendingRows(
-      asked.map(({ step, group }) => ({ stream: this.keys.prefix + step.stream, group, id: step.entryId })),
+      asked.map(({ step, group }) => ({ stream: this.current.prefix + step.stream, group, id: step.entryId })),
     );
     const maxAttempt = Math.max(0, ...steps.map((s) => s.attempt ?? 0));
     asked.forEach(({ step, group }, i) => {
       const row = rows[i];
       const letter = deadLetters.find(
-        (d) => d.entryId === step.entryId && d.group === group && d.stream === this.keys.prefix + step.stream,
+        (d) => d.entryId === step.entryId && d.group === group && d.stream === this.current.prefix + step.stream,
       );
       let state: DeliveryState;
       if (row) {
@@ -234,7 +245,7 @@ export class JobInspectorService {
         out.push({
           source: 'dlq',
           group: letter.group,
-          stream: letter.stream.slice(this.keys.prefix.length),
+          stream: letter.stream.slice(this.current.prefix.length),
           entryId: letter.entryId,
           at: typeof h.at === 'string' ? h.at : undefined,
           consumer: typeof h.consumer === 'string' ? h.consumer : undefined,
@@ -248,7 +259,7 @@ export class JobInspectorService {
     );
     if (live.length > 0) {
       const histories = await this.streams.attemptHistories(
-        live.map(({ step, group }) => ({ group, stream: this.keys.prefix + step.stream, id: step.entryId })),
+        live.map(({ step, group }) => ({ group, stream: this.current.prefix + step.stream, id: step.entryId })),
       );
       histories.forEach((lines, i) => {
         for (const line of lines ?? []) {

@@ -44,7 +44,7 @@ export class ProjectionRebuildService {
   ) {}
 
   async rebuild({ dryRun }: { dryRun: boolean }): Promise<RebuildReport> {
-    const streams = [this.keys.requestsPriority, this.keys.requests, this.keys.events];
+    const streams = this.keys.shards.flatMap((k) => [k.requestsPriority, k.requests, k.events]);
     const cutoffs = await Promise.all(streams.map((s) => this.streams.lastId(s)));
     const views = await this.rebuilder.replay();
     // Order matters: revs first, then the events appended since the replay began. Any event the projector

@@ -72,8 +72,9 @@ export class ReplayService {
   async plan(window: ReplayWindow): Promise<ReplayPlan> {
     const items: ReplayItem[] = [];
     const skipped = { otherType: 0, malformed: 0 };
-    for (const source of REPLAYED) {
-      const key = this.keys[source];
+    // Every shard's streams (STREAM_SHARDS); a job's entries are all in its shard.
+    for (const [keys, source] of this.keys.shards.flatMap((k) => REPLAYED.map((r) => [k, r] as const))) {
+      const key = keys[source];
       let start = window.from;
       for (;;) {
         const entries = await this.streams.range(key, start, window.to, PAGE);
@@ -95,7 +96,8 @@ export class ReplayService {
           const envelope = decoded.envelope;
           items.push({
             source,
-            stream: key.slice(this.keys.prefix.length),
+            // Without STREAM_PREFIX; with shards the shard's tag stays in front (`{3}:jobs:events`).
+            stream: key.slice(this.keys.basePrefix.length),
             id: entry.id,
             fields: entry.fields!,
             type: envelope.type,
@@ -113,16 +115,17 @@ export class ReplayService {
   }
 
   async apply(plan: ReplayPlan, targetPrefix: string): Promise<ReplayResult> {
-    const target = new StreamKeys(targetPrefix);
+    // The target is split like the source: each copy goes to its job's shard there.
+    const target = StreamKeys.sharded(targetPrefix, this.keys.shardCount);
     const byStream: Record<string, number> = {};
     for (let i = 0; i < plan.items.length; i += PAGE) {
       const copies = plan.items.slice(i, i + PAGE).map((item) => {
         // The entry as it was (a replay of a replay names the first original), plus where it came from.
         // Not marked as applied: the target prefix's projector builds its own views from the copies.
         const fields = withoutField(withoutField(item.fields, REPLAY_OF_FIELD), PROJECTED_FIELD);
-        const origin = fieldValue(item.fields, REPLAY_OF_FIELD) ?? `${this.keys.prefix}${item.stream}|${item.id}`;
+        const origin = fieldValue(item.fields, REPLAY_OF_FIELD) ?? `${this.keys.basePrefix}${item.stream}|${item.id}`;
         byStream[item.stream] = (byStream[item.stream] ?? 0) + 1;
-        return { stream: target[item.source], fields: [...fields, REPLAY_OF_FIELD, origin] };
+        return { stream: target.forJob(item.jobId)[item.source], fields: [...fields, REPLAY_OF_FIELD, origin] };
       });
       await this.publisher.appendRaw(copies);
     }

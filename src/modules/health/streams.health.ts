@@ -40,7 +40,8 @@ export class StreamsHealthIndicator {
 
   /** The work streams' groups from the operators' snapshot (the one `cli stats`, the bot and /metrics read). */
   private groupsOf(snapshot: StreamsSnapshot): GroupHealth[] {
-    const watched = new Set([this.keys.requestsPriority, this.keys.requests, this.keys.events]);
+    // Every shard's work streams (STREAM_SHARDS): a shard whose group lags is reported on its own.
+    const watched = new Set(this.keys.shards.flatMap((k) => [k.requestsPriority, k.requests, k.events]));
     return snapshot.streams
       .filter((stream) => watched.has(stream.key))
       .flatMap((stream) =>

@@ -79,6 +79,9 @@ export interface StreamsSnapshot {
 
 type PipelineResult = [Error | null, unknown][];
 
+/** One shard's part of a snapshot. */
+type ShardSnapshot = Pick<StreamsSnapshot, 'streams' | 'dlqSize' | 'queueLength' | 'queueTiers'>;
+
 /**
  * Reads the state of every job stream and its consumer groups, the queue, the DLQ, drain and the gpu fleet in two
  * pipelined round trips: the one source of the operators' figures — what `cli stats` prints, the bot's `/stats`
@@ -91,37 +94,70 @@ export class StreamStatsReader {
     private readonly keys: StreamKeys,
   ) {}
 
+  /** Every shard's streams (one shard: today's five). */
   streamKeys(): string[] {
-    const k = this.keys;
-    return [k.requestsPriority, k.requests, k.events, k.progress, k.dlq];
+    return this.keys.shards.flatMap((k) => [k.requestsPriority, k.requests, k.events, k.progress, k.dlq]);
   }
 
+  /**
+   * With STREAM_SHARDS > 1 every shard's streams are listed on their own, named with the shard's tag
+   * (`{3}:jobs:requests`): `cli stats`, /health and /metrics show lag and pending per shard. Queue and DLQ figures
+   * are summed over the shards. Each shard is read in its own pipelines (one slot each, as a cluster requires); the
+   * drain flag and the gpu fleet, which belong to no shard, in one more.
+   */
   async snapshot({
     consumers = false,
     now = Date.now(),
   }: { consumers?: boolean; now?: number } = {}): Promise<StreamsSnapshot> {
-    const streams = this.streamKeys();
+    const [shards, home] = await Promise.all([
+      Promise.all(this.keys.shards.map((keys) => this.shardSnapshot(keys, consumers, now))),
+      this.redis.pipeline().exists(this.keys.drainFlag).hgetall(this.keys.gpuWorkers).exec(),
+    ]);
+    const [drain, workers] = (home ?? []) as PipelineResult;
+    const oldest = (tier: QueueTier) =>
+      shards.reduce<number | null>((max, s) => {
+        const wait = s.queueTiers[tier].oldestWaitMs;
+        return wait === null ? max : Math.max(max ?? 0, wait);
+      }, null);
+    const sum = (f: (s: ShardSnapshot) => number) => shards.reduce((n, s) => n + f(s), 0);
+    return {
+      at: now,
+      prefix: this.keys.basePrefix,
+      streams: shards.flatMap((s) => s.streams),
+      dlqSize: sum((s) => s.dlqSize),
+      queueLength: sum((s) => s.queueLength),
+      queueTiers: {
+        normal: { length: sum((s) => s.queueTiers.normal.length), oldestWaitMs: oldest('normal') },
+        priority: { length: sum((s) => s.queueTiers.priority.length), oldestWaitMs: oldest('priority') },
+      },
+      draining: Number(ok(drain) ?? 0) === 1,
+      gpuWorkers: parseWorkers(ok(workers), now),
+      capacity: capacityOf(Object.values((ok(workers) as Record<string, string> | undefined) ?? {}), now),
+    };
+  }
+
+  private async shardSnapshot(keys: StreamKeys, consumers: boolean, now: number): Promise<ShardSnapshot> {
+    const streams = [keys.requestsPriority, keys.requests, keys.events, keys.progress, keys.dlq];
     const first = this.redis.pipeline();
     for (const stream of streams) {
       first.xlen(stream);
       first.xrevrange(stream, '+', '-', 'COUNT', 1);
       first.xinfo('GROUPS', stream);
     }
-    first.zcard(this.keys.queue);
-    first.exists(this.keys.drainFlag);
-    first.hgetall(this.keys.gpuWorkers);
+    first.zcard(keys.queue);
     // Per tier: how many, and the head (the next to start) whose submit time says how long the tier has waited.
     // The priority tier's jobs are also in queue:priority; the normal head is the first queue member not there.
-    first.zcard(this.keys.queuePriority);
-    first.zrange(this.keys.queuePriority, 0, 0);
-    first.zrange(this.keys.queue, 0, NORMAL_HEAD_SCAN - 1);
+    first.zcard(keys.queuePriority);
+    first.zrange(keys.queuePriority, 0, 0);
+    first.zrange(keys.queue, 0, NORMAL_HEAD_SCAN - 1);
     const results = ((await first.exec()) ?? []) as PipelineResult;
 
     const stats: StreamStats[] = streams.map((key, i) => {
       const [length, last, groups] = results.slice(i * 3, i * 3 + 3);
       const lastEntry = ok(last) as [string, string[]][] | undefined;
       return {
-        name: key.slice(this.keys.prefix.length),
+        // Without the prefix; with shards, the shard's tag stays in front (`{3}:jobs:requests`).
+        name: key.slice(this.keys.basePrefix.length),
         key,
         length: Number(ok(length) ?? 0),
         lastId: lastEntry?.[0]?.[0],
@@ -130,37 +166,36 @@ export class StreamStatsReader {
     });
     const tail = results.slice(streams.length * 3);
     const queueLength = Number(ok(tail[0]) ?? 0);
-    const priorityLength = Number(ok(tail[3]) ?? 0);
+    const priorityLength = Number(ok(tail[1]) ?? 0);
     const heads = {
-      priority: firstMember(ok(tail[4])),
-      normal: await this.firstNormal((ok(tail[5]) as string[] | undefined) ?? []),
+      priority: firstMember(ok(tail[2])),
+      normal: await this.firstNormal(keys, (ok(tail[3]) as string[] | undefined) ?? []),
     };
-    const [waits] = await Promise.all([this.oldestWaits(heads, now), this.addGroupDetails(stats, consumers, now)]);
+    const [waits] = await Promise.all([
+      this.oldestWaits(keys, heads, now),
+      this.addGroupDetails(stats, consumers, now),
+    ]);
     return {
-      at: now,
-      prefix: this.keys.prefix,
       streams: stats,
-      dlqSize: stats.find((s) => s.key === this.keys.dlq)?.length ?? 0,
+      dlqSize: stats.find((s) => s.key === keys.dlq)?.length ?? 0,
       queueLength,
       queueTiers: {
         normal: { length: Math.max(0, queueLength - priorityLength), oldestWaitMs: waits.normal },
         priority: { length: priorityLength, oldestWaitMs: waits.priority },
       },
-      draining: Number(ok(tail[1]) ?? 0) === 1,
-      gpuWorkers: parseWorkers(ok(tail[2]), now),
-      capacity: capacityOf(Object.values((ok(tail[2]) as Record<string, string> | undefined) ?? {}), now),
     };
   }
 
   /** The first of the queue's head members that is not in the priority tier (checked in one round trip). */
-  private async firstNormal(head: string[]): Promise<string | undefined> {
+  private async firstNormal(keys: StreamKeys, head: string[]): Promise<string | undefined> {
     if (head.length === 0) return undefined;
-    const scores = await this.redis.zmscore(this.keys.queuePriority, ...head);
+    const scores = await this.redis.zmscore(keys.queuePriority, ...head);
     return head.find((_, i) => scores[i] === null);
   }
 
   /** How long each tier's head has waited, from its view's createdAt (one round trip, only when a tier has one). */
   private async oldestWaits(
+    keys: StreamKeys,
     heads: Record<QueueTier, string | undefined>,
     now: number,
   ): Promise<Record<QueueTier, number | null>> {
@@ -168,7 +203,7 @@ export class StreamStatsReader {
     const tiers = QUEUE_TIERS.filter((t) => heads[t] !== undefined);
     if (tiers.length === 0) return out;
     const read = this.redis.pipeline();
-    for (const tier of tiers) read.hget(this.keys.view(heads[tier]!), 'createdAt');
+    for (const tier of tiers) read.hget(keys.view(heads[tier]!), 'createdAt');
     const results = ((await read.exec()) ?? []) as PipelineResult;
     tiers.forEach((tier, i) => {
       const value = ok(results[i]);

@@ -4,13 +4,16 @@ import type { RedisClient } from '../../../src/redis/redis-client';
 import { ComfyUiSimulator } from '../../../src/tools/comfyui-sim/comfyui-simulator';
 import { freePort } from '../../support/free-port';
 import { pollUntil } from '../../support/poll-until';
-import { cleanupPrefix, uniquePrefix } from '../../support/test-redis';
+import { StreamKeys } from '../../../src/streams/stream-keys';
+import { cleanupPrefix, keysMatching, uniquePrefix } from '../../support/test-redis';
 
 export interface RedisTopology {
   /** The service's Redis variables (REDIS_URL, or REDIS_CLUSTER_NODES …). */
   env(): Record<string, string>;
   /** The test's own client of that Redis. */
   client(): RedisClient;
+  /** A key prefix for one test (default: a tagged one; STREAM_SHARDS > 1 needs one without a tag). */
+  prefix?: () => string;
 }
 
 /**
@@ -28,7 +31,7 @@ export function describeRestartMidJob(topology: RedisTopology): void {
       sim = new ComfyUiSimulator({ stepMs: 0, manualSteps: true });
       await sim.start({ port: 0, host: '127.0.0.1' });
       redis = topology.client();
-      prefix = uniquePrefix('restart');
+      prefix = topology.prefix?.() ?? uniquePrefix('restart');
     });
 
     afterEach(async () => {
@@ -114,7 +117,11 @@ export function describeRestartMidJob(topology: RedisTopology): void {
       expect(result.status).toBe(200);
       expect(sim.stats().submitted).toBe(1);
       expect(sim.stats().executions).toBe(1);
-      const completed = (await redis.xrange(`${prefix}jobs:events`, '-', '+'))
+      // The job's shard's event stream (with STREAM_SHARDS: `<prefix>{i}:jobs:events`, the job id names i).
+      const events = new StreamKeys(prefix).forJob(created.body.id).events;
+      const shardEvents = (await keysMatching(redis, `${prefix}*jobs:events`)).filter((k) => k !== events);
+      const completed = (await Promise.all([events, ...shardEvents].map((k) => redis.xrange(k, '-', '+'))))
+        .flat()
         .map(([, f]) => JSON.parse(f[1]!))
         .filter((e) => e.jobId === created.body.id && e.type === 'job.completed');
       expect(completed).toHaveLength(1);

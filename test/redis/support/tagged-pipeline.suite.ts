@@ -14,7 +14,11 @@ import { cli } from '../../cli/cli-harness';
 export function describeTaggedPipeline(
   redisEnv: () => Record<string, string>,
   prefix: string,
-  expectations: { redisHealth?: (details: Record<string, unknown>) => void } = {},
+  expectations: {
+    redisHealth?: (details: Record<string, unknown>) => void;
+    /** A prefix for the replay's sandbox (untagged with STREAM_SHARDS > 1, which tags each shard itself). */
+    sandboxPrefix?: () => string;
+  } = {},
 ): void {
   describe('the pipeline on a tagged prefix', () => {
     let fake: FakeTelegram;
@@ -94,7 +98,7 @@ export function describeTaggedPipeline(
       const rebuild = await cli(prefix, ['projections', 'rebuild', '--json'], { env });
       expect(rebuild.code).toBe(0);
       expect(JSON.parse(rebuild.out)).toMatchObject({ differences: [] });
-      const ids = (await keysMatching(app.redis, `${prefix}jobs:view:*`)).map((k) => k.slice(k.lastIndexOf(':') + 1));
+      const ids = (await keysMatching(app.redis, `${prefix}*jobs:view:*`)).map((k) => k.slice(k.lastIndexOf(':') + 1));
       expect(ids.length).toBeGreaterThanOrEqual(7);
       const job = await cli(prefix, ['job', ids[0]!], { env });
       expect(job.code).toBe(0);
@@ -109,18 +113,18 @@ export function describeTaggedPipeline(
 
     it('cli replay copies every entry into a sandbox prefix, whose projection rebuilds every job from them', async () => {
       const env = redisEnv();
-      const sandbox = uniquePrefix('sandbox');
+      const sandbox = (expectations.sandboxPrefix ?? (() => uniquePrefix('sandbox')))();
       try {
         const run = await cli(prefix, ['replay', '--from', '0-0', '--into', sandbox, '--json'], { env });
         expect(run.code).toBe(0);
         const copied = JSON.parse(run.out) as { target: string; appended: number };
         expect(copied.target).toBe(sandbox);
-        const jobs = await keysMatching(app.redis, `${prefix}jobs:view:*`);
+        const jobs = await keysMatching(app.redis, `${prefix}*jobs:view:*`);
         expect(copied.appended).toBeGreaterThan(jobs.length);
         const rebuild = await cli(sandbox, ['projections', 'rebuild', '--json'], { env });
         expect(rebuild.code).toBe(0);
         expect(JSON.parse(rebuild.out)).toMatchObject({ jobs: jobs.length });
-        expect(await keysMatching(app.redis, `${sandbox}jobs:view:*`)).toHaveLength(jobs.length);
+        expect(await keysMatching(app.redis, `${sandbox}*jobs:view:*`)).toHaveLength(jobs.length);
       } finally {
         await cleanupPrefix(app.redis, sandbox);
       }

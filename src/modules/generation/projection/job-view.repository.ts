@@ -81,11 +81,12 @@ export class JobViewRepository {
     const revs = new Map<string, string>();
     for (let i = 0; i < jobIds.length; i += REV_BATCH) {
       const batch = jobIds.slice(i, i + REV_BATCH);
-      const pipeline = this.redis.pipeline();
-      for (const jobId of batch) pipeline.hget(this.keys.view(jobId), 'rev');
-      ((await pipeline.exec()) ?? []).forEach(([err, value], n) => {
-        revs.set(batch[n], err ? '' : ((value as string | null) ?? ''));
-      });
+      // One HGET each, batched by the client (auto-pipelining; per primary on a cluster, where the views of several
+      // shards are on several primaries and an explicit pipeline across them is refused).
+      const values = await Promise.all(
+        batch.map((jobId) => this.redis.hget(this.keys.view(jobId), 'rev').catch(() => null)),
+      );
+      values.forEach((value, n) => revs.set(batch[n], value ?? ''));
     }
     return revs;
   }

@@ -26,10 +26,16 @@ export class ProjectionRebuilder {
     private readonly keys: StreamKeys,
   ) {}
 
+  /** Every shard's streams (STREAM_SHARDS): a job's events are all in its own shard, so each is replayed alone. */
   async replay(): Promise<Map<string, JobView>> {
     const views = new Map<string, JobView>();
+    for (const keys of this.keys.shards) await this.replayShard(keys, views);
+    return views;
+  }
+
+  private async replayShard(keys: StreamKeys, views: Map<string, JobView>): Promise<void> {
     const entries: { id: string; envelope: AnyJobEnvelope; order: number }[] = [];
-    const streams = [this.keys.requestsPriority, this.keys.requests, this.keys.events];
+    const streams = [keys.requestsPriority, keys.requests, keys.events];
     for (const [order, stream] of streams.entries()) {
       for await (const { id, envelope } of this.read(stream)) entries.push({ id, envelope, order });
     }
@@ -41,18 +47,17 @@ export class ProjectionRebuilder {
       views.set(envelope.jobId, view);
     }
     // Jobs still waiting for their turn in the fair queue: their request is held until it is dispatched.
-    for await (const envelope of this.held()) {
+    for await (const envelope of this.held(keys)) {
       if (!views.has(envelope.jobId)) views.set(envelope.jobId, reduceJobView(undefined, envelope));
     }
-    return views;
   }
 
-  private async *held(): AsyncGenerator<AnyJobEnvelope> {
-    const pending = await this.redis.zrange(this.keys.queuePending, 0, -1);
+  private async *held(keys: StreamKeys): AsyncGenerator<AnyJobEnvelope> {
+    const pending = await this.redis.zrange(keys.queuePending, 0, -1);
     for (let i = 0; i < pending.length; i += PAGE) {
       const read = this.redis.pipeline();
       // The held envelope ('e') and its ticket ('n', which the submit script appends as the entry's ticket field).
-      for (const jobId of pending.slice(i, i + PAGE)) read.hmget(this.keys.queuedRequest(jobId), 'e', 'n');
+      for (const jobId of pending.slice(i, i + PAGE)) read.hmget(keys.queuedRequest(jobId), 'e', 'n');
       for (const [err, reply] of (await read.exec()) ?? []) {
         const [body, ticket] = (reply ?? []) as (string | null)[];
         if (err || typeof body !== 'string') continue;
