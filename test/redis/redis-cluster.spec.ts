@@ -1,6 +1,8 @@
 import { TestRedisCluster } from '../support/redis-cluster';
 import { startTestApp, type TestApp } from '../support/app-harness';
 import { pollUntil } from '../support/poll-until';
+import { StreamKeys } from '../../src/streams/stream-keys';
+import { cli } from '../cli/cli-harness';
 import { uniquePrefix, uniqueShardedPrefix } from '../support/test-redis';
 import { describeRestartMidJob } from '../e2e/support/restart-mid-job.suite';
 import { describeTaggedPipeline } from './support/tagged-pipeline.suite';
@@ -92,6 +94,47 @@ describe('a 3-primary Redis Cluster (REDIS_CLUSTER_NODES)', () => {
           node.disconnect();
         }
       }
+    });
+
+    it("a shard's dead letters are listed by `cli dlq` and `cli stats`, named with their shard", async () => {
+      const keys = StreamKeys.sharded(prefix, 6).forShard(3);
+      await app.redis.xadd(keys.events, '*', 'garbage', 'x'); // unreadable: each group dead-letters it
+      const env = { ...redisEnv(), STREAM_SHARDS: '6' };
+      const letters = await pollUntil(
+        async () => JSON.parse((await cli(prefix, ['dlq', 'list', '--json'], { env })).out) as { id: string }[],
+        (list) => list.length > 0,
+        { timeoutMs: 20_000, description: 'a dead letter listed' },
+      );
+      expect(letters.every((l) => l.id.startsWith('3/'))).toBe(true);
+      const stats = await cli(prefix, ['stats', '--json'], { env });
+      const streams = (JSON.parse(stats.out) as { streams: { name: string }[] }).streams.map((st) => st.name);
+      expect(streams).toEqual(expect.arrayContaining(['{0}:jobs:events', '{5}:jobs:requests', '{3}:jobs:dlq']));
+    });
+
+    it('a blocking reader per primary is impossible: Redis refuses one XREAD(GROUP) over two slots of one primary', async () => {
+      // Find two shards on the same primary; one read over both is refused (CROSSSLOT) even there, so each shard
+      // gets a reader of its own (docs/job-state.md#shards).
+      const layout = StreamKeys.sharded(prefix, 6);
+      for (const port of cluster.ports) {
+        const node = cluster.node(port);
+        try {
+          const ranges = (await node.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
+          const own = ranges.filter(([, , [, p]]) => p === port);
+          const mine: string[] = [];
+          for (const k of layout.shards) {
+            const slot = Number(await node.call('CLUSTER', 'KEYSLOT', k.events));
+            if (own.some(([from, to]) => slot >= from && slot <= to)) mine.push(k.events);
+          }
+          if (mine.length < 2) continue;
+          await expect(node.call('XREAD', 'COUNT', '1', 'STREAMS', mine[0]!, mine[1]!, '0', '0')).rejects.toThrow(
+            /CROSSSLOT/,
+          );
+          return;
+        } finally {
+          node.disconnect();
+        }
+      }
+      throw new Error('no primary holds two of the six shards');
     });
   });
 });

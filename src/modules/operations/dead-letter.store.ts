@@ -7,6 +7,9 @@ import { parseEntries, type RawEntry } from '../../streams/stream-reply.parser';
 /**
  * The dead-letter stream (`jobs:dlq`, appended by the stream consumers' DeadLetterWriter) and the re-drive marker
  * of each entry (the idempotency key of the job its re-drive created): what the operators' DLQ commands read.
+ *
+ * With STREAM_SHARDS > 1 every shard has its own DLQ, and an entry is named `<shard>/<entry id>` (`3/1700…-0`)
+ * wherever operators see or give one; with one shard, the plain entry id as before.
  */
 @Injectable()
 export class DeadLetterStore {
@@ -15,33 +18,55 @@ export class DeadLetterStore {
     private readonly keys: StreamKeys,
   ) {}
 
-  /** Up to `count` entries from `end` (inclusive; `(id` exclusive) backwards. */
-  async newestFrom(end: string, count: number): Promise<RawEntry[]> {
-    return parseEntries(await this.redis.xrevrange(this.keys.dlq, end, '-', 'COUNT', count));
+  get shards(): readonly StreamKeys[] {
+    return this.keys.shards;
   }
 
-  /** Up to `count` entries from `start` (inclusive; `(id` exclusive) onwards. */
-  async oldestFrom(start: string, count: number): Promise<RawEntry[]> {
-    return parseEntries(await this.redis.xrange(this.keys.dlq, start, '+', 'COUNT', count));
+  /** The operator's name of an entry of `keys`' DLQ. */
+  qualify(keys: StreamKeys, id: string): string {
+    return this.keys.shardCount > 1 ? `${keys.shard}/${id}` : id;
   }
 
-  async entry(id: string): Promise<RawEntry | undefined> {
-    return parseEntries(await this.redis.xrange(this.keys.dlq, id, id))[0];
+  /** The shard and stream id an operator's entry name points at. */
+  locate(name: string): { keys: StreamKeys; id: string } {
+    const match = /^(\d+)\/(.+)$/.exec(name);
+    if (this.keys.shardCount <= 1 || !match) return { keys: this.keys, id: name };
+    const shard = Number(match[1]);
+    return shard < this.keys.shardCount
+      ? { keys: this.keys.forShard(shard), id: match[2] }
+      : { keys: this.keys, id: name };
   }
 
-  size(): Promise<number> {
-    return this.redis.xlen(this.keys.dlq);
+  /** Up to `count` entries of one shard's DLQ from `end` (inclusive; `(id` exclusive) backwards. */
+  async newestFrom(end: string, count: number, keys = this.keys): Promise<RawEntry[]> {
+    return parseEntries(await this.redis.xrevrange(keys.dlq, end, '-', 'COUNT', count));
+  }
+
+  /** Up to `count` entries of one shard's DLQ from `start` (inclusive; `(id` exclusive) onwards. */
+  async oldestFrom(start: string, count: number, keys = this.keys): Promise<RawEntry[]> {
+    return parseEntries(await this.redis.xrange(keys.dlq, start, '+', 'COUNT', count));
+  }
+
+  /** The entry an operator's name points at (its id in the stream, not the name). */
+  async entry(name: string): Promise<RawEntry | undefined> {
+    const { keys, id } = this.locate(name);
+    return parseEntries(await this.redis.xrange(keys.dlq, id, id))[0];
+  }
+
+  async size(): Promise<number> {
+    const sizes = await Promise.all(this.keys.shards.map((k) => this.redis.xlen(k.dlq)));
+    return sizes.reduce((a, b) => a + b, 0);
   }
 
   /** The idempotency key a re-drive of the entry submits with: set once, it names the job the re-drive created. */
-  markerKey(dlqEntryId: string): string {
-    return this.keys.idempotency('redrive', dlqEntryId);
+  markerKey(name: string): string {
+    const { keys, id } = this.locate(name);
+    return keys.idempotency('redrive', id);
   }
 
   /** Each entry's marker (`<jobId>|<fingerprint>`), null where it was never re-driven or the read failed. */
-  async markers(dlqEntryIds: readonly string[]): Promise<(string | null)[]> {
-    const pipeline = this.redis.pipeline();
-    for (const id of dlqEntryIds) pipeline.get(this.markerKey(id));
-    return ((await pipeline.exec()) ?? []).map(([err, value]) => (err ? null : (value as string | null)));
+  async markers(names: readonly string[]): Promise<(string | null)[]> {
+    // Single GETs, batched by the client (per primary on a cluster, where shards are on several).
+    return Promise.all(names.map((name) => this.redis.get(this.markerKey(name)).catch(() => null)));
   }
 }

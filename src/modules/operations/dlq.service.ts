@@ -9,6 +9,7 @@ import { decodeEntry, encodeEnvelope, ENVELOPE_FIELD, makeEnvelope, TICKET_FIELD
 import type { JobEnvelope, JobEventPayloads } from '../../streams/job-event.types';
 import { StreamKeys } from '../../streams/stream-keys';
 import { StreamReader } from '../../streams/stream.reader';
+import { compareStreamIds } from '../../streams/stream-reply.parser';
 import { StreamPublisher } from '../../streams/stream.publisher';
 import { DeadLetterStore } from './dead-letter.store';
 
@@ -87,39 +88,53 @@ export class DlqService {
 
   /** Newest first. With `jobId`, scans up to MAX_ENTRIES for that job's dead letters. */
   async list({ limit = 50, jobId }: { limit?: number; jobId?: string } = {}): Promise<DlqItem[]> {
-    const records: DlqRecord[] = [];
+    // A job's letters are in its shard; otherwise the newest of every shard's DLQ, merged.
+    const shards = jobId ? [this.keys.forJob(jobId)] : this.letters.shards;
+    const perShard = await Promise.all(shards.map((keys) => this.newestOf(keys, limit, jobId)));
+    const records = perShard.flat().sort((a, b) => compareStreamIds(b.pos, a.pos) || b.id.localeCompare(a.id));
+    return this.annotate(records.slice(0, limit).map(withoutPosition));
+  }
+
+  private async newestOf(keys: StreamKeys, limit: number, jobId?: string): Promise<(DlqRecord & { pos: string })[]> {
+    const records: (DlqRecord & { pos: string })[] = [];
     let end = '+';
     for (let read = 0; read < MAX_ENTRIES && records.length < limit;) {
       const count = jobId ? PAGE : Math.min(PAGE, limit - records.length);
-      const entries = await this.letters.newestFrom(end, count);
+      const entries = await this.letters.newestFrom(end, count, keys);
       for (const entry of entries) {
-        const record = parseDlqEntry(entry.id, entry.fields ?? []);
-        if (!jobId || record.jobId === jobId) records.push(record);
+        const record = parseDlqEntry(this.letters.qualify(keys, entry.id), entry.fields ?? []);
+        if (!jobId || record.jobId === jobId) records.push({ ...record, pos: entry.id });
       }
       read += entries.length;
       if (entries.length < count) break;
       end = `(${entries[entries.length - 1].id}`;
     }
-    return this.annotate(records.slice(0, limit));
+    return records;
   }
 
   /** Every entry, oldest first (bounded). */
   async all(): Promise<DlqItem[]> {
-    const records: DlqRecord[] = [];
-    let start = '-';
-    while (records.length < MAX_ENTRIES) {
-      const entries = await this.letters.oldestFrom(start, PAGE);
-      for (const entry of entries) records.push(parseDlqEntry(entry.id, entry.fields ?? []));
-      if (entries.length < PAGE) break;
-      start = `(${entries[entries.length - 1].id}`;
+    const records: (DlqRecord & { pos: string })[] = [];
+    for (const keys of this.letters.shards) {
+      let start = '-';
+      for (let read = 0; read < MAX_ENTRIES;) {
+        const entries = await this.letters.oldestFrom(start, PAGE, keys);
+        for (const entry of entries) {
+          records.push({ ...parseDlqEntry(this.letters.qualify(keys, entry.id), entry.fields ?? []), pos: entry.id });
+        }
+        read += entries.length;
+        if (entries.length < PAGE) break;
+        start = `(${entries[entries.length - 1].id}`;
+      }
     }
-    return this.annotate(records);
+    records.sort((a, b) => compareStreamIds(a.pos, b.pos));
+    return this.annotate(records.slice(0, MAX_ENTRIES).map(withoutPosition));
   }
 
   async get(dlqEntryId: string): Promise<DlqItem | undefined> {
     const entry = await this.letters.entry(dlqEntryId);
     if (!entry) return undefined;
-    return (await this.annotate([parseDlqEntry(entry.id, entry.fields ?? [])]))[0];
+    return (await this.annotate([parseDlqEntry(dlqEntryId, entry.fields ?? [])]))[0];
   }
 
   async redrive(
@@ -139,8 +154,8 @@ export class DlqService {
     const original = requestOf(item)!;
     if (!force) await this.checkInputs(dlqEntryId, original);
 
-    // In the home shard, with the re-drive marker (STREAM_SHARDS: the DLQ of the other shards is not re-driven yet).
-    const jobId = this.keys.mintJobId();
+    // In the shard of the dead letter, where its re-drive marker is (STREAM_SHARDS).
+    const jobId = this.letters.locate(dlqEntryId).keys.mintJobId();
     const p = original.payload;
     const payload: RedriveRequestPayload = {
       workflow: p.workflow,
@@ -191,7 +206,7 @@ export class DlqService {
       dlqEntryId,
       originalJobId: original.jobId,
       jobId,
-      stream: stream.slice(this.keys.prefix.length),
+      stream: stream.slice(this.keys.forJob(jobId).prefix.length),
       ticket: outcome.ticket,
     };
   }
@@ -201,7 +216,7 @@ export class DlqService {
     // The record's entryId was written by releases before the view named it.
     const entryId = await this.views.fieldOrRecorded(jobId, 'requestEntryId', 'entryId');
     if (!entryId) return undefined;
-    for (const stream of this.keys.workStreams) {
+    for (const stream of this.keys.forJob(jobId).workStreams) {
       const entry = (await this.streams.range(stream, entryId, entryId))[0];
       const decoded = entry?.fields ? decodeEntry(entry.fields) : undefined;
       if (decoded?.ok && decoded.envelope.jobId === jobId) {
@@ -243,6 +258,11 @@ export class DlqService {
       }
     }
   }
+}
+
+/** A record without the stream id it was sorted by (`id` is what operators see: shard-qualified with shards). */
+function withoutPosition({ pos: _pos, ...record }: DlqRecord & { pos: string }): DlqRecord {
+  return record;
 }
 
 /** The dead `job.requested` an entry holds, if it holds one. */
