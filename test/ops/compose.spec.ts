@@ -220,6 +220,50 @@ describe('docker-compose.yml: Redis Sentinel (profile sentinel, issue 15)', () =
   });
 });
 
+describe('docker-compose.yml: Redis Cluster (profile cluster, issue 15)', () => {
+  const nodes = ['redis-cluster-1', 'redis-cluster-2', 'redis-cluster-3'];
+
+  it('adds three cluster-enabled primaries with the durability settings, each announcing its service name', () => {
+    for (const name of nodes) {
+      const s = services[name]!;
+      expect(s.profiles).toEqual(['cluster']);
+      const command = (s.command as string[]).join(' ');
+      expect(command).toContain('--cluster-enabled yes');
+      expect(command).toContain(`--cluster-announce-hostname ${name}`);
+      expect(command).toContain('--cluster-preferred-endpoint-type hostname');
+      expect(command).toMatch(/--appendonly yes/);
+      expect(command).toMatch(/--maxmemory-policy noeviction/);
+      expect(s.volumes).toEqual([`${name}-data:/data`]);
+      expect(compose.volumes).toHaveProperty(`${name}-data`);
+      expect(s.healthcheck?.test).toEqual(['CMD', 'redis-cli', 'ping']);
+    }
+  });
+
+  it('creates the cluster once, over the three primaries, after they are healthy', () => {
+    const init = services['redis-cluster-init']! as Service & { entrypoint?: string[] };
+    expect(init.profiles).toEqual(['cluster']);
+    expect(init.depends_on).toEqual(Object.fromEntries(nodes.map((n) => [n, { condition: 'service_healthy' }])));
+    const script = (init.entrypoint ?? []).join(' ');
+    expect(script).toContain('cluster_state:ok ||');
+    expect(script).toContain(`--cluster create ${nodes.map((n) => `${n}:6379`).join(' ')}`);
+    expect(script).toContain('--cluster-replicas 0 --cluster-yes');
+  });
+
+  it('passes REDIS_CLUSTER_NODES and STREAM_SHARDS to every role, off unless set, and names them in the header', () => {
+    for (const name of APP_SERVICES) {
+      expect(services[name]!.environment).toMatchObject({
+        REDIS_CLUSTER_NODES: '${REDIS_CLUSTER_NODES:-}',
+        STREAM_SHARDS: '${STREAM_SHARDS:-1}',
+      });
+    }
+    const header = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')
+      .split('\nname:')[0]!
+      .replace(/\n#\s+/g, '');
+    expect(header).toContain(`REDIS_CLUSTER_NODES=${nodes.map((n) => `${n}:6379`).join(',')}`);
+    expect(header).toContain('STREAM_SHARDS=6');
+  });
+});
+
 describe('docker-compose.yml: closed by default (issue 14)', () => {
   it('refuses to start any app service without API_KEYS (compose interpolation error naming it)', () => {
     for (const name of APP_SERVICES) {
