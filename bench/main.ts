@@ -21,6 +21,7 @@ import { measureIdleGap } from './measures/idle-gap';
 import { measureLatency } from './measures/latency';
 import { measureModelSwitches } from './measures/model-switches';
 import { measurePickup } from './measures/pickup';
+import { measureRedisCluster } from './measures/redis-cluster';
 import { measureScaling } from './measures/scaling';
 import { measureTakeover } from './measures/takeover';
 import { measureThroughput } from './measures/throughput';
@@ -75,6 +76,12 @@ const MEASURES: { key: string; title: string; run: Measure; budgetMs: { quick: n
     title: '12. Sentinel failover under load',
     run: measureFailover,
     budgetMs: { quick: 150_000, full: 420_000 },
+  },
+  {
+    key: 'redis-cluster',
+    title: '13. one primary vs a 3-primary Redis Cluster, 6 shards',
+    run: measureRedisCluster,
+    budgetMs: { quick: 180_000, full: 360_000 },
   },
 ];
 

@@ -11,9 +11,9 @@ interface ShardLayout {
  * Every Redis key the service writes, built in one place. ioredis' keyPrefix is deliberately not used:
  * it is not applied to XGROUP/XINFO/XAUTOCLAIM arguments, so a prefix there would silently split keys.
  *
- * Shards (STREAM_SHARDS = N > 1, docs/job-state.md#shards): shard i's keys live under `<STREAM_PREFIX>{i}:`, one hash
- * tag per shard, so each shard sits in one Redis Cluster slot and N shards spread over the primaries. A shard holds
- * its streams, groups, DLQ, fair queue, run statistics, and the keys of its accounts and jobs; the shard of an
+ * Shards (STREAM_SHARDS = N > 1, docs/job-state.md#shards): shard i's keys live under `<STREAM_PREFIX>{<tag>}:`,
+ * one hash tag per shard (shardTag: `cr:{0.1}:`, `cr:{1.3}:`, `cr:{2}:` … for six), so each shard sits in one Redis
+ * Cluster slot and the N shards spread evenly over the primaries. A shard holds its streams, groups, DLQ, fair queue, run statistics, and the keys of its accounts and jobs; the shard of an
  * account is a hash of it, and a job id carries its shard (its first byte mod N), so any role finds a job's keys
  * from its id alone. The StreamKeys every module is given is shard 0's, the home of the keys that belong to no
  * account (instance leases, consumer names, drain flag, images, bot state); the methods naming a job's key route to
@@ -36,7 +36,7 @@ export class StreamKeys {
 
   /** The home keys of a deployment with `count` shards under STREAM_PREFIX `base`. */
   static sharded(base: string, count: number): StreamKeys {
-    return count <= 1 ? new StreamKeys(base) : new StreamKeys(shardPrefix(base, 0), { base, count }, 0);
+    return count <= 1 ? new StreamKeys(base) : new StreamKeys(shardPrefix(base, 0, count), { base, count }, 0);
   }
 
   get shardCount(): number {
@@ -54,7 +54,9 @@ export class StreamKeys {
       this.layout.count <= 1
         ? [this]
         : Array.from({ length: this.layout.count }, (_, i) =>
-            i === this.shard ? this : new StreamKeys(shardPrefix(this.layout.base, i), this.layout, i),
+            i === this.shard
+              ? this
+              : new StreamKeys(shardPrefix(this.layout.base, i, this.layout.count), this.layout, i),
           );
     return this.siblings;
   }
@@ -238,7 +240,38 @@ export class StreamKeys {
   }
 }
 
-/** Shard i's prefix: STREAM_PREFIX followed by the shard's own hash tag (`cr:` → `cr:{0}:`, `cr:{1}:`, …). */
-export function shardPrefix(base: string, shard: number): string {
-  return `${base}{${shard}}:`;
+/**
+ * Shard i's prefix: STREAM_PREFIX followed by the shard's own hash tag, `cr:{<tag>}:` (shardTag).
+ */
+export function shardPrefix(base: string, shard: number, count: number): string {
+  return `${base}{${shardTag(shard, count)}}:`;
+}
+
+const SLOTS = 16_384;
+
+/**
+ * Shard i's hash tag: the first of `i`, `i.1`, `i.2`, … whose hash slot lies in the i-th N-th of the slot space.
+ * The shards then sit evenly over the slots, so a cluster whose primaries hold equal slot ranges (what
+ * `redis-cli --cluster create` makes) gets N / primaries shards on each; plain `{0}`…`{5}` put 1, 3 and 2 of six
+ * shards on three primaries. Deterministic: every process, the CLI and a replay derive the same names.
+ */
+export function shardTag(shard: number, count: number): string {
+  const lo = Math.floor((shard * SLOTS) / count);
+  const hi = Math.floor(((shard + 1) * SLOTS) / count);
+  for (let k = 0; k < 100_000; k++) {
+    const tag = k === 0 ? String(shard) : `${shard}.${k}`;
+    const slot = crc16(tag) % SLOTS;
+    if (slot >= lo && slot < hi) return tag;
+  }
+  return String(shard);
+}
+
+/** CRC16/XMODEM, the hash Redis Cluster takes of a key's tag (mod 16384) for its slot. */
+function crc16(text: string): number {
+  let crc = 0;
+  for (const byte of Buffer.from(text)) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc;
 }

@@ -1,7 +1,7 @@
 import { TestRedisCluster } from '../support/redis-cluster';
 import { startTestApp, type TestApp } from '../support/app-harness';
 import { pollUntil } from '../support/poll-until';
-import { StreamKeys } from '../../src/streams/stream-keys';
+import { shardTag, StreamKeys } from '../../src/streams/stream-keys';
 import { cli } from '../cli/cli-harness';
 import { uniquePrefix, uniqueShardedPrefix } from '../support/test-redis';
 import { describeRestartMidJob } from '../e2e/support/restart-mid-job.suite';
@@ -68,6 +68,20 @@ describe('a 3-primary Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     });
 
     it("30 users' jobs all succeed, and every primary holds keys of them", async () => {
+      // The shard tags spread over the slot space: redis-cli's even slot ranges give each primary two shards.
+      const owners = await Promise.all(
+        StreamKeys.sharded(prefix, 6).shards.map(async (k) => {
+          const node = cluster.node(cluster.ports[0]!);
+          try {
+            const slot = Number(await node.call('CLUSTER', 'KEYSLOT', k.events));
+            const ranges = (await node.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
+            return ranges.find(([from, to]) => slot >= from && slot <= to)![2][1];
+          } finally {
+            node.disconnect();
+          }
+        }),
+      );
+      expect(cluster.ports.map((port) => owners.filter((p) => p === port).length)).toEqual([2, 2, 2]);
       const ids: string[] = [];
       for (let user = 0; user < 30; user++) {
         const res = await app.http('/v1/generations', {
@@ -108,7 +122,10 @@ describe('a 3-primary Redis Cluster (REDIS_CLUSTER_NODES)', () => {
       expect(letters.every((l) => l.id.startsWith('3/'))).toBe(true);
       const stats = await cli(prefix, ['stats', '--json'], { env });
       const streams = (JSON.parse(stats.out) as { streams: { name: string }[] }).streams.map((st) => st.name);
-      expect(streams).toEqual(expect.arrayContaining(['{0}:jobs:events', '{5}:jobs:requests', '{3}:jobs:dlq']));
+      const tag = (shard: number) => `{${shardTag(shard, 6)}}`;
+      expect(streams).toEqual(
+        expect.arrayContaining([`${tag(0)}:jobs:events`, `${tag(5)}:jobs:requests`, `${tag(3)}:jobs:dlq`]),
+      );
     });
 
     it('a blocking reader per primary is impossible: Redis refuses one XREAD(GROUP) over two slots of one primary', async () => {
