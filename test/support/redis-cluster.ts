@@ -23,6 +23,10 @@ interface Node {
 export class TestRedisCluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'cr-cluster-'));
   private readonly nodes: Node[] = [];
+  /** A process that ends without stop() (a crashed test run, a script's process.exit) takes its servers along. */
+  private readonly killOnExit = (): void => {
+    for (const { child } of this.nodes) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
 
   constructor(private readonly primaries = 3) {}
 
@@ -36,6 +40,7 @@ export class TestRedisCluster {
   }
 
   async start(): Promise<this> {
+    process.once('exit', this.killOnExit);
     for (let i = 0; i < this.primaries; i++) await this.startNode(i);
     await run('redis-cli', [
       '--cluster',
@@ -72,6 +77,7 @@ export class TestRedisCluster {
   }
 
   async stop(): Promise<void> {
+    process.off('exit', this.killOnExit);
     await Promise.all(
       this.nodes.map(async ({ child }) => {
         if (child.exitCode !== null || child.signalCode !== null) return;
