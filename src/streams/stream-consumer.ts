@@ -313,7 +313,10 @@ export class StreamConsumer {
         }
         await this.waitForCapacity();
         if (this.closing) break;
+        // A budget shared with other shards' consumers may have lost the slot that woke this reader to one of them
+        // before it ran again: wait for the next, since COUNT 0 means no limit to Redis (the whole backlog).
         const free = this.budget.free;
+        if (free <= 0) continue;
         const args = ['GROUP', this.options.group, this.options.consumer, 'COUNT', String(free), 'BLOCK'];
         args.push(String(this.blockMs), 'STREAMS', ...this.options.streams, ...this.options.streams.map(() => '>'));
         // On a cluster CLIENT ID would go to any primary, not the one this read blocks on: close() drops the

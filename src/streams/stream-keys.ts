@@ -206,7 +206,9 @@ export class StreamKeys {
     return `${this.prefix}gpu:workers`;
   }
   attempts(group: string, stream: string, id: string): string {
-    return `${this.prefix}attempts:${group}:${stream.slice(this.prefix.length)}:${id}`;
+    // In the stream's own shard, whichever shard's keys are asked (the CLI reads every shard through shard 0's).
+    const keys = this.shards.find((k) => stream.startsWith(k.prefix)) ?? this;
+    return `${keys.prefix}attempts:${group}:${stream.slice(keys.prefix.length)}:${id}`;
   }
   /** Bytes of a blob (Redis backend only). */
   blob(hash: string): string {

@@ -45,8 +45,8 @@ export class StreamTail {
   private readonly blocking: RedisClient[] = [];
   private loop?: Promise<void>;
   private closed = false;
-  /** Ends a batching wait early (a subscriber arrived). */
-  private waking?: AbortController;
+  /** Ends batching waits early when a subscriber arrives: one per shard's read loop that is coalescing now. */
+  private readonly waking = new Set<AbortController>();
 
   private readonly blockMs: number;
   private readonly coalesceMs: number;
@@ -65,7 +65,7 @@ export class StreamTail {
 
   subscribe(listener: TailListener): () => void {
     this.listeners.add(listener);
-    this.waking?.abort();
+    for (const waking of this.waking) waking.abort();
     this.ensureRunning();
     return () => this.listeners.delete(listener);
   }
@@ -143,9 +143,13 @@ export class StreamTail {
   private async batchingWait(): Promise<void> {
     const ms = this.listeners.size > 0 ? this.coalesceMs : this.unwatchedCoalesceMs;
     if (ms <= 0) return;
-    this.waking = new AbortController();
-    await sleep(ms, AbortSignal.any([this.stop.signal, this.waking.signal]));
-    this.waking = undefined;
+    const waking = new AbortController();
+    this.waking.add(waking);
+    try {
+      await sleep(ms, AbortSignal.any([this.stop.signal, waking.signal]));
+    } finally {
+      this.waking.delete(waking);
+    }
   }
 
   private emit(event: TailedEvent): void {

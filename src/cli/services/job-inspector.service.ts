@@ -198,7 +198,8 @@ export class JobInspectorService {
 
   /** Per entry and per group reading its stream: pending (XPENDING), acked (≤ last-delivered), dead-lettered. */
   private async withDeliveries(steps: JobStep[], deadLetters: DlqItem[]): Promise<JobStep[]> {
-    const specs = Object.values(consumerGroupSpecs(this.keys, this.config));
+    // The job's own shard's groups: they read its streams (shard 0's name other streams).
+    const specs = Object.values(consumerGroupSpecs(this.current, this.config));
     const groupsOf = (stream: string) =>
       specs.filter((s) => s.streams.includes(this.current.prefix + stream)).map((s) => s.group);
     const streams = [...new Set(steps.map((s) => s.stream))];

@@ -4,6 +4,7 @@ import { pollUntil } from '../../support/poll-until';
 import { cleanupPrefix, keysMatching, uniquePrefix } from '../../support/test-redis';
 import { ALL_ROLES, testPng, waitForPolling, waitForResults } from '../../bot/support/bot-harness';
 import { cli } from '../../cli/cli-harness';
+import { StreamKeys } from '../../../src/streams/stream-keys';
 
 /**
  * The whole pipeline on a hash-tagged prefix — API jobs queued in the fair queue, cancels while queued and running,
@@ -98,10 +99,17 @@ export function describeTaggedPipeline(
       const rebuild = await cli(prefix, ['projections', 'rebuild', '--json'], { env });
       expect(rebuild.code).toBe(0);
       expect(JSON.parse(rebuild.out)).toMatchObject({ differences: [] });
-      const ids = (await keysMatching(app.redis, `${prefix}*jobs:view:*`)).map((k) => k.slice(k.lastIndexOf(':') + 1));
-      expect(ids.length).toBeGreaterThanOrEqual(7);
-      const job = await cli(prefix, ['job', ids[0]!], { env });
+      const views = await keysMatching(app.redis, `${prefix}*jobs:view:*`);
+      expect(views.length).toBeGreaterThanOrEqual(7);
+      // With shards, a job outside shard 0 (whose keys the CLI starts from): its streams' groups must still be found.
+      const home = StreamKeys.sharded(prefix, Number(env.STREAM_SHARDS ?? '1')).prefix;
+      const view = views.find((k) => !k.startsWith(`${home}jobs:view:`)) ?? views[0]!;
+      const id = view.slice(view.lastIndexOf(':') + 1);
+      const job = await cli(prefix, ['job', id, '--json'], { env });
       expect(job.code).toBe(0);
+      const report = JSON.parse(job.out) as { steps: { type: string; deliveries: { group: string }[] }[] };
+      const requested = report.steps.find((s) => s.type === 'job.requested')!;
+      expect(requested.deliveries.map((d) => d.group)).toEqual(expect.arrayContaining(['gpu', 'projector']));
     });
 
     it('/health reports Redis up', async () => {

@@ -69,7 +69,11 @@ export class ProjectorController {
       for (const hash of after.inputBlobs) await this.blobs.release(hash, blobHolders.input(event.jobId));
     }
     if (justFinished && event.type === 'job.completed') {
-      await this.runStats.recordRun(drawMsOf(before, event), after.costKey ?? runCostKeyOf(after.workflow ?? '', {}));
+      await this.runStats.recordRun(
+        event.jobId,
+        drawMsOf(before, event),
+        after.costKey ?? runCostKeyOf(after.workflow ?? '', {}),
+      );
     }
   }
 }

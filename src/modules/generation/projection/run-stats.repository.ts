@@ -14,11 +14,12 @@ export class RunStatsRepository {
     private readonly keys: StreamKeys,
   ) {}
 
-  async recordRun(drawMs: number, costKey: string): Promise<void> {
+  /** Learned in the job's own shard, as the completion script does. */
+  async recordRun(jobId: string, drawMs: number, costKey: string): Promise<void> {
     const ms = String(Math.max(0, Math.round(drawMs)));
     await RUN_STATS_EMA.run(
       this.redis,
-      [this.keys.runStats],
+      [this.keys.forJob(jobId).runStats],
       [ms, costKey, workflowOf(costKey), String(workOf(costKey))],
     );
   }
