@@ -115,16 +115,18 @@ describe('tracing: one trace per job across api, gpu and bot processes', () => {
     expect(
       comfyCalls.some((s) => s.parentSpanId === run.spanId && String(s.attributes['url.full']).startsWith(sim.url)),
     ).toBe(true);
-    // Each call carries the HTTP client conventions a trace viewer groups by, the response status among them.
+    // Each call carries the HTTP client conventions a trace viewer groups by, and its response status or, for a call
+    // that failed before an answer (a stale keep-alive socket reset, then sent again), its error.
     const simAddress = new URL(sim.url);
     for (const call of comfyCalls) {
       expect(call.attributes).toMatchObject({
         'http.request.method': call.name,
         'server.address': simAddress.hostname,
         'server.port': Number(simAddress.port),
-        'http.response.status_code': expect.any(Number),
       });
+      expect(call.attributes['http.response.status_code'] ?? call.attributes['error.type']).toBeDefined();
     }
+    expect(comfyCalls.some((s) => typeof s.attributes['http.response.status_code'] === 'number')).toBe(true);
 
     // The lifecycle events the gpu appended were applied to the view there (inside its span): the projector only
     // acknowledges them, without a span of its own.

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import Redis, { Cluster } from 'ioredis';
 import { freePort } from './free-port';
 import { pollUntil } from './poll-until';
+import { askRedis, waitForRedis } from './redis-probe';
 
 const HOST = '127.0.0.1';
 const run = promisify(execFile);
@@ -53,7 +54,7 @@ export class TestRedisCluster {
     // Every node must agree before a client's first CLUSTER SLOTS: a node still learning its peers answers a partial map.
     for (const node of this.nodes) {
       await pollUntil(
-        () => this.ask(node.port, ['CLUSTER', 'INFO']).then(String),
+        () => askRedis(node.port, ['CLUSTER', 'INFO']).then(String),
         (info) => info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${this.primaries}`),
         { timeoutMs: 20_000, intervalMs: 50, description: `cluster state ok on ${node.port}` },
       );
@@ -96,28 +97,6 @@ export class TestRedisCluster {
     args.push('--cluster-node-timeout', '5000');
     const child = spawn('redis-server', args, { stdio: 'ignore' });
     this.nodes.push({ port, child });
-    await pollUntil(
-      () => this.ask(port, ['PING']).catch(() => null),
-      (reply) => reply === 'PONG',
-      { timeoutMs: 10_000, intervalMs: 50, description: `redis-server on ${port}` },
-    );
-  }
-
-  /** One command on a short-lived connection (no retries). */
-  private async ask(port: number, command: string[]): Promise<unknown> {
-    const probe = new Redis({
-      host: HOST,
-      port,
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      return await probe.call(command[0]!, ...command.slice(1));
-    } finally {
-      probe.disconnect();
-    }
+    await waitForRedis(port);
   }
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import Redis from 'ioredis';
 import { freePort } from './free-port';
 import { pollUntil } from './poll-until';
+import { askRedis, waitForRedis } from './redis-probe';
 
 const HOST = '127.0.0.1';
 
@@ -74,7 +75,7 @@ export class TestSentinelSet {
 
   /** The primary the sentinels name now (host:port). */
   async currentPrimary(): Promise<string> {
-    const reply = (await this.ask(this.sentinelNodes[0]!.port, [
+    const reply = (await askRedis(this.sentinelNodes[0]!.port, [
       'SENTINEL',
       'get-master-addr-by-name',
       this.masterName,
@@ -137,14 +138,14 @@ export class TestSentinelSet {
   }
 
   async onlineReplicas(port: number): Promise<number> {
-    const info = String(await this.ask(port, ['INFO', 'replication']).catch(() => ''));
+    const info = String(await askRedis(port, ['INFO', 'replication']).catch(() => ''));
     return info.split('\n').filter((line) => /^slave\d+:.*state=online/.test(line)).length;
   }
 
   private async sentinelView(port: number): Promise<{ sentinels: number; replicas: number }> {
     const [sentinels, replicas] = await Promise.all([
-      this.ask(port, ['SENTINEL', 'sentinels', this.masterName]).catch(() => []),
-      this.ask(port, ['SENTINEL', 'replicas', this.masterName]).catch(() => []),
+      askRedis(port, ['SENTINEL', 'sentinels', this.masterName]).catch(() => []),
+      askRedis(port, ['SENTINEL', 'replicas', this.masterName]).catch(() => []),
     ]);
     return { sentinels: (sentinels as unknown[]).length, replicas: (replicas as unknown[]).length };
   }
@@ -154,7 +155,7 @@ export class TestSentinelSet {
     const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', this.dir];
     args.push('--dbfilename', `${name}.rdb`, '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0');
     const node = { port, child: this.spawn(args.concat(extra)) };
-    await this.waitUntilUp(port);
+    await waitForRedis(port);
     return node;
   }
 
@@ -175,7 +176,7 @@ export class TestSentinelSet {
       ].join('\n'),
     );
     const node = { port, child: this.spawn([file, '--sentinel']) };
-    await this.waitUntilUp(port);
+    await waitForRedis(port);
     return node;
   }
 
@@ -191,31 +192,5 @@ export class TestSentinelSet {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;
-  }
-
-  private async waitUntilUp(port: number): Promise<void> {
-    await pollUntil(
-      () => this.ask(port, ['PING']).catch(() => null),
-      (reply) => reply === 'PONG',
-      { timeoutMs: 10_000, intervalMs: 50, description: `redis-server on ${port}` },
-    );
-  }
-
-  /** One command on a short-lived connection (no retries: a dead node fails at once). */
-  private async ask(port: number, command: string[]): Promise<unknown> {
-    const probe = new Redis({
-      host: HOST,
-      port,
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      return await probe.call(command[0]!, ...command.slice(1));
-    } finally {
-      probe.disconnect();
-    }
   }
 }
