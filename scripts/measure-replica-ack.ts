@@ -5,12 +5,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Redis from 'ioredis';
 import { startApp } from '../src/bootstrap';
 import { loadConfig } from '../src/config/config.loader';
+import { freePort } from '../test/support/free-port';
+import { askRedis } from '../test/support/redis-probe';
 
 const ROUNDS = 4;
 const PER_ROUND = 200;
@@ -23,7 +23,9 @@ async function main(): Promise<void> {
     const primary = await freePort();
     const replica = await freePort();
     children.push(server(primary, dir, 'p'), server(replica, dir, 'r', ['--replicaof', '127.0.0.1', String(primary)]));
-    await until(async () => /slave0:.*state=online/.test(await ask(primary, 'INFO', 'replication')));
+    await until(async () =>
+      /slave0:.*state=online/.test(String(await askRedis(primary, ['INFO', 'replication']).catch(() => ''))),
+    );
     const samples: Record<string, number[]> = {};
     for (let round = 0; round < ROUNDS; round++) {
       for (const acks of ['0', '1']) {
@@ -97,42 +99,12 @@ function server(port: number, dir: string, name: string, extra: string[] = []): 
   return spawn('redis-server', args.concat(extra), { stdio: 'ignore' });
 }
 
-async function ask(port: number, ...command: string[]): Promise<string> {
-  const probe = new Redis({
-    port,
-    host: '127.0.0.1',
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  probe.on('error', () => undefined);
-  try {
-    await probe.connect();
-    return String(await probe.call(command[0]!, ...command.slice(1)));
-  } catch {
-    return '';
-  } finally {
-    probe.disconnect();
-  }
-}
-
 async function until(check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + 15_000;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error('the replica did not come online');
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 main().catch((err: unknown) => {
