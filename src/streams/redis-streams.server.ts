@@ -85,12 +85,14 @@ export class RedisStreamsServer
       const lease = new ConsumerNameLease(this.redis, `${this.keys.prefix}consumer-lease:`, this.config.claimIdleMs);
       const consumerName = await lease.acquire(`${group}-${this.config.instanceName}`);
       this.leases.push(lease);
-      const concurrency = { ...consumerGroupSpecs(this.keys, this.config)[group], ...this.specOverrides[group] }
-        .concurrency;
+      const specs = this.keys.shards.map((keys) => ({
+        keys,
+        spec: { ...consumerGroupSpecs(keys, this.config)[group], ...this.specOverrides[group] },
+      }));
+      const concurrency = specs[0].spec.concurrency;
       const budget = new ConcurrencyBudget(concurrency);
       const mine: StreamConsumer[] = [];
-      for (const keys of this.keys.shards) {
-        const spec = { ...consumerGroupSpecs(keys, this.config)[group], ...this.specOverrides[group] };
+      for (const { keys, spec } of specs) {
         const consumer = new StreamConsumer(this.redis, keys, {
           streams: spec.streams,
           group,
