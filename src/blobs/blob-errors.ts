@@ -3,9 +3,14 @@ export class BlobStoreFullError extends Error {
   constructor(
     readonly storedBytes: number,
     readonly maxBytes: number,
+    /** With STREAM_SHARDS > 1, the image's shard's even share of maxBytes, which storedBytes then counts against. */
+    readonly shardCapBytes = maxBytes,
   ) {
     super(
-      `blob store full: ${storedBytes} of ${maxBytes} bytes (BLOB_REDIS_MAX_BYTES) in use; ` +
+      (shardCapBytes < maxBytes
+        ? `blob store full: ${storedBytes} of ${shardCapBytes} bytes in use in this image's shard ` +
+          `(BLOB_REDIS_MAX_BYTES=${maxBytes} split evenly over STREAM_SHARDS); `
+        : `blob store full: ${storedBytes} of ${maxBytes} bytes (BLOB_REDIS_MAX_BYTES) in use; `) +
         'results are kept until delivered or expired (BLOB_TTL_SECONDS), or move images to BLOB_S3_BUCKET',
     );
     this.name = 'BlobStoreFullError';

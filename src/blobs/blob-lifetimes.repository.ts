@@ -5,7 +5,8 @@ import type { StreamKeys } from '../streams/stream-keys';
 export type AcquireOutcome =
   | { kind: 'held'; isNew: boolean; dueMs: number }
   | { kind: 'deleting' }
-  | { kind: 'full'; storedBytes: number }
+  /** storedBytes and capBytes are the image's shard's (the cap is BLOB_REDIS_MAX_BYTES split evenly over the shards). */
+  | { kind: 'full'; storedBytes: number; capBytes: number }
   | { kind: 'missing' };
 
 export type ReleaseOutcome = 'held' | 'due' | 'gone';
@@ -14,6 +15,10 @@ export type ClaimOutcome = 'delete' | 'held' | 'gone' | 'busy';
 /**
  * The one owner of blob lifetimes, for every backend: which holds keep a blob, when it is due, how many bytes
  * are stored, and who is deleting it. The bytes themselves live in a backend (Redis, a folder, a bucket).
+ *
+ * With STREAM_SHARDS > 1 an image's keys live in the shard its hash names (StreamKeys.forBlob), each shard with its
+ * own index, sizes and byte total, so images spread over the primaries like jobs do. The byte cap is then split
+ * evenly: content hashes fill the shards alike, and one script still checks a put against its shard's total.
  */
 export class BlobLifetimesRepository {
   constructor(
@@ -28,23 +33,18 @@ export class BlobLifetimesRepository {
     size: number,
     options: { maxBytes?: number; mustExist?: boolean } = {},
   ): Promise<AcquireOutcome> {
+    const k = this.keys.forBlob(hash);
+    const capBytes = options.maxBytes ? Math.floor(options.maxBytes / this.keys.shardCount) : 0;
     const reply = (await BLOB_ACQUIRE.run(
       this.redis,
-      [
-        this.keys.blobHolds(hash),
-        this.keys.blobDue,
-        this.keys.blobSizes,
-        this.keys.blobTotal,
-        this.keys.blobDeleting(hash),
-        this.keys.blob(hash),
-      ],
-      [hash, holder, Math.max(1, Math.round(ttlMs)), size, options.maxBytes ?? 0, options.mustExist ? '1' : '0'],
+      [k.blobHolds(hash), k.blobDue, k.blobSizes, k.blobTotal, k.blobDeleting(hash), k.blob(hash)],
+      [hash, holder, Math.max(1, Math.round(ttlMs)), size, capBytes, options.mustExist ? '1' : '0'],
     )) as (number | string)[];
     switch (Number(reply[0])) {
       case -1:
         return { kind: 'deleting' };
       case -2:
-        return { kind: 'full', storedBytes: Number(reply[1]) };
+        return { kind: 'full', storedBytes: Number(reply[1]), capBytes };
       case 0:
         return { kind: 'missing' };
       default:
@@ -53,18 +53,20 @@ export class BlobLifetimesRepository {
   }
 
   async release(hash: string, holder: string): Promise<ReleaseOutcome> {
+    const k = this.keys.forBlob(hash);
     const reply = (await BLOB_RELEASE.run(
       this.redis,
-      [this.keys.blobHolds(hash), this.keys.blobDue, this.keys.blobSizes, this.keys.blob(hash)],
+      [k.blobHolds(hash), k.blobDue, k.blobSizes, k.blob(hash)],
       [hash, holder],
     )) as number[];
     return (['held', 'due', 'gone'] as const)[reply[0] ?? 2] ?? 'gone';
   }
 
   async claimDelete(hash: string, token: string, markerMs: number): Promise<ClaimOutcome> {
+    const k = this.keys.forBlob(hash);
     const reply = await BLOB_CLAIM_DELETE.run(
       this.redis,
-      [this.keys.blobHolds(hash), this.keys.blobDue, this.keys.blobSizes, this.keys.blobDeleting(hash)],
+      [k.blobHolds(hash), k.blobDue, k.blobSizes, k.blobDeleting(hash)],
       [hash, token, markerMs],
     );
     return (['held', 'delete', 'gone', 'busy'] as const)[Number(reply)] ?? 'busy';
@@ -72,15 +74,10 @@ export class BlobLifetimesRepository {
 
   /** false: the marker was not ours any more (see FORGET). */
   async forget(hash: string, token: string): Promise<boolean> {
+    const k = this.keys.forBlob(hash);
     const reply = await BLOB_FORGET.run(
       this.redis,
-      [
-        this.keys.blobHolds(hash),
-        this.keys.blobDue,
-        this.keys.blobSizes,
-        this.keys.blobDeleting(hash),
-        this.keys.blobTotal,
-      ],
+      [k.blobHolds(hash), k.blobDue, k.blobSizes, k.blobDeleting(hash), k.blobTotal],
       [hash, token],
     );
     return Number(reply) === 1;
@@ -102,22 +99,36 @@ export class BlobLifetimesRepository {
 
   /** Latest expiry of the blob's holds (ms), or null when it is not stored. */
   async dueAt(hash: string): Promise<number | null> {
-    const due = await this.redis.zscore(this.keys.blobDue, hash);
+    const due = await this.redis.zscore(this.keys.forBlob(hash).blobDue, hash);
     return due === null ? null : Number(due);
   }
 
-  /** Blobs whose every hold has expired (or whose deletion was interrupted), oldest first, by Redis' clock. */
+  /**
+   * Blobs whose every hold has expired (or whose deletion was interrupted), oldest first within each shard, by
+   * Redis' clock; at most `limit` over all shards.
+   */
   async due(limit: number): Promise<string[]> {
     const [seconds, micros] = await this.redis.time();
     const now = seconds * 1000 + Math.floor(micros / 1000);
-    return this.redis.zrangebyscore(this.keys.blobDue, '-inf', now, 'LIMIT', 0, limit);
+    const hashes: string[] = [];
+    for (const shard of this.keys.shards) {
+      if (hashes.length >= limit) break;
+      hashes.push(...(await this.redis.zrangebyscore(shard.blobDue, '-inf', now, 'LIMIT', 0, limit - hashes.length)));
+    }
+    return hashes;
   }
 
+  /** Bytes and images stored, over every shard. */
   async totals(): Promise<{ bytes: number; blobs: number }> {
-    const [bytes, blobs] = await Promise.all([
-      this.redis.get(this.keys.blobTotal),
-      this.redis.hlen(this.keys.blobSizes),
-    ]);
-    return { bytes: Number(bytes ?? 0), blobs };
+    const perShard = await Promise.all(
+      this.keys.shards.map(async (k) => {
+        const [bytes, blobs] = await Promise.all([this.redis.get(k.blobTotal), this.redis.hlen(k.blobSizes)]);
+        return { bytes: Number(bytes ?? 0), blobs };
+      }),
+    );
+    return perShard.reduce((sum, s) => ({ bytes: sum.bytes + s.bytes, blobs: sum.blobs + s.blobs }), {
+      bytes: 0,
+      blobs: 0,
+    });
   }
 }

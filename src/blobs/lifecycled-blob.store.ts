@@ -57,7 +57,8 @@ export class LifecycledBlobStore implements BlobStore {
       const outcome = await this.lifetimes.acquire(ref.hash, hold.holder, hold.ttlSeconds * 1000, ref.size, {
         maxBytes: this.options.maxBytes,
       });
-      if (outcome.kind === 'full') throw new BlobStoreFullError(outcome.storedBytes, this.options.maxBytes);
+      if (outcome.kind === 'full')
+        throw new BlobStoreFullError(outcome.storedBytes, this.options.maxBytes, outcome.capBytes);
       if (outcome.kind === 'missing') throw new Error('unreachable: put never asks mustExist');
       if (outcome.kind === 'held') {
         try {

@@ -13,12 +13,16 @@ interface ShardLayout {
  *
  * Shards (STREAM_SHARDS = N > 1, docs/job-state.md#shards): shard i's keys live under `<STREAM_PREFIX>{<tag>}:`,
  * one hash tag per shard (shardTag: `cr:{0.1}:`, `cr:{1.3}:`, `cr:{2}:` … for six), so each shard sits in one Redis
- * Cluster slot and the N shards spread evenly over the primaries. A shard holds its streams, groups, DLQ, fair queue, run statistics, and the keys of its accounts and jobs; the shard of an
- * account is a hash of it, and a job id carries its shard (its first byte mod N), so any role finds a job's keys
- * from its id alone. The StreamKeys every module is given is shard 0's, the home of the keys that belong to no
- * account (instance leases, consumer names, drain flag, images, bot state); the methods naming a job's key route to
- * that job's shard by themselves, and forJob / forAccount / shards give the other shards' keys. N = 1 (the
- * default): one shard whose prefix is STREAM_PREFIX itself — today's key names.
+ * Cluster slot and the N shards spread evenly over the primaries. A shard holds its streams, groups, DLQ, fair queue,
+ * run statistics, and the keys of its accounts and jobs; the shard of an account is a hash of it, and a job id
+ * carries its shard (its first byte mod N), so any role finds a job's keys from its id alone. An image's keys sit in
+ * the shard its content hash names (each shard keeps its own image index and byte total); the instance leases in the
+ * last shard (one script compares every candidate instance, so they share one slot). The StreamKeys every module is
+ * given is shard 0's, the home of the rest that belongs to no account (consumer names, drain flag, adverts, bot
+ * state); the methods naming a job's, an image's or a lease's key route by themselves, and forJob / forAccount /
+ * forBlob / shards give the other shards' keys. Spreading the images and leases keeps the primary of shard 0 from
+ * carrying a third more than the others (bench measure 13). N = 1 (the default): one shard whose prefix is
+ * STREAM_PREFIX itself — today's key names.
  */
 export class StreamKeys {
   private readonly layout: ShardLayout;
@@ -105,9 +109,37 @@ export class StreamKeys {
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   }
 
+  /**
+   * The shard of an image's keys: its content hash's first 32 bits mod N. Content addressing spreads images evenly,
+   * and every role derives the shard from the hash alone.
+   */
+  shardOfBlob(hash: string): number {
+    if (this.layout.count <= 1) return 0;
+    const head = parseInt(hash.slice(0, 8), 16);
+    return Number.isNaN(head) ? 0 : head % this.layout.count;
+  }
+
+  forBlob(hash: string): StreamKeys {
+    return this.layout.count <= 1 ? this : this.forShard(this.shardOfBlob(hash));
+  }
+
+  /**
+   * The shard of the ComfyUI instance leases and the model tails: the last one, so that with an even split of the
+   * slots they sit on another primary than shard 0's home keys. One acquire script compares every candidate
+   * instance, so the leases cannot spread by instance.
+   */
+  get pool(): StreamKeys {
+    return this.layout.count <= 1 ? this : this.forShard(this.layout.count - 1);
+  }
+
   /** A job's keys: in its own shard. */
   private of(jobId: string): string {
     return this.layout.count <= 1 ? this.prefix : this.forJob(jobId).prefix;
+  }
+
+  /** An image's own keys: in its hash's shard. */
+  private ofBlob(hash: string): string {
+    return this.layout.count <= 1 ? this.prefix : this.forBlob(hash).prefix;
   }
 
   get requests(): string {
@@ -210,15 +242,26 @@ export class StreamKeys {
     const keys = this.shards.find((k) => stream.startsWith(k.prefix)) ?? this;
     return `${keys.prefix}attempts:${group}:${stream.slice(keys.prefix.length)}:${id}`;
   }
+  /** A ComfyUI instance's slots in use: lease id → expiry (ms). In the pool's shard. */
+  instanceLeases(instanceId: string): string {
+    return `${this.pool.prefix}gpu:leases:${instanceId}`;
+  }
+  /** instance → the model set it was last given (GPU_MODEL_AFFINITY). In the pool's shard, beside the leases. */
+  get modelTails(): string {
+    return `${this.pool.prefix}gpu:model-tails`;
+  }
   /** Bytes of a blob (Redis backend only). */
   blob(hash: string): string {
-    return `${this.prefix}blob:${hash}`;
+    return `${this.ofBlob(hash)}blob:${hash}`;
   }
   /** Who holds a blob: holder → expiry (ms), for every backend. */
   blobHolds(hash: string): string {
-    return `${this.prefix}blob:holds:${hash}`;
+    return `${this.ofBlob(hash)}blob:holds:${hash}`;
   }
-  /** Every stored blob scored by the latest expiry of its holds: what the sweeper deletes, and when. */
+  /**
+   * This shard's stored blobs scored by the latest expiry of their holds: what the sweeper deletes, and when. The
+   * index, sizes and total of an image are its hash's shard's (`forBlob(hash).blobDue`).
+   */
   get blobDue(): string {
     return `${this.prefix}blob:due`;
   }
@@ -231,7 +274,7 @@ export class StreamKeys {
   }
   /** Set while a blob's bytes are being deleted: a put of the same content waits until they are gone. */
   blobDeleting(hash: string): string {
-    return `${this.prefix}blob:deleting:${hash}`;
+    return `${this.ofBlob(hash)}blob:deleting:${hash}`;
   }
   /** Pub/sub channel on which a consumer is told that an entry was handed to it (StreamConsumer, hand-offs). */
   handOffChannel(group: string, consumer: string): string {

@@ -55,13 +55,13 @@ import { JobRunnerController } from './runner/job-runner.controller';
         const pool = new InstancePool({
           urls: endpoints.urls,
           redis,
-          leaseKey: (id) => `${keys.prefix}gpu:leases:${id}`,
+          leaseKey: (id) => keys.instanceLeases(id),
           clientIdBase: `comfy-relay-${config.instanceName}-${process.pid}-${Date.now().toString(36)}`,
           // A dead worker's slots free up on the same clock as its stream entries.
           leaseTtlMs: Math.max(1_000, config.claimIdleMs),
           logger: log,
           onHealth: (id, up) => metrics.comfyuiUp(id, up),
-          modelTailsKey: config.gpuModelAffinity ? `${keys.prefix}gpu:model-tails` : undefined,
+          modelTailsKey: config.gpuModelAffinity ? keys.modelTails : undefined,
         });
         await pool.start();
         return pool;
