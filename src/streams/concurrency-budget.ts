@@ -1,13 +1,30 @@
+/** One consumer sharing a budget. */
+export interface BudgetMember {
+  /** A slot freed: the member starts what it holds (if any) and wakes its reader. */
+  onRelease(): void;
+  /**
+   * The fair-queue start tag of the entry the member would start next (the request entry's `tag` field);
+   * -Infinity for a held entry without one (an earlier release's: it goes first rather than wait behind tagged
+   * ones), undefined when it holds nothing.
+   */
+  nextTag(): number | undefined;
+}
+
 /**
  * The in-flight limit of one group in one process, shared by its consumers of every shard (STREAM_SHARDS): the
- * process never runs more than `limit` handlers of the group at once, however many shards it reads. A freed slot is
- * offered to the consumers in turn, starting one further each time, so a shard with a deep backlog cannot keep
- * every slot while another shard's entry waits (test/streams/shard-fairness.spec.ts).
+ * process never runs more than `limit` handlers of the group at once, however many shards it reads.
+ *
+ * Which shard a freed slot goes to: the consumer holding the entry with the lowest start tag, then the others in
+ * turn, starting one further each time. The shards' fair queues tag their jobs on a shared virtual time
+ * (VirtualTimeFloor), so the lowest tag is the job global start-time fair queuing would start next: an account
+ * gets its share of the workers whichever shard it lives in, and the priority tier (which tags more densely) keeps
+ * its weight across shards. Entries without tags (the projector's, the bot's) go in turn, so a shard with a deep
+ * backlog cannot keep every slot while another shard's entry waits (test/streams/shard-fairness.spec.ts).
  */
 export class ConcurrencyBudget {
   private used = 0;
   private turn = 0;
-  private readonly members: (() => void)[] = [];
+  private readonly members: BudgetMember[] = [];
 
   constructor(readonly limit: number) {}
 
@@ -15,9 +32,12 @@ export class ConcurrencyBudget {
     return this.limit - this.used;
   }
 
-  /** `onRelease` is called when a slot frees: the member starts what it holds (if any) and wakes its reader. */
-  join(onRelease: () => void): void {
-    this.members.push(onRelease);
+  get shared(): boolean {
+    return this.members.length > 1;
+  }
+
+  join(member: BudgetMember): void {
+    this.members.push(member);
   }
 
   take(): void {
@@ -28,6 +48,15 @@ export class ConcurrencyBudget {
     this.used--;
     const n = this.members.length;
     const start = this.turn++ % n;
-    for (let i = 0; i < n; i++) this.members[(start + i) % n]();
+    const inTurn = Array.from({ length: n }, (_, i) => this.members[(start + i) % n]);
+    if (n > 1) {
+      // Stable: equal tags (and untagged entries) keep the turn order.
+      const tags = new Map(inTurn.map((m) => [m, m.nextTag() ?? Infinity]));
+      inTurn.sort((a, b) => {
+        const [x, y] = [tags.get(a)!, tags.get(b)!];
+        return x === y ? 0 : x - y;
+      });
+    }
+    for (const member of inTurn) member.onRelease();
   }
 }

@@ -13,6 +13,11 @@ export interface ConsumerGroupSpec {
   readBatchMs: number;
   /** Peers may hand its consumers entries they cannot work on (a gpu process without a capable instance). */
   acceptsHandOffs: boolean;
+  /**
+   * Its entries carry fair-queue start tags: with shards, each shard's consumer reads one entry ahead so a freed
+   * slot goes to the lowest tag of any shard (ConcurrencyBudget).
+   */
+  fairAcrossShards: boolean;
 }
 
 /**
@@ -33,6 +38,7 @@ export function consumerGroupSpecs(keys: StreamKeys, config: AppConfig): Record<
       deadLetterEndsJob: true,
       readBatchMs: 0,
       acceptsHandOffs: true,
+      fairAcrossShards: true,
     },
     projector: {
       group: 'projector',
@@ -41,6 +47,7 @@ export function consumerGroupSpecs(keys: StreamKeys, config: AppConfig): Record<
       deadLetterEndsJob: false,
       readBatchMs: PROJECTOR_READ_BATCH_MS,
       acceptsHandOffs: false,
+      fairAcrossShards: false,
     },
     bot: {
       group: 'bot',
@@ -49,6 +56,7 @@ export function consumerGroupSpecs(keys: StreamKeys, config: AppConfig): Record<
       deadLetterEndsJob: false,
       readBatchMs: BOT_READ_BATCH_MS,
       acceptsHandOffs: false,
+      fairAcrossShards: false,
     },
   };
 }

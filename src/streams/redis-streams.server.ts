@@ -77,8 +77,8 @@ export class RedisStreamsServer
   /**
    * One consumer per (group, shard): a shard's streams sit in one slot, and Redis refuses a read across slots even
    * on one node, so each shard has its own blocking reader. The shards' consumers of a group share one name (their
-   * PELs are per stream) and one in-flight budget (the group's concurrency in this process, slots offered to the
-   * shards in turn).
+   * PELs are per stream) and one in-flight budget (the group's concurrency in this process; a freed slot goes to the
+   * shard holding the lowest fair-queue start tag, else to the shards in turn).
    */
   private async start(): Promise<void> {
     for (const [group, byType] of this.routes) {
@@ -104,6 +104,7 @@ export class RedisStreamsServer
           deadLetterEndsJob: spec.deadLetterEndsJob,
           readBatchMs: spec.readBatchMs,
           acceptsHandOffs: spec.acceptsHandOffs,
+          lookahead: spec.fairAcrossShards && specs.length > 1,
           logger: this.log,
           handle: (envelope, ctx) => this.invoke(group, byType, envelope, ctx),
         });

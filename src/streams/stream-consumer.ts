@@ -55,6 +55,12 @@ export interface StreamConsumerOptions {
    * not this consumer's (ConcurrencyBudget). Unset: a budget of its own.
    */
   budget?: ConcurrencyBudget;
+  /**
+   * With a shared budget: read one entry ahead while every slot is busy, so the budget can compare each shard's next
+   * job's start tag when a slot frees (the gpu group with STREAM_SHARDS > 1). The entry is held, as any read entry is,
+   * and heartbeats keep it this consumer's; a peer with a free slot takes the shard's other dispatched entries.
+   */
+  lookahead?: boolean;
 }
 
 interface HeldEntry {
@@ -66,6 +72,8 @@ interface HeldEntry {
   lost: boolean;
   /** Handled (being acked or dead-lettered): the heartbeat leaves it alone. */
   settled?: boolean;
+  /** The fair-queue start tag a request entry carries (`tag`); -Infinity without one. */
+  tag: number;
 }
 
 export interface ConsumerStats {
@@ -141,9 +149,12 @@ export class StreamConsumer {
     this.heartbeat = new ConsumerHeartbeat(redis);
     this.acks = new AckBatcher(redis, options.group);
     this.budget = options.budget ?? new ConcurrencyBudget(options.concurrency);
-    this.budget.join(() => {
-      this.dispatch();
-      this.wake();
+    this.budget.join({
+      onRelease: () => {
+        this.dispatch();
+        this.wake();
+      },
+      nextTag: () => this.backlog[0]?.tag,
     });
   }
 
@@ -277,7 +288,7 @@ export class StreamConsumer {
       if (this.closing) {
         // Arrived while shutting down: a peer takes it now rather than after CLAIM_IDLE_MS.
         await this.handBack([
-          { stream, id, fields: [], deliveries: row[3], abort: new AbortController(), lost: false },
+          { stream, id, fields: [], deliveries: row[3], abort: new AbortController(), lost: false, tag: -Infinity },
         ]);
         return;
       }
@@ -314,10 +325,11 @@ export class StreamConsumer {
         await this.waitForCapacity();
         if (this.closing) break;
         // A budget shared with other shards' consumers may have lost the slot that woke this reader to one of them
-        // before it ran again: wait for the next, since COUNT 0 means no limit to Redis (the whole backlog).
-        const free = this.budget.free;
-        if (free <= 0) continue;
-        const args = ['GROUP', this.options.group, this.options.consumer, 'COUNT', String(free), 'BLOCK'];
+        // before it ran again: wait for the next, since COUNT 0 means no limit to Redis (the whole backlog). A reader
+        // that reads ahead takes one entry to hold instead.
+        const count = Math.max(this.budget.free, this.readsAhead ? 1 : 0);
+        if (count <= 0) continue;
+        const args = ['GROUP', this.options.group, this.options.consumer, 'COUNT', String(count), 'BLOCK'];
         args.push(String(this.blockMs), 'STREAMS', ...this.options.streams, ...this.options.streams.map(() => '>'));
         // On a cluster CLIENT ID would go to any primary, not the one this read blocks on: close() drops the
         // connection instead (unblockReader without an id).
@@ -416,6 +428,7 @@ export class StreamConsumer {
         deliveries: deliveries(entry.id),
         abort: new AbortController(),
         lost: false,
+        tag: startTagOf(entry.fields),
       };
       this.held.set(key, held);
       this.backlog.push(held);
@@ -436,13 +449,23 @@ export class StreamConsumer {
     }
   }
 
+  /** Reads one entry ahead of the free slots (StreamConsumerOptions.lookahead), once the budget is shared. */
+  private get readsAhead(): boolean {
+    return this.options.lookahead === true && this.budget.shared;
+  }
+
+  /** The reader reads when it holds nothing and a slot is free, or it reads ahead. */
+  private get mayRead(): boolean {
+    return this.backlog.length === 0 && (this.budget.free > 0 || this.readsAhead);
+  }
+
   private waitForCapacity(): Promise<void> {
-    if (this.closing || (this.budget.free > 0 && this.backlog.length === 0)) {
+    if (this.closing || this.mayRead) {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
       this.wake = () => {
-        if (this.closing || (this.budget.free > 0 && this.backlog.length === 0)) {
+        if (this.closing || this.mayRead) {
           this.wake = () => undefined;
           resolve();
         }
@@ -676,7 +699,15 @@ export class StreamConsumer {
   }
 
   private async deadLetterDeleted(stream: string, id: string): Promise<void> {
-    const entry: HeldEntry = { stream, id, fields: [], deliveries: 0, abort: new AbortController(), lost: false };
+    const entry: HeldEntry = {
+      stream,
+      id,
+      fields: [],
+      deliveries: 0,
+      abort: new AbortController(),
+      lost: false,
+      tag: -Infinity,
+    };
     await this.deadLetter(entry, 'entry was deleted from the stream while pending (trimmed or XDEL)');
   }
 
@@ -802,4 +833,15 @@ async function waitAll(promises: ReadonlySet<Promise<void>>, timeoutMs: number):
   const timeout = new AbortController();
   await Promise.race([Promise.allSettled([...promises]), sleep(timeoutMs, timeout.signal)]);
   timeout.abort();
+}
+
+/** The fair-queue start tag a request entry carries (the `tag` field the ledger's scripts append); -Infinity without. */
+function startTagOf(fields: readonly string[]): number {
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === 'tag') {
+      const tag = Number(fields[i + 1]);
+      return Number.isFinite(tag) ? tag : -Infinity;
+    }
+  }
+  return -Infinity;
 }

@@ -19,9 +19,9 @@ local function appendHeld(pfx, id)
   if not r[1] then return false end
   local entry
   if r[7] then
-    entry = redis.call('XADD', pfx .. r[2], '*', 'e', r[1], 'ticket', r[7], 'projected', '1')
+    entry = redis.call('XADD', pfx .. r[2], '*', 'e', r[1], 'ticket', r[7], 'projected', '1', 'tag', r[5])
   else
-    entry = redis.call('XADD', pfx .. r[2], '*', 'e', r[1], 'projected', '1')
+    entry = redis.call('XADD', pfx .. r[2], '*', 'e', r[1], 'projected', '1', 'tag', r[5])
   end
   redis.call('HSET', pfx .. 'jobs:view:' .. id, 'requestEntryId', entry)
   -- The timeline's lifetime is set when the job ends (with its view's).
@@ -66,7 +66,10 @@ local function fairScore(tag, ticket) return tag * 1e7 + (ticket % 1e7) end
  * with a request that waits for its turn); readers merge it (envelope.codec.ts).
  * KEYS: idempotency key, user's active set, ticket counter, queue, the job's request stream, view, timeline.
  * ARGV: jobId, max active, envelope, idempotency TTL, retention TTL, workflow, user, created at, priority (1/0),
- * fingerprint, the request stream's name (without prefix), the account, the prefix, dispatch-ahead, view fields….
+ * fingerprint, the request stream's name (without prefix), the account, the prefix, dispatch-ahead, the virtual
+ * time floor (-1 with one shard: none), view fields…. Accepted: the job id, its ticket and, with shards, the shard's
+ * virtual time after it (what the caller's floor learns). A dispatched request entry carries its start tag (`tag`): a gpu process
+ * reading several shards starts the lowest first.
  */
 export const JOB_SUBMIT = new LuaScript(
   'job-submit',
@@ -85,12 +88,21 @@ local pfx = ARGV[13]
 local cost = 4
 if ARGV[9] == '1' then cost = 1 end
 local vtime = tonumber(redis.call('GET', pfx .. 'queue:vtime') or '0')
+-- With shards, the caller's floor (the highest virtual time it saw in any shard) brings a shard that has been idle
+-- up to the others, so start tags compare across shards (docs/fair-queue.md#shards).
+local sharded = ARGV[15] ~= '-1'
+local floor = tonumber(ARGV[15])
+if sharded and floor > vtime then
+  vtime = floor
+  redis.call('SET', pfx .. 'queue:vtime', ARGV[15])
+  redis.call('ZREMRANGEBYSCORE', pfx .. 'queue:finish', '-inf', ARGV[15])
+end
 local start = math.max(vtime, tonumber(redis.call('ZSCORE', pfx .. 'queue:finish', ARGV[12]) or '0'))
 local finish = tostring(start + cost)
 redis.call('ZADD', pfx .. 'queue:finish', finish, ARGV[12])
 -- The job's view, readable at once (the projector skips its request entry): the reducer's fields and the ticket;
 -- the request's entry id is added when it is dispatched.
-redis.call('HSET', KEYS[6], 'rev', '1', 'ticket', tostring(ticket), unpack(ARGV, 15))
+redis.call('HSET', KEYS[6], 'rev', '1', 'ticket', tostring(ticket), unpack(ARGV, 16))
 local score = fairScore(start, ticket)
 -- The priority tier's queued jobs, for the per-tier metrics (a job that leaves the queue leaves this set too).
 if ARGV[9] == '1' then redis.call('ZADD', pfx .. 'queue:priority', score, ARGV[1]) end
@@ -100,19 +112,21 @@ if redis.call('ZCARD', pfx .. 'queue:pending') == 0 and redis.call('ZCARD', KEYS
   -- Nobody waits for a turn and the streams have room: the job is dispatched at once, its request never held
   -- (what DISPATCH_LUA would do with it, without the round through queue:pending).
   redis.call('ZADD', KEYS[4], score, ARGV[1])
-  local entry = redis.call('XADD', KEYS[5], '*', 'e', body, 'ticket', tostring(ticket), 'projected', '1')
+  local entry = redis.call('XADD', KEYS[5], '*', 'e', body, 'ticket', tostring(ticket), 'projected', '1',
+    'tag', tostring(start))
   redis.call('HSET', KEYS[6], 'requestEntryId', entry)
   redis.call('ZADD', KEYS[7], string.match(entry, '^(%d+)'), ARGV[11] .. '|' .. entry)
   redis.call('SET', pfx .. 'queue:vtime', tostring(start))
   redis.call('ZREMRANGEBYSCORE', pfx .. 'queue:finish', '-inf', tostring(start))
-  return {'accepted', ARGV[1], tostring(ticket)}
+  return {'accepted', ARGV[1], tostring(ticket), tostring(start)}
 end
 redis.call('ZADD', KEYS[4], score, ARGV[1])
 redis.call('ZADD', pfx .. 'queue:pending', score, ARGV[1])
 redis.call('HSET', pfx .. 'queue:request:' .. ARGV[1], 'e', body, 's', ARGV[11], 'a', ARGV[12], 'f', finish,
   't', tostring(start), 'c', tostring(cost), 'n', tostring(ticket))
 dispatch(pfx, tonumber(ARGV[14]))
-return {'accepted', ARGV[1], tostring(ticket)}
+if not sharded then return {'accepted', ARGV[1], tostring(ticket)} end
+return {'accepted', ARGV[1], tostring(ticket), redis.call('GET', pfx .. 'queue:vtime') or '0'}
 `,
 );
 

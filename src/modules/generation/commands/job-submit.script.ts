@@ -7,7 +7,8 @@ import { reduceJobView } from '../projection/job-view.reducer';
 import { TERMINAL_STATUSES, type JobStatus } from '../projection/job-view';
 
 export type SubmitOutcome =
-  | { kind: 'accepted'; jobId: string; ticket: number }
+  /** vtime: with shards, the shard's fair-queue virtual time after the submit (VirtualTimeFloor learns it). */
+  | { kind: 'accepted'; jobId: string; ticket: number; vtime?: number }
   | { kind: 'duplicate'; jobId: string; fingerprint: string }
   | { kind: 'limit'; active: number }
   | { kind: 'key-limit'; active: number };
@@ -45,6 +46,8 @@ export interface SubmitScriptArgs {
   account: string;
   /** QUEUE_DISPATCH_AHEAD: dispatched jobs left waiting in the request streams for a worker. */
   dispatchAhead: number;
+  /** With shards: the lowest virtual time the job's shard may start it at (VirtualTimeFloor); absent: none. */
+  vtimeFloor?: number;
 }
 
 /** The fair queue's account of a job: its API key (by fingerprint) when it came with one, else its user. */
@@ -149,11 +152,13 @@ async function submit(redis: RedisClient, keys: StreamKeys, a: SubmitScriptArgs)
       a.account,
       keys.prefix,
       String(a.dispatchAhead),
+      String(a.vtimeFloor ?? -1),
       ...Object.entries(viewFields).flat(),
     ],
   )) as string[];
-  const [kind, first = '', second = ''] = reply;
-  if (kind === 'accepted') return { kind, jobId: first, ticket: Number(second) };
+  const [kind, first = '', second = '', third] = reply;
+  if (kind === 'accepted')
+    return { kind, jobId: first, ticket: Number(second), ...(third !== undefined ? { vtime: Number(third) } : {}) };
   if (kind === 'limit') return { kind, active: Number(first) };
   const separator = first.lastIndexOf('|');
   return { kind: 'duplicate', jobId: first.slice(0, separator), fingerprint: first.slice(separator + 1) };

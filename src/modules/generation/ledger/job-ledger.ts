@@ -10,6 +10,7 @@ import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamPublisher } from '../../../streams/stream.publisher';
 import { ReplicaAck } from '../../../redis/replica-ack';
 import { runSubmitScript, type SubmitOutcome, type SubmitScriptArgs } from '../commands/job-submit.script';
+import { VirtualTimeFloor } from './virtual-time.floor';
 import { inputsReleasable, isTerminal, TERMINAL_STATUSES, type JobView } from '../projection/job-view';
 import { hashToView, viewToHash } from '../projection/job-view.codec';
 import { reduceJobView } from '../projection/job-view.reducer';
@@ -63,6 +64,7 @@ const RUN_LEASE_TTL_MS = 6 * 3600 * 1000;
 export class JobLedger {
   private readonly retentionSeconds: number;
   private readonly lastWritten = new Map<string, Record<string, string>>();
+  private readonly vtimeFloor: VirtualTimeFloor;
 
   constructor(
     @Inject(REDIS) private readonly redis: RedisClient,
@@ -73,6 +75,7 @@ export class JobLedger {
     private readonly acks: ReplicaAck,
   ) {
     this.retentionSeconds = Math.ceil(config.retentionMs / 1000);
+    this.vtimeFloor = new VirtualTimeFloor(redis, keys);
   }
 
   /**
@@ -334,10 +337,11 @@ export class JobLedger {
    * A new job's submit, confirmed by REDIS_MIN_REPLICAS_ACK replicas before it resolves (ReplicasUnconfirmedError
    * when they do not confirm in time; a refusal wrote nothing and needs no confirmation).
    */
-  submit(args: SubmitScriptArgs): Promise<SubmitOutcome> {
+  async submit(args: SubmitScriptArgs): Promise<SubmitOutcome> {
+    const vtimeFloor = await this.vtimeFloor.floor();
     return this.acks.write(
       async (redis) => {
-        const outcome = await runSubmitScript(redis, this.keys.forJob(args.jobId), args);
+        const outcome = await this.runSubmit(redis, { ...args, vtimeFloor });
         // A repeat is answered with a job an earlier request wrote (maybe one that got 503): rewriting its
         // idempotency record unchanged makes the WAIT that follows cover that job too.
         if (outcome.kind === 'duplicate' && this.acks.enabled) {
@@ -350,8 +354,14 @@ export class JobLedger {
   }
 
   /** Accepts a prepared request (a re-drive): the same atomic submit as a new job's. */
-  acceptRequest(args: SubmitScriptArgs): Promise<SubmitOutcome> {
-    return runSubmitScript(this.redis, this.keys.forJob(args.jobId), args);
+  async acceptRequest(args: SubmitScriptArgs): Promise<SubmitOutcome> {
+    return this.runSubmit(this.redis, { ...args, vtimeFloor: await this.vtimeFloor.floor() });
+  }
+
+  private async runSubmit(redis: RedisClient, args: SubmitScriptArgs): Promise<SubmitOutcome> {
+    const outcome = await runSubmitScript(redis, this.keys.forJob(args.jobId), args);
+    if (outcome.kind === 'accepted' && outcome.vtime !== undefined) this.vtimeFloor.learn(outcome.vtime);
+    return outcome;
   }
 }
 

@@ -3,6 +3,9 @@ import type { RedisClient } from '../../../redis/redis-client';
 import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 
+/** A queue score is start tag × this + ticket mod this (FAIR_SCORE_LUA in the ledger's scripts). */
+const FAIR_SCORE_TAG_UNIT = 1e7;
+
 /**
  * Reads of the fair queue (`queue`, ranked in start order) and of the in-flight set (`queue:inflight`: −taken ms
  * while a job waits for an instance, +start ms while it draws) for positions and ETAs. Only the ledger's scripts
@@ -17,17 +20,33 @@ export class JobQueueReader {
 
   /**
    * 0-based place in the order jobs will start; null once the job left the queue. One shard: its rank in the fair
-   * queue, exact. STREAM_SHARDS = N: each shard has its own fair queue and the workers' slots go to the shards in
-   * turn (ConcurrencyBudget), so while the r jobs ahead of it in its own shard start, each other shard starts about
-   * r of its own, or all it has: rank r + Σ min(queued in shard s, r). docs/job-state.md#shards gives the bound.
+   * queue, exact. STREAM_SHARDS = N: each shard ranks its own fair queue, and a gpu process starts the lowest start
+   * tag held by any shard first, the tags sharing one virtual time (VirtualTimeFloor). So the jobs ahead are its rank
+   * in its shard plus, from every other shard, the queued jobs with a lower tag and, of those with the same tag
+   * (equal tags go to the shards in turn), as many as it has ahead with that tag in its own shard, plus one.
+   * docs/fair-queue.md#shards gives the bound.
    */
   async rank(jobId: string): Promise<number | null> {
     const own = this.keys.forJob(jobId);
-    const rank = await this.redis.zrank(own.queue, jobId);
-    if (rank === null || this.keys.shardCount <= 1) return rank;
+    if (this.keys.shardCount <= 1) return this.redis.zrank(own.queue, jobId);
+    const [rank, score] = await Promise.all([this.redis.zrank(own.queue, jobId), this.redis.zscore(own.queue, jobId)]);
+    if (rank === null || score === null) return null;
+    // The score is start tag × 10⁷ + ticket: another shard's tickets do not compare, its tags do.
+    const tag = Math.floor(Number(score) / FAIR_SCORE_TAG_UNIT) * FAIR_SCORE_TAG_UNIT;
+    const next = tag + FAIR_SCORE_TAG_UNIT;
+    const lowerOwn = await this.redis.zcount(own.queue, '-inf', `(${tag}`);
+    const tiedAhead = rank - lowerOwn;
     const others = this.keys.shards.filter((k) => k.shard !== own.shard);
-    const lengths = await Promise.all(others.map((k) => this.redis.zcard(k.queue)));
-    return lengths.reduce((ahead, queued) => ahead + Math.min(queued, rank), rank);
+    const ahead = await Promise.all(
+      others.map(async (k) => {
+        const [lower, upToTag] = await Promise.all([
+          this.redis.zcount(k.queue, '-inf', `(${tag}`),
+          this.redis.zcount(k.queue, '-inf', `(${next}`),
+        ]);
+        return lower + Math.min(upToTag - lower, tiedAhead + 1);
+      }),
+    );
+    return ahead.reduce((n, count) => n + count, rank);
   }
 
   /** Queued jobs over every shard. */
