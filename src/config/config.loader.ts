@@ -122,12 +122,6 @@ function clusterProblems(dto: EnvDto): { variable: string; rule: string }[] {
   if (databaseOf(dto.REDIS_URL) !== 0) {
     problems.push({ variable: 'REDIS_URL', rule: 'a Redis Cluster has only database 0; leave the path empty' });
   }
-  if (dto.REDIS_MIN_REPLICAS_ACK > 0) {
-    problems.push({
-      variable: 'REDIS_MIN_REPLICAS_ACK',
-      rule: 'is not supported with REDIS_CLUSTER_NODES yet (use Sentinel for acknowledged writes)',
-    });
-  }
   return problems;
 }
 

@@ -1,4 +1,5 @@
 import Redis, { Cluster, type RedisOptions } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
 
 /**
  * What every store, reader and script call takes: one Redis (REDIS_URL, or the primary Sentinel names) or a Redis
@@ -43,6 +44,17 @@ export function duplicateConnection(redis: RedisClient, overrides: ConnectionOve
  */
 export function primaries(redis: RedisClient): Redis[] {
   return isCluster(redis) ? redis.nodes('master') : [redis];
+}
+
+/**
+ * The connection to the primary that holds `key`'s slot, as the cluster client routes it now (its slot map): a
+ * command sent there follows, on the same connection, what the client sent for that key (WAIT after a write).
+ * undefined while the slot map does not name a connected primary.
+ */
+export function primaryOf(cluster: Cluster, key: string): Redis | undefined {
+  const owner = cluster.slots[calculateSlot(key)]?.[0];
+  if (owner === undefined) return undefined;
+  return cluster.nodes('master').find((node) => `${node.options.host}:${node.options.port}` === owner);
 }
 
 /** The name a connection was given (logs); a cluster keeps it in the options of its node connections. */

@@ -1,4 +1,5 @@
-import type { RedisClient } from './redis-client';
+import type Redis from 'ioredis';
+import { isCluster, primaryOf, type RedisClient } from './redis-client';
 
 /** Fewer replicas than REDIS_MIN_REPLICAS_ACK confirmed a write in time, or the connection changed under it. */
 export class ReplicasUnconfirmedError extends Error {
@@ -24,6 +25,11 @@ export interface AcknowledgedWriteOptions<T> {
    * must not go on without the replicas' word). Default: one WAIT, then ReplicasUnconfirmedError.
    */
   patience?: AbortSignal;
+  /**
+   * A key the write touches (every key it touches shares its slot). On a Redis Cluster WAIT goes to the primary
+   * holding that slot, on the connection the write went over; required there.
+   */
+  key?: string;
 }
 
 /**
@@ -36,6 +42,10 @@ export interface AcknowledgedWriteOptions<T> {
  * A reconnect between the write and WAIT's reply voids the confirmation: WAIT on a fresh connection, which has
  * written nothing, answers at once, and the write may have gone to a primary that has since died.
  * With REDIS_MIN_REPLICAS_ACK=0 the write runs on the shared command connection and nothing else is sent.
+ *
+ * On a Redis Cluster the acknowledged connection is a cluster client of its own, one connection per primary: the
+ * write goes to the primary of its keys' slot, and WAIT follows it there (`primaryOf` the write's key), counting that
+ * primary's replicas. A reconnect of any primary's connection voids the confirmations in flight, as above.
  */
 export class ReplicaAck {
   private session = 0;
@@ -46,7 +56,14 @@ export class ReplicaAck {
     readonly replicas: number,
     readonly timeoutMs: number,
   ) {
-    acked?.on('close', () => this.session++);
+    if (acked && isCluster(acked)) {
+      // Each primary's connection reconnects on its own; the cluster client announces each one it opens.
+      const watch = (node: Redis) => node.on('close', () => this.session++);
+      for (const node of acked.nodes('master')) watch(node);
+      acked.on('+node', watch);
+    } else {
+      acked?.on('close', () => this.session++);
+    }
   }
 
   static off(main: RedisClient): ReplicaAck {
@@ -69,14 +86,25 @@ export class ReplicaAck {
     const session = this.session;
     const result = await write(acked);
     if (options.needsAck && !options.needsAck(result)) return result;
+    const waitOn = this.waitConnection(acked, options.key);
     for (;;) {
-      const confirmed = Number(await acked.call('WAIT', String(this.replicas), String(this.timeoutMs)));
+      const confirmed = Number(await waitOn.call('WAIT', String(this.replicas), String(this.timeoutMs)));
       if (this.session !== session) throw new ReplicasUnconfirmedError(this.replicas, 0, 'reconnected');
       if (confirmed >= this.replicas) return result;
       if (!options.patience || options.patience.aborted) {
         throw new ReplicasUnconfirmedError(this.replicas, confirmed, 'timeout');
       }
     }
+  }
+
+  /** Where WAIT goes: the one connection, or on a cluster the connection to the primary the write went to. */
+  private waitConnection(acked: RedisClient, key: string | undefined): RedisClient {
+    if (!isCluster(acked)) return acked;
+    if (key === undefined) throw new Error('an acknowledged write on a Redis Cluster must name a key it wrote');
+    const primary = primaryOf(acked, key);
+    // The slot map changed under the write (a failover, a resharding): what it wrote cannot be confirmed here.
+    if (!primary) throw new ReplicasUnconfirmedError(this.replicas, 0, 'reconnected');
+    return primary;
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import calculateSlot from 'cluster-key-slot';
 
 /** How STREAM_SHARDS splits the keys: every shard's prefix, and which one this StreamKeys names. */
 interface ShardLayout {
@@ -305,18 +306,8 @@ export function shardTag(shard: number, count: number): string {
   const hi = Math.floor(((shard + 1) * SLOTS) / count);
   for (let k = 0; k < 100_000; k++) {
     const tag = k === 0 ? String(shard) : `${shard}.${k}`;
-    const slot = crc16(tag) % SLOTS;
+    const slot = calculateSlot(tag);
     if (slot >= lo && slot < hi) return tag;
   }
   return String(shard);
-}
-
-/** CRC16/XMODEM, the hash Redis Cluster takes of a key's tag (mod 16384) for its slot. */
-function crc16(text: string): number {
-  let crc = 0;
-  for (const byte of Buffer.from(text)) {
-    crc ^= byte << 8;
-    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-  }
-  return crc;
 }

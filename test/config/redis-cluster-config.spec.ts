@@ -54,14 +54,12 @@ describe('configuration: Redis Cluster', () => {
     );
   });
 
-  it('refuses a database other than 0 and acknowledged writes (WAIT is per node)', () => {
+  it('refuses a database other than 0; takes acknowledged writes (WAIT goes to the primary of the written slot)', () => {
     const base = { REDIS_CLUSTER_NODES: 'redis-1:6379', STREAM_PREFIX: '{cr}:' };
     expect(problemsOf({ ...base, REDIS_URL: 'redis://127.0.0.1:6379/2' }).map((p) => p.variable)).toEqual([
       'REDIS_URL',
     ]);
-    expect(problemsOf({ ...base, REDIS_MIN_REPLICAS_ACK: '1' }).map((p) => p.variable)).toEqual([
-      'REDIS_MIN_REPLICAS_ACK',
-    ]);
+    expect(loadConfig({ ...base, REDIS_MIN_REPLICAS_ACK: '1' }).replicaAck.replicas).toBe(1);
   });
 
   it('takes credentials and TLS from REDIS_URL for every node, reads from primaries only', () => {

@@ -17,9 +17,10 @@ interface Node {
 }
 
 /**
- * A Redis Cluster of `primaries` nodes (no replicas) on free ports of 127.0.0.1, made the way an operator would:
- * `redis-server --cluster-enabled yes` per node, then `redis-cli --cluster create … --cluster-yes`, which spreads the
- * 16384 slots evenly. stop() kills every process, also after a failed test.
+ * A Redis Cluster of `primaries` nodes, each with `replicasPerPrimary` replicas (none by default), on free ports of
+ * 127.0.0.1, made the way an operator would: `redis-server --cluster-enabled yes` per node, then
+ * `redis-cli --cluster create … --cluster-replicas N --cluster-yes`, which spreads the 16384 slots evenly over the
+ * primaries. stop() kills every process, also after a failed test.
  */
 export class TestRedisCluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'cr-cluster-'));
@@ -29,37 +30,75 @@ export class TestRedisCluster {
     for (const { child } of this.nodes) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
 
-  constructor(private readonly primaries = 3) {}
+  private primaryPorts: number[] = [];
+
+  constructor(
+    private readonly primaries = 3,
+    private readonly replicasPerPrimary = 0,
+  ) {}
 
   /** REDIS_CLUSTER_NODES for the service. */
   get nodeList(): string {
     return this.nodes.map((n) => `${HOST}:${n.port}`).join(',');
   }
 
+  /** The primaries' ports. */
   get ports(): number[] {
-    return this.nodes.map((n) => n.port);
+    return this.primaryPorts;
   }
 
   async start(): Promise<this> {
     process.once('exit', this.killOnExit);
-    for (let i = 0; i < this.primaries; i++) await this.startNode(i);
+    const total = this.primaries * (1 + this.replicasPerPrimary);
+    for (let i = 0; i < total; i++) await this.startNode(i);
     await run('redis-cli', [
       '--cluster',
       'create',
       ...this.nodes.map((n) => `${HOST}:${n.port}`),
       '--cluster-replicas',
-      '0',
+      String(this.replicasPerPrimary),
       '--cluster-yes',
     ]);
     // Every node must agree before a client's first CLUSTER SLOTS: a node still learning its peers answers a partial map.
     for (const node of this.nodes) {
       await pollUntil(
         () => askRedis(node.port, ['CLUSTER', 'INFO']).then(String),
-        (info) => info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${this.primaries}`),
+        (info) => info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${total}`),
         { timeoutMs: 20_000, intervalMs: 50, description: `cluster state ok on ${node.port}` },
       );
     }
+    // Every node's slot map names each range's replicas (clients and tests read it there).
+    for (const node of this.nodes) {
+      await pollUntil(
+        () => askRedis(node.port, ['CLUSTER', 'SLOTS']) as Promise<unknown[][]>,
+        (ranges) => ranges.length > 0 && ranges.every((r) => r.length === 3 + this.replicasPerPrimary),
+        { timeoutMs: 20_000, intervalMs: 50, description: `replicas in the slot map of ${node.port}` },
+      );
+    }
+    // redis-cli picks the primaries itself: ask each node its role, and wait for every replica's link.
+    this.primaryPorts = [];
+    for (const node of this.nodes) {
+      const info = String(await askRedis(node.port, ['INFO', 'replication']));
+      if (info.includes('role:master')) this.primaryPorts.push(node.port);
+      else {
+        await pollUntil(
+          () => askRedis(node.port, ['INFO', 'replication']).then(String),
+          (text) => text.includes('master_link_status:up'),
+          { timeoutMs: 20_000, intervalMs: 50, description: `replica ${node.port} linked` },
+        );
+      }
+    }
     return this;
+  }
+
+  /**
+   * Stops (SIGSTOP) or resumes (SIGCONT) one node's process: a stopped replica acknowledges nothing. Resume it within
+   * the node timeout (5 s) or the cluster marks it failing.
+   */
+  pause(port: number, paused: boolean): void {
+    const node = this.nodes.find((n) => n.port === port);
+    if (!node) throw new Error(`no node on port ${port}`);
+    node.child.kill(paused ? 'SIGSTOP' : 'SIGCONT');
   }
 
   /** A cluster client for the test's own reads and writes. */

@@ -349,7 +349,11 @@ export class JobLedger {
         }
         return outcome;
       },
-      { needsAck: (outcome) => outcome.kind === 'accepted' || outcome.kind === 'duplicate' },
+      {
+        needsAck: (outcome) => outcome.kind === 'accepted' || outcome.kind === 'duplicate',
+        // Every key the submit writes is in the job's shard (its account's): one slot, one primary to WAIT on.
+        key: this.keys.view(args.jobId),
+      },
     );
   }
 

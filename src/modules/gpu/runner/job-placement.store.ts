@@ -48,8 +48,10 @@ export class JobPlacementStore {
    */
   async set(jobId: string, placement: JobPlacement, signal?: AbortSignal): Promise<void> {
     const value = JSON.stringify(placement);
-    await this.acks.write((redis) => redis.set(this.keys.placement(jobId), value, 'EX', PLACEMENT_TTL_SECONDS), {
+    const key = this.keys.placement(jobId);
+    await this.acks.write((redis) => redis.set(key, value, 'EX', PLACEMENT_TTL_SECONDS), {
       ...(signal ? { patience: signal } : {}),
+      key,
     });
   }
 }
