@@ -104,7 +104,9 @@ export class RedisStreamsServer
           deadLetterEndsJob: spec.deadLetterEndsJob,
           readBatchMs: spec.readBatchMs,
           acceptsHandOffs: spec.acceptsHandOffs,
-          lookahead: spec.fairAcrossShards && specs.length > 1,
+          // Not with QUEUE_DISPATCH_AHEAD=1: the one dispatched entry of a shard would wait in a busy process's
+          // hands while an idle peer finds nothing to read.
+          lookahead: spec.fairAcrossShards && specs.length > 1 && this.config.queueDispatchAhead >= 2,
           logger: this.log,
           handle: (envelope, ctx) => this.invoke(group, byType, envelope, ctx),
         });
