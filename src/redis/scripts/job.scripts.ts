@@ -31,7 +31,10 @@ end
 
 local function dispatch(pfx, ahead)
   local queue, pending = pfx .. 'queue:tickets', pfx .. 'queue:pending'
-  local waiting = redis.call('ZCARD', queue) - redis.call('ZCARD', pending)
+  -- Nothing held back (the usual case while the workers keep up): one command, not three.
+  local held = redis.call('ZCARD', pending)
+  if held == 0 then return 0 end
+  local waiting = redis.call('ZCARD', queue) - held
   local moved = 0
   while waiting < ahead do
     local top = redis.call('ZPOPMIN', pending)
@@ -100,9 +103,6 @@ end
 local start = math.max(vtime, tonumber(redis.call('ZSCORE', pfx .. 'queue:finish', ARGV[12]) or '0'))
 local finish = tostring(start + cost)
 redis.call('ZADD', pfx .. 'queue:finish', finish, ARGV[12])
--- The job's view, readable at once (the projector skips its request entry): the reducer's fields and the ticket;
--- the request's entry id is added when it is dispatched.
-redis.call('HSET', KEYS[6], 'rev', '1', 'ticket', tostring(ticket), unpack(ARGV, 16))
 local score = fairScore(start, ticket)
 -- The priority tier's queued jobs, for the per-tier metrics (a job that leaves the queue leaves this set too).
 if ARGV[9] == '1' then redis.call('ZADD', pfx .. 'queue:priority', score, ARGV[1]) end
@@ -114,12 +114,17 @@ if redis.call('ZCARD', pfx .. 'queue:pending') == 0 and redis.call('ZCARD', KEYS
   redis.call('ZADD', KEYS[4], score, ARGV[1])
   local entry = redis.call('XADD', KEYS[5], '*', 'e', body, 'ticket', tostring(ticket), 'projected', '1',
     'tag', tostring(start))
-  redis.call('HSET', KEYS[6], 'requestEntryId', entry)
+  -- The job's view, readable at once (the projector skips its request entry): the reducer's fields, the ticket
+  -- and the request's entry id, in one HSET.
+  redis.call('HSET', KEYS[6], 'rev', '1', 'ticket', tostring(ticket), 'requestEntryId', entry, unpack(ARGV, 16))
   redis.call('ZADD', KEYS[7], string.match(entry, '^(%d+)'), ARGV[11] .. '|' .. entry)
   redis.call('SET', pfx .. 'queue:vtime', tostring(start))
   redis.call('ZREMRANGEBYSCORE', pfx .. 'queue:finish', '-inf', tostring(start))
   return {'accepted', ARGV[1], tostring(ticket), tostring(start)}
 end
+-- The job's view, readable at once: the reducer's fields and the ticket; the request's entry id is added when it
+-- is dispatched.
+redis.call('HSET', KEYS[6], 'rev', '1', 'ticket', tostring(ticket), unpack(ARGV, 16))
 redis.call('ZADD', KEYS[4], score, ARGV[1])
 redis.call('ZADD', pfx .. 'queue:pending', score, ARGV[1])
 redis.call('HSET', pfx .. 'queue:request:' .. ARGV[1], 'e', body, 's', ARGV[11], 'a', ARGV[12], 'f', finish,
@@ -284,17 +289,19 @@ export const JOB_CLAIM = new LuaScript(
 local view = redis.call('HGETALL', KEYS[1])
 local status = nil
 for i = 1, #view, 2 do if view[i] == 'status' then status = view[i + 1] end end
+-- Only the priority tier's requests (in their own stream) are in its set.
+local priority = string.sub(ARGV[3], 1, 23) == 'jobs:requests:priority|'
 for i = 7, #ARGV do
   if status == ARGV[i] then
     redis.call('ZREM', KEYS[2], ARGV[1])
-    redis.call('ZREM', ARGV[5] .. 'queue:priority', ARGV[1])
+    if priority then redis.call('ZREM', ARGV[5] .. 'queue:priority', ARGV[1]) end
     redis.call('ZREM', KEYS[3], ARGV[1])
     dispatch(ARGV[5], tonumber(ARGV[6]))
     return {'finished'}
   end
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', ARGV[5] .. 'queue:priority', ARGV[1])
+if priority then redis.call('ZREM', ARGV[5] .. 'queue:priority', ARGV[1]) end
 dispatch(ARGV[5], tonumber(ARGV[6]))
 redis.call('ZADD', KEYS[3], 'NX', -tonumber(ARGV[2]), ARGV[1])
 local cancelledBy = redis.call('GET', KEYS[4])
