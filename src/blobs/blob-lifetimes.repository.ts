@@ -21,6 +21,8 @@ export type ClaimOutcome = 'delete' | 'held' | 'gone' | 'busy';
  * evenly: content hashes fill the shards alike, and one script still checks a put against its shard's total.
  */
 export class BlobLifetimesRepository {
+  private sweepTurn = 0;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: StreamKeys,
@@ -34,7 +36,7 @@ export class BlobLifetimesRepository {
     options: { maxBytes?: number; mustExist?: boolean } = {},
   ): Promise<AcquireOutcome> {
     const k = this.keys.forBlob(hash);
-    const capBytes = options.maxBytes ? Math.floor(options.maxBytes / this.keys.shardCount) : 0;
+    const capBytes = options.maxBytes ? this.shardCap(options.maxBytes) : 0;
     const reply = (await BLOB_ACQUIRE.run(
       this.redis,
       [k.blobHolds(hash), k.blobDue, k.blobSizes, k.blobTotal, k.blobDeleting(hash), k.blob(hash)],
@@ -50,6 +52,11 @@ export class BlobLifetimesRepository {
       default:
         return { kind: 'held', isNew: Number(reply[1]) === 1, dueMs: Number(reply[2]) };
     }
+  }
+
+  /** A shard's even share of the cap (never 0, which the scripts read as "no cap"). */
+  shardCap(maxBytes: number): number {
+    return Math.max(1, Math.floor(maxBytes / this.keys.shardCount));
   }
 
   async release(hash: string, holder: string): Promise<ReleaseOutcome> {
@@ -110,25 +117,32 @@ export class BlobLifetimesRepository {
   async due(limit: number): Promise<string[]> {
     const [seconds, micros] = await this.redis.time();
     const now = seconds * 1000 + Math.floor(micros / 1000);
+    // Each shard gets its share of the batch, starting one further each call, so a shard whose due blobs cannot be
+    // deleted now (a backend error, another process's claim) never keeps the sweeper from the others.
+    const shards = this.keys.shards;
+    const share = Math.max(1, Math.ceil(limit / shards.length));
+    const start = this.sweepTurn++ % shards.length;
     const hashes: string[] = [];
-    for (const shard of this.keys.shards) {
-      if (hashes.length >= limit) break;
-      hashes.push(...(await this.redis.zrangebyscore(shard.blobDue, '-inf', now, 'LIMIT', 0, limit - hashes.length)));
+    for (let i = 0; i < shards.length && hashes.length < limit; i++) {
+      const shard = shards[(start + i) % shards.length];
+      const take = Math.min(share, limit - hashes.length);
+      hashes.push(...(await this.redis.zrangebyscore(shard.blobDue, '-inf', now, 'LIMIT', 0, take)));
     }
     return hashes;
   }
 
-  /** Bytes and images stored, over every shard. */
-  async totals(): Promise<{ bytes: number; blobs: number }> {
+  /** Bytes and images stored, over every shard, and the most bytes any one shard holds. */
+  async totals(): Promise<{ bytes: number; blobs: number; shardMaxBytes: number }> {
     const perShard = await Promise.all(
       this.keys.shards.map(async (k) => {
         const [bytes, blobs] = await Promise.all([this.redis.get(k.blobTotal), this.redis.hlen(k.blobSizes)]);
         return { bytes: Number(bytes ?? 0), blobs };
       }),
     );
-    return perShard.reduce((sum, s) => ({ bytes: sum.bytes + s.bytes, blobs: sum.blobs + s.blobs }), {
-      bytes: 0,
-      blobs: 0,
-    });
+    return {
+      bytes: perShard.reduce((n, s) => n + s.bytes, 0),
+      blobs: perShard.reduce((n, s) => n + s.blobs, 0),
+      shardMaxBytes: Math.max(...perShard.map((s) => s.bytes)),
+    };
   }
 }

@@ -29,6 +29,11 @@ export interface BlobUsage {
   blobs: number;
   /** BLOB_REDIS_MAX_BYTES for the Redis backend; none for the others. */
   maxBytes?: number;
+  /**
+   * With maxBytes: the fullest shard's bytes over its share of the cap (BLOB_REDIS_MAX_BYTES ÷ STREAM_SHARDS; with
+   * one shard, bytes ÷ maxBytes). A put is checked against its shard's share, so this is what says "full".
+   */
+  fullest?: number;
 }
 
 export type BlobBackendName = 'redis' | 'fs' | 's3';

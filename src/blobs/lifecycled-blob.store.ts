@@ -132,11 +132,13 @@ export class LifecycledBlobStore implements BlobStore {
   }
 
   async usage(): Promise<BlobUsage> {
-    const totals = await this.lifetimes.totals();
+    const { bytes, blobs, shardMaxBytes } = await this.lifetimes.totals();
+    const max = this.options.maxBytes;
     return {
       backend: this.backend,
-      ...totals,
-      ...(this.options.maxBytes > 0 ? { maxBytes: this.options.maxBytes } : {}),
+      bytes,
+      blobs,
+      ...(max > 0 ? { maxBytes: max, fullest: shardMaxBytes / this.lifetimes.shardCap(max) } : {}),
     };
   }
 

@@ -1,4 +1,5 @@
 import type Redis from 'ioredis';
+import { errorMessage } from '../streams/stream-errors';
 import { isCluster, primaryOf, type RedisClient } from './redis-client';
 
 /** Fewer replicas than REDIS_MIN_REPLICAS_ACK confirmed a write in time, or the connection changed under it. */
@@ -44,8 +45,10 @@ export interface AcknowledgedWriteOptions<T> {
  * With REDIS_MIN_REPLICAS_ACK=0 the write runs on the shared command connection and nothing else is sent.
  *
  * On a Redis Cluster the acknowledged connection is a cluster client of its own, one connection per primary: the
- * write goes to the primary of its keys' slot, and WAIT follows it there (`primaryOf` the write's key), counting that
- * primary's replicas. A reconnect of any primary's connection voids the confirmations in flight, as above.
+ * write is sent on the connection to the primary holding its keys' slot (`primaryOf` the write's key, from the
+ * client's slot map) and WAIT follows it there, counting that primary's replicas. A redirect (the slot moved or is
+ * moving) fails the write before anything is written, and a reconnect of any primary's connection voids the
+ * confirmations in flight, as above: ReplicasUnconfirmedError, which the API answers 503 + Retry-After.
  */
 export class ReplicaAck {
   private session = 0;
@@ -84,9 +87,16 @@ export class ReplicaAck {
     const acked = this.acked;
     if (!acked) return write(this.main);
     const session = this.session;
-    const result = await write(acked);
+    const waitOn = this.writeConnection(acked, options.key);
+    const result = await write(waitOn).catch((err: unknown) => {
+      // A slot that moved (MOVED) or is moving (ASK): the write ran nowhere. Learn the new map; the caller retries.
+      if (isCluster(acked) && /^(MOVED|ASK) /.test(errorMessage(err))) {
+        acked.refreshSlotsCache();
+        throw new ReplicasUnconfirmedError(this.replicas, 0, 'reconnected');
+      }
+      throw err;
+    });
     if (options.needsAck && !options.needsAck(result)) return result;
-    const waitOn = this.waitConnection(acked, options.key);
     for (;;) {
       const confirmed = Number(await waitOn.call('WAIT', String(this.replicas), String(this.timeoutMs)));
       if (this.session !== session) throw new ReplicasUnconfirmedError(this.replicas, 0, 'reconnected');
@@ -97,13 +107,20 @@ export class ReplicaAck {
     }
   }
 
-  /** Where WAIT goes: the one connection, or on a cluster the connection to the primary the write went to. */
-  private waitConnection(acked: RedisClient, key: string | undefined): RedisClient {
+  /**
+   * Where the write and its WAIT go: the one connection, or on a cluster the connection to the primary that holds
+   * the key's slot now. The write is sent there itself, not routed by the cluster client, so a redirect cannot
+   * take it to another node than the one WAIT then asks (a redirect comes back as an error instead).
+   */
+  private writeConnection(acked: RedisClient, key: string | undefined): RedisClient {
     if (!isCluster(acked)) return acked;
     if (key === undefined) throw new Error('an acknowledged write on a Redis Cluster must name a key it wrote');
     const primary = primaryOf(acked, key);
-    // The slot map changed under the write (a failover, a resharding): what it wrote cannot be confirmed here.
-    if (!primary) throw new ReplicasUnconfirmedError(this.replicas, 0, 'reconnected');
+    // No connected primary for the slot in the client's map (a failover, a resharding): nothing is written.
+    if (!primary) {
+      acked.refreshSlotsCache();
+      throw new ReplicasUnconfirmedError(this.replicas, 0, 'reconnected');
+    }
     return primary;
   }
 

@@ -208,5 +208,6 @@ function sumStats(a: ConsumerStats, b: ConsumerStats): ConsumerStats {
     readErrors: a.readErrors + b.readErrors,
     handedOff: a.handedOff + b.handedOff,
     lastReadAt: Math.max(a.lastReadAt, b.lastReadAt),
+    readsAhead: a.readsAhead || b.readsAhead,
   };
 }

@@ -89,6 +89,8 @@ export interface ConsumerStats {
   /** Entries this consumer passed to a peer that can do their work. */
   handedOff: number;
   lastReadAt: number;
+  /** Reads an entry ahead of its free slots (the gpu group with shards, while no peer reads the shard). */
+  readsAhead: boolean;
 }
 
 const MAX_BACKOFF_MS = 5_000;
@@ -113,6 +115,8 @@ export class StreamConsumer {
   /** Entries this consumer failed and left pending for a later attempt (by a sweeper after CLAIM_IDLE_MS). */
   private readonly parked = new Set<string>();
   private readonly backlog: HeldEntry[] = [];
+  /** No other consumer of the group reads this shard (checkAlone); false until checked. */
+  private alone = false;
   private readonly running = new Set<Promise<void>>();
   private readonly stopController = new AbortController();
   private blocking?: RedisClient;
@@ -154,7 +158,10 @@ export class StreamConsumer {
         this.dispatch();
         this.wake();
       },
-      nextTag: () => this.backlog[0]?.tag,
+      nextTag: () => {
+        const next = this.nextEntryIndex();
+        return next === undefined ? undefined : this.backlog[next].tag;
+      },
     });
   }
 
@@ -169,6 +176,7 @@ export class StreamConsumer {
       inFlight: this.running.size,
       backlog: this.backlog.length,
       ...this.counters,
+      readsAhead: this.readsAhead,
     };
   }
 
@@ -186,6 +194,7 @@ export class StreamConsumer {
     await this.ensureGroups().catch((err: unknown) => {
       this.log.warn({ err: errorMessage(err), group: this.options.group }, 'cannot create groups yet; will retry');
     });
+    await this.checkAlone().catch(() => undefined);
     if (this.options.acceptsHandOffs) this.listenForHandOffs();
     this.loopPromise = this.runLoop();
     this.sweeperPromise = this.runSweeper();
@@ -435,9 +444,21 @@ export class StreamConsumer {
     }
   }
 
+  /**
+   * Which held entry starts next: the first read, or with a shared budget the one with the lowest start tag (the
+   * budget compared the shards by it; an untagged entry goes first).
+   */
+  private nextEntryIndex(): number | undefined {
+    if (this.backlog.length === 0) return undefined;
+    if (!this.budget.shared) return 0;
+    let best = 0;
+    for (let i = 1; i < this.backlog.length; i++) if (this.backlog[i].tag < this.backlog[best].tag) best = i;
+    return best;
+  }
+
   private dispatch(): void {
     while (this.backlog.length > 0 && this.budget.free > 0 && !this.closing) {
-      const entry = this.backlog.shift()!;
+      const [entry] = this.backlog.splice(this.nextEntryIndex()!, 1) as [HeldEntry];
       this.budget.take();
       const run = this.process(entry).finally(() => {
         this.running.delete(run);
@@ -449,9 +470,34 @@ export class StreamConsumer {
     }
   }
 
-  /** Reads one entry ahead of the free slots (StreamConsumerOptions.lookahead), once the budget is shared. */
+  /**
+   * Reads one entry ahead of the free slots (StreamConsumerOptions.lookahead), once the budget is shared, while no
+   * other consumer reads this shard's group: a held entry stays out of reach of a peer with a free slot (it counts
+   * as dispatched, so nothing new is dispatched for the peer either).
+   */
   private get readsAhead(): boolean {
-    return this.options.lookahead === true && this.budget.shared;
+    return this.options.lookahead === true && this.budget.shared && this.alone;
+  }
+
+  /**
+   * Whether another consumer of the group read or held entries of this shard lately (XINFO CONSUMERS: idle below
+   * twice the longest quiet spell of a live consumer — a blocking read or a heartbeat). Checked at start and with
+   * each sweep; only when reading ahead is wanted.
+   */
+  private async checkAlone(): Promise<void> {
+    if (this.options.lookahead !== true) return;
+    const stream = this.options.streams[this.options.streams.length - 1];
+    const reply = (await this.redis.call('xinfo', 'CONSUMERS', stream, this.options.group)) as unknown[][];
+    const quietMs = 2 * Math.max(this.blockMs, this.heartbeatMs) + 1_000;
+    const peers = reply.filter((row) => {
+      const fields = new Map<string, unknown>();
+      for (let i = 0; i + 1 < row.length; i += 2) fields.set(String(row[i]), row[i + 1]);
+      return fields.get('name') !== this.options.consumer && Number(fields.get('idle')) < quietMs;
+    });
+    const alone = peers.length === 0;
+    if (alone !== this.alone)
+      this.log.debug({ alone }, alone ? 'reading ahead' : 'a peer reads too: not reading ahead');
+    this.alone = alone;
   }
 
   /** The reader reads when it holds nothing and a slot is free, or it reads ahead. */
@@ -739,6 +785,7 @@ export class StreamConsumer {
     if (index >= 0) {
       this.backlog.splice(index, 1);
       this.held.delete(heldKey(stream, id));
+      this.wake(); // its reader may read again (a read-ahead reader holds nothing now)
     }
     this.log.warn({ entryId: id, group: this.options.group }, 'lost an entry to another consumer');
   }
@@ -749,6 +796,7 @@ export class StreamConsumer {
       if (this.closing) break;
       try {
         if (this.groupsReady) await this.sweep();
+        if (this.groupsReady) await this.checkAlone();
       } catch (err) {
         this.log.debug({ err: errorMessage(err) }, 'sweep failed');
       }

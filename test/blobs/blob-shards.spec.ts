@@ -81,6 +81,24 @@ describe('blob store with shards (Redis backend, real Redis)', () => {
     expect(await store.usage()).toMatchObject({ bytes: 0, blobs: 0 });
   });
 
+  it("a shard whose due images cannot be deleted now does not keep the sweeper from the other shards'", async () => {
+    await open();
+    const stuck = imagesOfShard(keys, 0, 4);
+    const [other] = imagesOfShard(keys, 1, 1);
+    const refs = [];
+    for (const bytes of [...stuck, other!]) {
+      refs.push(await store.put(bytes, 'image/png', { holder: 'in:job', ttlSeconds: 60 }));
+    }
+    for (const ref of refs) await store.release(ref.hash, 'in:job');
+    // Another process claimed shard 0's deletions (and has not finished them).
+    for (const ref of refs.slice(0, 4)) await redis.set(keys.blobDeleting(ref.hash), 'another-sweeper', 'PX', 60_000);
+    const otherRef = refs[4]!;
+    for (let pass = 0; pass < SHARDS && (await redis.exists(keys.blob(otherRef.hash))) === 1; pass++) {
+      await store.sweepExpired(2);
+    }
+    expect(await redis.exists(keys.blob(otherRef.hash))).toBe(0);
+  });
+
   it('BLOB_REDIS_MAX_BYTES is split evenly: a full shard refuses new content, naming the split; others still take it', async () => {
     await open(SHARDS * 5_000); // 5,000 bytes per shard: two 2 KiB images fit, a third does not
     const [a, b, c] = imagesOfShard(keys, 1, 3);
@@ -95,7 +113,14 @@ describe('blob store with shards (Redis backend, real Redis)', () => {
     await expect(store.put(other, 'image/png', { holder: 'out:d', ttlSeconds: 60 })).resolves.toMatchObject({
       size: 2048,
     });
-    expect(await store.usage()).toEqual({ backend: 'redis', bytes: 3 * 2048, blobs: 3, maxBytes: 15_000 });
+    // The fullest shard (two images in shard 1) against its share.
+    expect(await store.usage()).toEqual({
+      backend: 'redis',
+      bytes: 3 * 2048,
+      blobs: 3,
+      maxBytes: 15_000,
+      fullest: 4096 / 5000,
+    });
   });
 });
 

@@ -201,7 +201,13 @@ describe.each<Backend>(['redis', 'fs', 's3'])('blob store on the %s backend', (b
       const refused = store.put(png(9), 'image/png', { holder: 'out:4', ttlSeconds: 60 });
       await expect(refused).rejects.toBeInstanceOf(BlobStoreFullError);
       await expect(refused).rejects.toThrow(/BLOB_REDIS_MAX_BYTES/);
-      expect(await store.usage()).toEqual({ backend: 'redis', bytes: 4096, blobs: 2, maxBytes: 5000 });
+      expect(await store.usage()).toEqual({
+        backend: 'redis',
+        bytes: 4096,
+        blobs: 2,
+        maxBytes: 5000,
+        fullest: 4096 / 5000,
+      });
       await store.release(first.hash, 'out:1');
       await store.sweepExpired();
       await store.put(png(9), 'image/png', { holder: 'out:4', ttlSeconds: 60 });

@@ -2,6 +2,7 @@ import { BLOB_STORE, type BlobStore } from '../../src/blobs/blob-store';
 import { StreamKeys } from '../../src/streams/stream-keys';
 import { startTestApp, type TestApp } from '../support/app-harness';
 import { pollUntil } from '../support/poll-until';
+import { uniqueShardedPrefix } from '../support/test-redis';
 import { testPng } from '../bot/support/bot-harness';
 
 /** The Redis backend's cap: images never take Redis memory past BLOB_REDIS_MAX_BYTES, and nothing is lost. */
@@ -65,6 +66,42 @@ describe('Redis blob backend capped by BLOB_REDIS_MAX_BYTES (whole app, real Red
     expect(refused.status).toBe(503);
     expect(refused.body).toMatchObject({ error: 'overloaded', details: { reason: 'blob_store_full' } });
     expect(refused.body.message).toMatch(/BLOB_REDIS_MAX_BYTES/);
+    await blobs.release(filler.hash, 'out:filler');
+    await blobs.sweepExpired();
+    const accepted = await app.http('/v1/generations', {
+      method: 'POST',
+      json: { workflow: 'echo-invert', inputs: { prompt: 'room again', width: 8, height: 8 } },
+    });
+    expect(accepted.status).toBe(202);
+  });
+});
+
+/** STREAM_SHARDS: each shard takes an even share of the cap, and a put is checked against its own share. */
+describe('the cap with shards (STREAM_SHARDS=3, whole app, real Redis)', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startTestApp(
+      { STREAM_SHARDS: '3', BLOB_REDIS_MAX_BYTES: '1800', USER_MAX_ACTIVE: '10' },
+      uniqueShardedPrefix('blobcap'),
+    );
+  });
+
+  afterAll(async () => {
+    await app.stop();
+  });
+
+  it('one shard near its share: a submit gets 503 up front, though the store as a whole is a third full', async () => {
+    const blobs = app.app.get<BlobStore>(BLOB_STORE);
+    const filler = await blobs.put(Buffer.alloc(560, 9), 'image/png', { holder: 'out:filler', ttlSeconds: 600 });
+    expect(await blobs.usage()).toMatchObject({ bytes: 560, maxBytes: 1800, fullest: 560 / 600 });
+    const refused = await app.http('/v1/generations', {
+      method: 'POST',
+      json: { workflow: 'echo-invert', inputs: { prompt: 'no room in one shard', width: 8, height: 8 } },
+    });
+    expect(refused.status).toBe(503);
+    expect(refused.body).toMatchObject({ error: 'overloaded', details: { reason: 'blob_store_full' } });
+    expect(refused.body.message).toMatch(/in its fullest shard/);
     await blobs.release(filler.hash, 'out:filler');
     await blobs.sweepExpired();
     const accepted = await app.http('/v1/generations', {

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import calculateSlot from 'cluster-key-slot';
+import { ReplicaAck } from '../../src/redis/replica-ack';
 import { StreamKeys } from '../../src/streams/stream-keys';
 import { startTestApp, type TestApp } from '../support/app-harness';
 import { pollUntil } from '../support/poll-until';
@@ -120,5 +122,35 @@ describe('acknowledged writes on a Redis Cluster (REDIS_MIN_REPLICAS_ACK=1)', ()
     );
     expect(retried.status).toBe(202);
     expect(retried.headers.get('idempotent-replayed')).toBe('true');
+  });
+
+  it('a write the slot map sends to the wrong primary is refused there (MOVED), never confirmed by that node', async () => {
+    const main = cluster.client();
+    const acked = cluster.client();
+    const acks = ReplicaAck.on(main, acked, 1, 300);
+    try {
+      const key = `${prefix}probe:${randomUUID()}`;
+      await acked.get(key); // the client has its slot map
+      const slot = calculateSlot(key);
+      const right = acked.slots[slot]![0]!;
+      const wrong = acked.slots.find((owners) => owners?.[0] && owners[0] !== right)![0]!;
+      acked.slots[slot] = [wrong]; // a map that has not heard of a resharding yet
+      await expect(acks.write((r) => r.set(key, '1'), { key })).rejects.toMatchObject({
+        name: 'ReplicasUnconfirmedError',
+        reason: 'reconnected',
+      });
+      expect(await main.exists(key)).toBe(0);
+      // The map is learnt again: the retry goes to the primary that holds the slot, and its replica confirms it.
+      await pollUntil(
+        () => Promise.resolve(acked.slots[slot]![0]),
+        (owner) => owner === right,
+        { timeoutMs: 10_000, intervalMs: 50, description: 'slot map refreshed' },
+      );
+      await expect(acks.write((r) => r.set(key, '1'), { key })).resolves.toBe('OK');
+      await main.del(key);
+    } finally {
+      await acks.close();
+      main.disconnect();
+    }
   });
 });

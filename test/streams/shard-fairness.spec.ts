@@ -73,8 +73,8 @@ describe('shards share the workers fairly (STREAM_SHARDS=2, one gpu slot)', () =
       { timeoutMs: 60_000, intervalMs: 100, description: 'every job succeeded' },
     );
     const startedAt = (id: string) => Date.parse(views[all.indexOf(id)]!.startedAt!);
-    // A's jobs that started after B's submit and before B's job: the slot goes to the shards in turn, so at most
-    // one per other shard with work plus one read at the same moment (SHARDS), never A's backlog.
+    // A's jobs that started after B's submit and before B's job: B's tag is the virtual time (that of A's last
+    // dispatched job), so at most the A jobs dispatched before it and one tie (SHARDS), never A's backlog.
     const aBetween = aJobs.filter((id) => startedAt(id) >= submittedAt && startedAt(id) < startedAt(bJob.id));
     expect(aBetween.length).toBeLessThanOrEqual(SHARDS);
     expect(aJobs.filter((id) => startedAt(id) > startedAt(bJob.id)).length).toBeGreaterThanOrEqual(3);
@@ -203,10 +203,39 @@ describe('shards share the workers fairly (STREAM_SHARDS=2, one gpu slot)', () =
     const started = await startOrder([...xIds, ...yIds]);
     const views = await Promise.all(started.map(view));
     const after = started.filter((_, i) => Date.parse(views[i]!.startedAt!) >= submittedAt);
-    // Y's shard had no job yet: its own virtual time is 0, and without the floor its four jobs would start first,
-    // one after another. With it they take turns with X's backlog.
+    // Y's shard has been idle while X's backlog ran: its own virtual time is behind X's, and without the floor its
+    // four jobs would start first, one after another. With it they take turns with X's backlog.
     const firstFive = after.slice(0, 5).map((id) => (xIds.includes(id) ? 'x' : 'y'));
     const xs = firstFive.filter((k) => k === 'x').length;
     expect({ firstFive, xs: xs >= 2 }).toEqual({ firstFive, xs: true });
+  });
+
+  it('reads ahead only while no other gpu process reads the shards: a peer turns it off, its leaving back on', async () => {
+    const readsAhead = (a: TestApp) => a.streams.stats().find((row) => row.group === 'gpu')?.readsAhead;
+    await pollUntil(
+      () => readsAhead(app),
+      (on) => on === true,
+      { timeoutMs: 15_000, intervalMs: 50, description: 'the one gpu process reads ahead' },
+    );
+    // A held entry counts as dispatched: read ahead beside a peer, it would wait for this process's slot while the
+    // peer's slot idles.
+    const peer = await startTestApp(
+      { STREAM_SHARDS: String(SHARDS), ROLE: 'gpu', COMFYUI_SIM_INSTANCES: '1', GPU_CONCURRENCY: '1' },
+      prefix,
+    );
+    try {
+      await pollUntil(
+        () => [readsAhead(app), readsAhead(peer)],
+        ([mine, theirs]) => mine === false && theirs === false,
+        { timeoutMs: 15_000, intervalMs: 50, description: 'neither reads ahead beside the other' },
+      );
+    } finally {
+      await peer.stop();
+    }
+    await pollUntil(
+      () => readsAhead(app),
+      (on) => on === true,
+      { timeoutMs: 15_000, intervalMs: 50, description: 'reading ahead again once alone' },
+    );
   });
 });
