@@ -169,6 +169,9 @@ export async function runTransport(ctx: BenchContext, o: TransportRunOptions): P
   }
 }
 
+/** Jobs a pipeline run completes before its timed window (JIT, connections), unless told otherwise. */
+export const WARMUP_JOBS = 20;
+
 export interface PipelineRunOptions {
   processes: number;
   jobs: number;
@@ -241,7 +244,7 @@ export async function runPipeline(ctx: BenchContext, o: PipelineRunOptions): Pro
       polls++;
       return Number((await redis.hget(keys.runStats, 'completed')) ?? 0);
     };
-    const warmup = o.warmupJobs ?? 20;
+    const warmup = o.warmupJobs ?? WARMUP_JOBS;
     if (warmup > 0) {
       await runLimited(warmup, 8, submit, 30_000);
       submitted += warmup;

@@ -2,7 +2,7 @@ import { installTracing } from '../../src/common/observability/observability.hoo
 import { startTracing, type StartedTracing } from '../../src/common/observability/otel-tracing';
 import { result, type BenchContext, type MeasureResult } from '../lib/context';
 import { OtlpSink } from '../lib/otlp-sink';
-import { cpuMsPerJob, runPipeline, type RunOutcome } from '../lib/runs';
+import { cpuMsPerJob, runPipeline, WARMUP_JOBS, type RunOutcome } from '../lib/runs';
 import { round } from '../lib/stats';
 
 /**
@@ -58,6 +58,8 @@ export async function measureTracing(ctx: BenchContext): Promise<MeasureResult[]
     await api?.shutdown();
     await sink.stop();
   }
+  // Every job of an on run is traced, its warm-up too; the api's last spans arrived with its shutdown above.
+  const tracedJobs = on.length * (jobs + WARMUP_JOBS);
   const offMedian = median(off);
   const onMedian = median(on);
   ctx.details.tracing = {
@@ -69,8 +71,15 @@ export async function measureTracing(ctx: BenchContext): Promise<MeasureResult[]
     onCpuMsPerJob: on.map((r) => round(cpuMsPerJob(r))),
     exports: sink.requests,
     exportedBytes: sink.bytes,
+    spansPerJob: round(sink.spans / tracedJobs),
+    spansPerJobByName: Object.fromEntries(
+      [...sink.spansByName].sort((a, b) => b[1] - a[1]).map(([name, n]) => [name, round(n / tracedJobs)]),
+    ),
   };
-  const note = `median of ${reps}, alternating; ${sink.requests} OTLP exports (${round(sink.bytes / 1024)} KiB) received`;
+  ctx.log(`  spans received: ${sink.spans}, ${round(sink.spans / tracedJobs)} per job (${tracedJobs} jobs traced)`);
+  const note =
+    `median of ${reps}, alternating; ${sink.requests} OTLP exports (${round(sink.bytes / 1024)} KiB) received, ` +
+    `${round(sink.spans / tracedJobs)} spans per job`;
   return [
     result(10, 'throughput: whole pipeline, tracing off', offMedian, 'jobs/s', {
       note: 'measure 1, 1 gpu process, OTEL_EXPORTER_OTLP_ENDPOINT unset (no SDK loaded)',
