@@ -22,14 +22,14 @@ export async function measureTracing(ctx: BenchContext): Promise<MeasureResult[]
   const off: RunOutcome[] = [];
   const on: RunOutcome[] = [];
   try {
-    api = await startTracing({
+    api = startTracing({
       endpoint,
       protocol: 'http/protobuf',
       serviceName: 'comfy-relay-api',
       serviceVersion: 'bench',
       role: 'api',
       instance: 'bench-api',
-      scrub: (text) => text,
+      secrets: [],
     });
     const childEnv = { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' };
     for (let rep = 0; rep < reps; rep++) {

@@ -25,18 +25,19 @@ export async function startObservability(
   const { otel, sentry, role } = config.observability;
   const stops: (() => Promise<void>)[] = [];
   if (!otel && !sentry) return { shutdown: () => Promise.resolve() };
-  const scrub = createLogScrubber(secretValuesOf(config));
+  const secrets = secretValuesOf(config);
+  const scrub = createLogScrubber(secrets);
   const release = version();
   if (otel) {
     const { startTracing } = await import('./otel-tracing');
-    const started = await startTracing({
+    const started = startTracing({
       endpoint: otel.endpoint,
       protocol: otel.protocol,
       serviceName: otel.serviceName,
       serviceVersion: release,
       role,
       instance: config.instanceName,
-      scrub,
+      secrets,
     });
     installTracing(started.tracing);
     stops.push(started.shutdown);
