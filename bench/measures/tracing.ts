@@ -22,14 +22,14 @@ export async function measureTracing(ctx: BenchContext): Promise<MeasureResult[]
   const off: RunOutcome[] = [];
   const on: RunOutcome[] = [];
   try {
-    api = startTracing({
+    api = await startTracing({
       endpoint,
       protocol: 'http/protobuf',
       serviceName: 'comfy-relay-api',
       serviceVersion: 'bench',
       role: 'api',
       instance: 'bench-api',
-      secrets: [],
+      scrub: (text) => text,
     });
     const childEnv = { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' };
     for (let rep = 0; rep < reps; rep++) {

@@ -25,19 +25,18 @@ export async function startObservability(
   const { otel, sentry, role } = config.observability;
   const stops: (() => Promise<void>)[] = [];
   if (!otel && !sentry) return { shutdown: () => Promise.resolve() };
-  const secrets = secretValuesOf(config);
-  const scrub = createLogScrubber(secrets);
+  const scrub = createLogScrubber(secretValuesOf(config));
   const release = version();
   if (otel) {
     const { startTracing } = await import('./otel-tracing');
-    const started = startTracing({
+    const started = await startTracing({
       endpoint: otel.endpoint,
       protocol: otel.protocol,
       serviceName: otel.serviceName,
       serviceVersion: release,
       role,
       instance: config.instanceName,
-      secrets,
+      scrub,
     });
     installTracing(started.tracing);
     stops.push(started.shutdown);

@@ -23,11 +23,11 @@ import {
 } from '@opentelemetry/core';
 import { hostname } from 'node:os';
 import { detectResources, envDetector, processDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { HandlerPlace, HttpMiddleware, JobTracing, ObservedEnvelope } from './observability.hooks';
+import { ScrubbingSpanExporter } from './scrubbing-span.exporter';
 import { traceUndiciRequests } from './undici-spans';
-import { WorkerSpanProcessor } from './worker-span.processor';
 
 /** The attribute every span of a job carries (search Jaeger/Tempo by it). */
 export const JOB_ID_ATTRIBUTE = 'comfy_relay.job_id';
@@ -44,8 +44,7 @@ export interface TracingSettings {
   serviceVersion: string;
   role: string;
   instance: string;
-  /** Secret values scrubbed out of span texts before export (with the log scrubber's patterns). */
-  secrets: readonly (string | undefined)[];
+  scrub: (text: string) => string;
 }
 
 export interface StartedTracing {
@@ -66,12 +65,13 @@ export interface StartedTracing {
  * OTEL_EXPORTER_OTLP_* (the exporter), OTEL_RESOURCE_ATTRIBUTES (the env detector); OTEL_SDK_DISABLED and
  * OTEL_LOG_LEVEL are read here as NodeSDK read them.
  */
-export function startTracing(settings: TracingSettings): StartedTracing {
+export async function startTracing(settings: TracingSettings): Promise<StartedTracing> {
   const logLevel = getStringFromEnv('OTEL_LOG_LEVEL');
   if (logLevel !== undefined) diag.setLogger(new DiagConsoleLogger(), { logLevel: diagLogLevelFromString(logLevel) });
   const tracer = trace.getTracer('comfy-relay');
   // Disabled: the API's no-op tracer (as NodeSDK did), so jobs still run through the same code.
   if (getBooleanFromEnv('OTEL_SDK_DISABLED')) return { tracing: new OtelJobTracing(tracer), shutdown: async () => {} };
+  const exporter = await otlpExporter(settings.protocol, `${settings.endpoint}/v1/traces`);
   // A resource known in full at start: the default host detector adds host.id, read asynchronously, and while any
   // attribute is pending every export waits on it. The process attributes and OTEL_RESOURCE_ATTRIBUTES are still read
   // (both detectors are synchronous); host.name is set here; the service name, from the configuration, wins.
@@ -83,13 +83,10 @@ export function startTracing(settings: TracingSettings): StartedTracing {
   })
     .merge(detectResources({ detectors: [processDetector, envDetector] }))
     .merge(resourceFromAttributes({ 'service.name': settings.serviceName }));
-  const exportThread = new WorkerSpanProcessor({
-    protocol: settings.protocol,
-    url: `${settings.endpoint}/v1/traces`,
-    resource: resource.attributes,
-    secrets: settings.secrets,
+  const provider = new NodeTracerProvider({
+    resource,
+    spanProcessors: [new BatchSpanProcessor(new ScrubbingSpanExporter(exporter, settings.scrub))],
   });
-  const provider = new NodeTracerProvider({ resource, spanProcessors: [exportThread] });
   // No global propagator: ComfyUI does not trace, so a traceparent header on each of its calls (built, validated by
   // undici, parsed by ComfyUI's server) would be work for nothing. Our processes pass the context in the event
   // envelope; an incoming API request's header is read by the middleware below.
@@ -112,6 +109,14 @@ export function startTracing(settings: TracingSettings): StartedTracing {
       await provider.shutdown();
     },
   };
+}
+
+/** The URL is the validated configuration's; the exporter reads the other standard OTEL_EXPORTER_OTLP_* itself. */
+async function otlpExporter(protocol: TracingSettings['protocol'], url: string): Promise<SpanExporter> {
+  if (protocol === 'http/json') {
+    return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({ url });
+  }
+  return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter({ url });
 }
 
 class OtelJobTracing implements JobTracing {
