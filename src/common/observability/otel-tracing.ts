@@ -27,6 +27,7 @@ import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { HandlerPlace, HttpMiddleware, JobTracing, ObservedEnvelope } from './observability.hooks';
 import { ScrubbingSpanExporter } from './scrubbing-span.exporter';
+import { PooledIdGenerator } from './pooled-id.generator';
 import { traceUndiciRequests } from './undici-spans';
 
 /** The attribute every span of a job carries (search Jaeger/Tempo by it). */
@@ -85,6 +86,7 @@ export async function startTracing(settings: TracingSettings): Promise<StartedTr
     .merge(resourceFromAttributes({ 'service.name': settings.serviceName }));
   const provider = new NodeTracerProvider({
     resource,
+    idGenerator: new PooledIdGenerator(),
     spanProcessors: [new BatchSpanProcessor(new ScrubbingSpanExporter(exporter, settings.scrub))],
   });
   // No global propagator: ComfyUI does not trace, so a traceparent header on each of its calls (built, validated by
