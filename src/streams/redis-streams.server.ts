@@ -144,8 +144,8 @@ export class RedisStreamsServer
       deliveries: ctx.deliveries,
       fields: ctx.fields,
     };
-    await runJobHandler(envelope, place, async () => {
-      const result: unknown = await handler(envelope, new StreamContext([ctx]));
+    await runJobHandler(envelope, place, async (trace) => {
+      const result: unknown = await handler(envelope, new StreamContext([ctx, trace]));
       await lastValueFrom(this.transformToObservable(result), { defaultValue: undefined });
     });
   }

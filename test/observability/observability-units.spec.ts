@@ -8,6 +8,7 @@ import {
   onlyAcknowledges,
   runJobHandler,
   type JobTracing,
+  type TraceHandle,
 } from '../../src/common/observability/observability.hooks';
 import { ScrubbingSpanExporter } from '../../src/common/observability/scrubbing-span.exporter';
 import { jobTraceId, traceIdOf } from '../../src/common/observability/traceparent';
@@ -197,8 +198,9 @@ describe('which stream handlers run in a span', () => {
       traceparentFor: () => undefined,
       inHandlerSpan: (_e, p, run) => {
         spans.push(p.entryId);
-        return run();
+        return run({} as TraceHandle);
       },
+      clientCall: () => ({ response: () => undefined, end: () => undefined, fail: () => undefined }),
       httpMiddleware: (_req, _res, next) => next(),
     };
     installTracing(tracing);

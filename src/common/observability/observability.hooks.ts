@@ -40,11 +40,34 @@ export type HttpMiddleware = (
   next: () => void,
 ) => void;
 
+declare const traceHandle: unique symbol;
+/**
+ * A handler's span, handed to the handler and passed on explicitly to the outgoing calls it makes for the job
+ * (ComfyUI's): opaque outside the tracing module. Explicit, not an async context: an AsyncLocalStorage in use is paid
+ * on every promise of the process, and a gpu process makes hundreds per job.
+ */
+export interface TraceHandle {
+  readonly [traceHandle]: true;
+}
+
+/** An outgoing HTTP call's span: told the response status, then ended (or failed). */
+export interface ClientCall {
+  response(statusCode: number): void;
+  end(): void;
+  fail(err: unknown): void;
+}
+
 export interface JobTracing {
-  /** The W3C traceparent an event being made now carries (the active span's, or a new root for a new job). */
+  /** The W3C traceparent an event being made now carries (its job's handler span, the active span, or a new root). */
   traceparentFor(envelope: ObservedEnvelope): string | undefined;
-  /** Runs a stream handler in a span that continues the trace its envelope carries. */
-  inHandlerSpan<T>(envelope: ObservedEnvelope, place: HandlerPlace, run: () => Promise<T>): Promise<T>;
+  /** Runs a stream handler in a span that continues the trace its envelope carries; the handler gets the span. */
+  inHandlerSpan<T>(
+    envelope: ObservedEnvelope,
+    place: HandlerPlace,
+    run: (trace: TraceHandle) => Promise<T>,
+  ): Promise<T>;
+  /** A CLIENT span for an HTTP call made for a handler (a child of its span). */
+  clientCall(trace: TraceHandle, method: string, origin: string, path: string): ClientCall;
   /** Express middleware: one server span per HTTP request, continuing a caller's traceparent header. */
   readonly httpMiddleware: HttpMiddleware;
 }
@@ -87,13 +110,30 @@ export function onlyAcknowledges(group: string, entry: (fields: readonly string[
   acknowledgedOnly.set(group, entry);
 }
 
-/** Runs a stream handler: directly when nothing observes, else in the job's scope (and span, with tracing). */
-export function runJobHandler<T>(envelope: ObservedEnvelope, place: HandlerPlace, run: () => Promise<T>): Promise<T> {
+/**
+ * Runs a stream handler: directly when nothing observes, else in the job's scope (and span, with tracing). The handler
+ * gets its span's handle (undefined without tracing) to pass to the calls it makes for the job.
+ */
+export function runJobHandler<T>(
+  envelope: ObservedEnvelope,
+  place: HandlerPlace,
+  run: (trace: TraceHandle | undefined) => Promise<T>,
+): Promise<T> {
   const t = tracing && !acknowledgedOnly.get(place.group)?.(place.fields ?? []) ? tracing : undefined;
-  if (!reporting) return t ? t.inHandlerSpan(envelope, place, run) : run();
-  // The job scope is for the error reporter only: with tracing alone, one async context (the span's) is enough, and
-  // each AsyncLocalStorage in use is paid for on every promise the process makes.
-  return jobScope.run(scopeOf(envelope), t ? () => t.inHandlerSpan(envelope, place, run) : run);
+  const traced = (): Promise<T> => (t ? t.inHandlerSpan(envelope, place, run) : run(undefined));
+  // The job scope is for the error reporter only: each AsyncLocalStorage in use is paid for on every promise the
+  // process makes, so without Sentry there is none.
+  return reporting ? jobScope.run(scopeOf(envelope), traced) : traced();
+}
+
+/** The span of an outgoing HTTP call made for a traced handler; undefined (nothing to do) without one. */
+export function startClientCall(
+  trace: TraceHandle | undefined,
+  method: string,
+  origin: string,
+  path: string,
+): ClientCall | undefined {
+  return trace && tracing ? tracing.clientCall(trace, method, origin, path) : undefined;
 }
 
 export function reportError(err: unknown, context: Readonly<Record<string, string>> = {}): void {

@@ -1,6 +1,5 @@
 import {
   context,
-  createContextKey,
   diag,
   DiagConsoleLogger,
   defaultTextMapGetter,
@@ -25,15 +24,21 @@ import { hostname } from 'node:os';
 import { detectResources, envDetector, processDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
-import type { HandlerPlace, HttpMiddleware, JobTracing, ObservedEnvelope } from './observability.hooks';
+import { ClientSpans } from './client-spans';
+import type {
+  ClientCall,
+  HandlerPlace,
+  HttpMiddleware,
+  JobTracing,
+  ObservedEnvelope,
+  TraceHandle,
+} from './observability.hooks';
 import { ScrubbingSpanExporter } from './scrubbing-span.exporter';
 import { PooledIdGenerator } from './pooled-id.generator';
-import { traceUndiciRequests } from './undici-spans';
 
 /** The attribute every span of a job carries (search Jaeger/Tempo by it). */
 export const JOB_ID_ATTRIBUTE = 'comfy_relay.job_id';
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
-const JOB_ID_KEY = createContextKey(JOB_ID_ATTRIBUTE);
 const UNTRACED_PATHS = ['/health', '/metrics'];
 const W3C = new W3CTraceContextPropagator();
 
@@ -92,24 +97,19 @@ export async function startTracing(settings: TracingSettings): Promise<StartedTr
   // No global propagator: ComfyUI does not trace, so a traceparent header on each of its calls (built, validated by
   // undici, parsed by ComfyUI's server) would be work for nothing. Our processes pass the context in the event
   // envelope; an incoming API request's header is read by the middleware below.
-  provider.register({ propagator: null });
-  // ComfyUI calls made while a job is handled (and Bot API calls while a delivery is) become child spans of that
-  // job's span; calls made outside any span (the pool's health probes) get none.
-  const stopUndici = traceUndiciRequests(tracer, {
-    contextAttribute: {
-      name: JOB_ID_ATTRIBUTE,
-      of: (ctx) => {
-        const jobId = ctx.getValue(JOB_ID_KEY);
-        return typeof jobId === 'string' ? jobId : undefined;
-      },
-    },
+  //
+  // An async context (AsyncLocalStorage) only where an HTTP request's span must reach the code it runs: the api's
+  // submits. Handlers pass their span explicitly (to their events through the job id, to their ComfyUI calls as a
+  // TraceHandle), so the other roles run without one: an AsyncLocalStorage in use is paid on every promise the process
+  // makes, and the batch processor's export would switch it on (it runs the exporter in a context).
+  const roles = settings.role.split('+');
+  provider.register({
+    propagator: null,
+    contextManager: roles.includes('api') || roles.includes('all') ? undefined : null,
   });
   return {
     tracing: new OtelJobTracing(tracer),
-    shutdown: async () => {
-      stopUndici();
-      await provider.shutdown();
-    },
+    shutdown: () => provider.shutdown(),
   };
 }
 
@@ -121,13 +121,26 @@ async function otlpExporter(protocol: TracingSettings['protocol'], url: string):
   return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter({ url });
 }
 
+/** What a handler's TraceHandle is, inside this module. */
+interface HandlerTrace {
+  readonly jobId: string;
+  /** The span as a parent context, made once for all the calls of the handler. */
+  readonly context: Context;
+}
+
 class OtelJobTracing implements JobTracing {
   private readonly traceparents = new WeakMap<Span, string>();
+  /** The handler spans running now, by job: the events a handler makes find their span here. */
+  private readonly handlers = new Map<string, Span>();
+  private readonly clientSpans: ClientSpans;
 
-  constructor(private readonly tracer: Tracer) {}
+  constructor(private readonly tracer: Tracer) {
+    this.clientSpans = new ClientSpans(tracer, JOB_ID_ATTRIBUTE);
+  }
 
   traceparentFor(envelope: ObservedEnvelope): string | undefined {
-    const active = trace.getSpan(context.active());
+    // The job's handler span (an event made while a handler of the job runs here), else an HTTP request's span.
+    const active = this.handlers.get(envelope.jobId) ?? trace.getSpan(context.active());
     if (active) {
       // A handler makes several events (accepted, started, progress, completed): the span's traceparent is checked and
       // built once, for the first.
@@ -153,7 +166,11 @@ class OtelJobTracing implements JobTracing {
     return traceparentOf(root.spanContext());
   }
 
-  inHandlerSpan<T>(envelope: ObservedEnvelope, place: HandlerPlace, run: () => Promise<T>): Promise<T> {
+  inHandlerSpan<T>(
+    envelope: ObservedEnvelope,
+    place: HandlerPlace,
+    run: (trace: TraceHandle) => Promise<T>,
+  ): Promise<T> {
     const parent = parentContext(envelope.traceparent);
     // Every attribute is paid for on each handled event (set, checked, scrubbed, encoded): none repeats another or
     // the resource (service.instance.id is there; the group is messaging.consumer.group.name). One literal, not a
@@ -174,8 +191,21 @@ class OtelJobTracing implements JobTracing {
       { kind: SpanKind.CONSUMER, attributes },
       parent,
     );
-    const ctx = trace.setSpan(parent, span).setValue(JOB_ID_KEY, envelope.jobId);
-    return context.with(ctx, () => ended(span, run));
+    const { jobId } = envelope;
+    const handle: HandlerTrace = { jobId, context: trace.setSpan(parent, span) };
+    // Two handlers of one job at once in a process (ROLE=all): the later one's events go under the later span.
+    const outer = this.handlers.get(jobId);
+    this.handlers.set(jobId, span);
+    return ended(span, () => run(handle as unknown as TraceHandle)).finally(() => {
+      if (this.handlers.get(jobId) !== span) return;
+      if (outer) this.handlers.set(jobId, outer);
+      else this.handlers.delete(jobId);
+    });
+  }
+
+  clientCall(handle: TraceHandle, method: string, origin: string, path: string): ClientCall {
+    const { context: parent, jobId } = handle as unknown as HandlerTrace;
+    return this.clientSpans.start(parent, jobId, method, origin, path);
   }
 
   readonly httpMiddleware: HttpMiddleware = (req, res, next) => {

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher, FormData, Pool } from 'undici';
+import { startClientCall, type TraceHandle } from '../../../common/observability/observability.hooks';
 import { Pool as UndiciPool } from './undici-parts';
 import {
   ComfyAbortedError,
@@ -26,6 +27,8 @@ export interface SendOptions {
   headers?: Record<string, string>;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** With tracing on: the job handler's span; the call gets a CLIENT span under it. */
+  trace?: TraceHandle;
 }
 
 export interface ComfyResponse {
@@ -64,12 +67,14 @@ function errorCode(err: unknown): string | undefined {
  */
 export class ComfyHttp {
   readonly baseUrl: string;
+  private readonly origin: string;
   private readonly pool: Pool;
   private closing: Promise<void> | null = null;
 
   constructor(private readonly opts: ComfyHttpOptions) {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
-    this.pool = new UndiciPool(new URL(this.baseUrl).origin, {
+    this.origin = new URL(this.baseUrl).origin;
+    this.pool = new UndiciPool(this.origin, {
       connections: opts.connections,
       keepAliveTimeout: 4_000,
       keepAliveMaxTimeout: 60_000,
@@ -89,19 +94,27 @@ export class ComfyHttp {
       throw new ComfyAbortedError(`${method} ${path} on ${this.baseUrl} aborted`, { cause: opts.signal.reason });
     }
     const timeout = opts.timeoutMs ?? this.opts.requestTimeoutMs;
+    const fullPath = `${this.prefix}${path}`;
     for (let attempt = 0; ; attempt++) {
+      // Each attempt is a call of its own: its span ends when the body has been read or dumped (or failed).
+      const call = startClientCall(opts.trace, method, this.origin, fullPath);
       try {
         const res = await this.pool.request({
           method,
-          path: `${this.prefix}${path}`,
+          path: fullPath,
           body: opts.body ?? null,
           headers: opts.headers,
           signal: opts.signal ?? null,
           headersTimeout: timeout,
           bodyTimeout: timeout,
         });
+        if (call) {
+          call.response(res.statusCode);
+          res.body.once('close', () => call.end());
+        }
         return { status: res.statusCode, headers: res.headers, body: res.body };
       } catch (err) {
+        call?.fail(err);
         const code = errorCode(err) ?? '';
         const staleSocket = method === 'GET' && attempt === 0 && RETRY_ONCE_CODES.has(code);
         if (!staleSocket || opts.signal?.aborted) throw this.mapError(err, method, path, opts.signal);

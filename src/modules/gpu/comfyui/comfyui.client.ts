@@ -1,6 +1,7 @@
 import { Blob } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { silentLogger, type Logger } from '../../../common/logger';
+import type { TraceHandle } from '../../../common/observability/observability.hooks';
 import type { ComfyBinaryFrame } from './comfyui-binary-frame';
 import { parseHistoryEntry, parseQueue } from './comfyui-history';
 import { ComfyHttp } from './comfyui-http';
@@ -162,7 +163,10 @@ export class ComfyUiClient {
     const body: Obj = { prompt, client_id: options.clientId ?? this.clientId, prompt_id: options.promptId };
     if (options.extraData) body.extra_data = options.extraData;
     if (options.front) body.front = true;
-    const { status, text } = await this.http.postJson('/prompt', body, { signal: options.signal });
+    const { status, text } = await this.http.postJson('/prompt', body, {
+      signal: options.signal,
+      trace: options.trace,
+    });
     const parsed = parseJsonOrNull(text);
     if (status === 200 && isObj(parsed) && typeof parsed.prompt_id === 'string') {
       this.checkSocketHears(sentAt);
@@ -204,8 +208,8 @@ export class ComfyUiClient {
         clientId: this.clientId,
         timing: this.timing,
         logger: this.logger,
-        locate: (signal) => this.locate(promptId, signal),
-        history: (signal) => this.history(promptId, signal),
+        locate: (signal) => this.locate(promptId, signal, options.trace),
+        history: (signal) => this.history(promptId, signal, options.trace),
         socketOpen: () => this.socketConnected,
         wasCancelled: () => this.cancelled.has(promptId),
         onSettled: () => {
@@ -232,27 +236,27 @@ export class ComfyUiClient {
     return this.watch(options.promptId, options);
   }
 
-  async history(promptId: string, signal?: AbortSignal): Promise<ComfyHistoryEntry | null> {
-    const body = await this.http.getJson(`/history/${encodeURIComponent(promptId)}`, { signal });
+  async history(promptId: string, signal?: AbortSignal, trace?: TraceHandle): Promise<ComfyHistoryEntry | null> {
+    const body = await this.http.getJson(`/history/${encodeURIComponent(promptId)}`, { signal, trace });
     if (!isObj(body)) throw new ComfyProtocolError('GET /history/{id} did not return an object');
     return promptId in body ? parseHistoryEntry(promptId, body[promptId]) : null;
   }
 
-  async queue(signal?: AbortSignal): Promise<ComfyQueue> {
-    return parseQueue(await this.http.getJson('/queue', { signal }));
+  async queue(signal?: AbortSignal, trace?: TraceHandle): Promise<ComfyQueue> {
+    return parseQueue(await this.http.getJson('/queue', { signal, trace }));
   }
 
   /**
    * Running, pending (with its position), done (history) or missing. The queue is read first: a prompt
    * moves from the queue to history atomically, so this order cannot miss one that finishes in between.
    */
-  async locate(promptId: string, signal?: AbortSignal): Promise<PromptLocation> {
-    const queue = await this.queue(signal);
+  async locate(promptId: string, signal?: AbortSignal, trace?: TraceHandle): Promise<PromptLocation> {
+    const queue = await this.queue(signal, trace);
     const running = queue.running.find((i) => i.promptId === promptId);
     if (running) return { state: 'running', item: running };
     const position = queue.pending.findIndex((i) => i.promptId === promptId);
     if (position >= 0) return { state: 'pending', item: queue.pending[position], position };
-    const entry = await this.history(promptId, signal);
+    const entry = await this.history(promptId, signal, trace);
     return entry ? { state: 'done', entry } : { state: 'missing' };
   }
 
@@ -260,7 +264,7 @@ export class ComfyUiClient {
   async view(ref: ComfyFileRef, options: ViewOptions): Promise<Buffer> {
     const query = new URLSearchParams({ filename: ref.filename, subfolder: ref.subfolder, type: ref.type });
     const path = `/view?${query.toString()}`;
-    const res = await this.http.send('GET', path, { signal: options.signal });
+    const res = await this.http.send('GET', path, { signal: options.signal, trace: options.trace });
     if (res.status === 404) {
       await this.http.dump(res);
       throw new ComfyNotFoundError(`${ref.type}/${ref.subfolder}/${ref.filename} not found on ${this.baseUrl}`);
@@ -277,7 +281,11 @@ export class ComfyUiClient {
     if (options.overwrite) form.append('overwrite', 'true');
     if (options.subfolder) form.append('subfolder', options.subfolder);
     if (options.type) form.append('type', options.type);
-    const res = await this.http.send('POST', '/upload/image', { body: form, signal: options.signal });
+    const res = await this.http.send('POST', '/upload/image', {
+      body: form,
+      signal: options.signal,
+      trace: options.trace,
+    });
     if (res.status !== 200) throw await this.http.statusError(res, 'POST', '/upload/image');
     const body = await this.http.readJson(res, 'POST', '/upload/image', options.signal);
     if (!isObj(body) || typeof body.name !== 'string') {
@@ -330,12 +338,12 @@ export class ComfyUiClient {
    * interrupt it *by id* — in that order, so a prompt that starts between the two calls is still interrupted,
    * and the targeted interrupt never hits whatever runs next.
    */
-  async cancel(promptId: string, signal?: AbortSignal): Promise<CancelResult> {
+  async cancel(promptId: string, signal?: AbortSignal, trace?: TraceHandle): Promise<CancelResult> {
     this.cancelled.add(promptId);
     if (this.cancelled.size > 10_000) this.cancelled.delete(this.cancelled.values().next().value!);
     if (this.jobsApi !== false) {
       const path = `/api/jobs/${encodeURIComponent(promptId)}/cancel`;
-      const { status, text } = await this.http.postJson(path, {}, { signal });
+      const { status, text } = await this.http.postJson(path, {}, { signal, trace });
       const json = isObj(parseJsonOrNull(text));
       if (status >= 200 && status < 300) {
         this.jobsApi = true;
@@ -359,20 +367,20 @@ export class ComfyUiClient {
         );
       }
     }
-    await this.deleteFromQueue([promptId], signal);
-    await this.interrupt(promptId, signal);
+    await this.deleteFromQueue([promptId], signal, trace);
+    await this.interrupt(promptId, signal, trace);
     this.recheck(promptId);
     return { via: 'interrupt+delete' };
   }
 
   /** POST /interrupt; with a prompt id only that prompt, and only if it is running. */
-  async interrupt(promptId?: string, signal?: AbortSignal): Promise<void> {
-    await this.expectOk('/interrupt', promptId ? { prompt_id: promptId } : {}, signal);
+  async interrupt(promptId?: string, signal?: AbortSignal, trace?: TraceHandle): Promise<void> {
+    await this.expectOk('/interrupt', promptId ? { prompt_id: promptId } : {}, signal, trace);
   }
 
   /** POST /queue {delete}: removes pending prompts (a running one is untouched). */
-  async deleteFromQueue(promptIds: string[], signal?: AbortSignal): Promise<void> {
-    await this.expectOk('/queue', { delete: promptIds }, signal);
+  async deleteFromQueue(promptIds: string[], signal?: AbortSignal, trace?: TraceHandle): Promise<void> {
+    await this.expectOk('/queue', { delete: promptIds }, signal, trace);
   }
 
   /** POST /history {delete}: frees history entries; the files they name stay on disk. */
@@ -420,8 +428,8 @@ export class ComfyUiClient {
     this.deafChecks.add(timer);
   }
 
-  private async expectOk(path: string, body: unknown, signal?: AbortSignal): Promise<void> {
-    const { status, text } = await this.http.postJson(path, body, { signal });
+  private async expectOk(path: string, body: unknown, signal?: AbortSignal, trace?: TraceHandle): Promise<void> {
+    const { status, text } = await this.http.postJson(path, body, { signal, trace });
     if (status !== 200) {
       throw new ComfyHttpError(status, text.slice(0, 2_000), `POST ${path} on ${this.baseUrl} answered HTTP ${status}`);
     }

@@ -1,4 +1,5 @@
 /** Public types of the ComfyUI client. Wire shapes are documented in shared/reference/comfyui/PROTOCOL.md. */
+import type { TraceHandle } from '../../../common/observability/observability.hooks';
 
 /** One node of an API-format prompt ("Save (API)" export). */
 export interface ComfyPromptNode {
@@ -34,6 +35,8 @@ export interface SubmitOptions {
   /** Queue ahead of pending items (ComfyUI negates the number). */
   front?: boolean;
   signal?: AbortSignal;
+  /** With tracing on: the span the call's span is a child of (the job handler's). */
+  trace?: TraceHandle;
 }
 
 /** One entry of a validation body's node_errors, flattened. */
@@ -115,12 +118,14 @@ export interface UploadOptions {
   /** 'input' (default); 'temp' is wiped by ComfyUI at start-up, so nothing lingers after a restart. */
   type?: ComfyDirType;
   signal?: AbortSignal;
+  trace?: TraceHandle;
 }
 
 export interface ViewOptions {
   /** Abort and fail with ComfyResponseTooLargeError past this many bytes. */
   maxBytes: number;
   signal?: AbortSignal;
+  trace?: TraceHandle;
 }
 
 export interface ComfyNodeProgress {
@@ -144,6 +149,8 @@ export type ComfyPromptEvent =
 
 export interface WatchOptions {
   signal?: AbortSignal;
+  /** With tracing on: the span the watch's calls (/queue, /history) are children of. */
+  trace?: TraceHandle;
   onEvent?: (event: ComfyPromptEvent) => void;
 }
 

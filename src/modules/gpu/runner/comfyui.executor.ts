@@ -108,7 +108,7 @@ export class ComfyUiExecutor implements GenerationExecutor {
   ): Promise<ExecutionResult | null> {
     let location;
     try {
-      location = await instance.client.locate(promptId, hooks.signal);
+      location = await instance.client.locate(promptId, hooks.signal, hooks.trace);
     } catch (err) {
       this.log.warn(
         { jobId: job.jobId, instance: instance.url, err: errorMessage(err) },
@@ -124,7 +124,7 @@ export class ComfyUiExecutor implements GenerationExecutor {
       await hooks.onAccepted({ instance: instance.id, promptId });
       if (location.state !== 'pending') await hooks.onStarted();
       const result = await this.follow(job, hooks, instance, promptId, location.state !== 'pending');
-      return await this.collect(job, instance, promptId, result, hooks.signal);
+      return await this.collect(job, instance, promptId, result, hooks);
     } finally {
       await placed.release();
     }
@@ -136,22 +136,28 @@ export class ComfyUiExecutor implements GenerationExecutor {
     instance: ComfyUiInstance,
   ): Promise<ExecutionResult> {
     const promptId = promptIdFor(job.jobId, job.attempt);
-    const prompt = await this.prepare(job, instance, hooks.signal);
+    const prompt = await this.prepare(job, instance, hooks);
     await this.placements.set(job.jobId, { instanceId: instance.id, promptId, attempt: job.attempt }, hooks.signal);
     try {
       // A later attempt (retry, takeover) was submitted before anything placed since: it goes to the front of
       // the instance's queue, so a retried job keeps its place.
-      await instance.client.submit(prompt, { promptId, signal: hooks.signal, front: job.attempt > 1 });
+      await instance.client.submit(prompt, {
+        promptId,
+        signal: hooks.signal,
+        front: job.attempt > 1,
+        trace: hooks.trace,
+      });
     } catch (err) {
       throw this.placementFailure(instance, err);
     }
     await hooks.onAccepted({ instance: instance.id, promptId });
     const result = await this.follow(job, hooks, instance, promptId, false);
-    return this.collect(job, instance, promptId, result, hooks.signal);
+    return this.collect(job, instance, promptId, result, hooks);
   }
 
   /** Uploads image inputs to this instance and binds every input into a copy of the template graph. */
-  private async prepare(job: ExecutionJob, instance: ComfyUiInstance, signal: AbortSignal): Promise<ComfyPrompt> {
+  private async prepare(job: ExecutionJob, instance: ComfyUiInstance, hooks: ExecutionHooks): Promise<ComfyPrompt> {
+    const { signal, trace } = hooks;
     const values: Record<string, Exclude<JobInputValue, { blob: unknown }>> = {};
     const uploaded: Record<string, string> = {};
     for (const [name, value] of Object.entries(job.inputs)) {
@@ -164,7 +170,12 @@ export class ComfyUiExecutor implements GenerationExecutor {
       const filename = `comfy-relay-${job.jobId}-${name}.${EXTENSION[value.blob.type] ?? 'png'}`;
       try {
         // Into temp/, which ComfyUI empties at every start: input/ is never cleaned (there is no delete route).
-        const file = await instance.client.uploadImage(bytes, filename, { overwrite: true, type: 'temp', signal });
+        const file = await instance.client.uploadImage(bytes, filename, {
+          overwrite: true,
+          type: 'temp',
+          signal,
+          trace,
+        });
         uploaded[name] = ComfyUiClient.loadImageName(file);
       } catch (err) {
         throw this.placementFailure(instance, err);
@@ -199,6 +210,7 @@ export class ComfyUiExecutor implements GenerationExecutor {
     try {
       return await instance.client.watch(promptId, {
         signal: stop,
+        trace: hooks.trace,
         onEvent: (event: ComfyPromptEvent) => {
           if (event.type === 'started' || event.type === 'executing' || event.type === 'progress') {
             watchdog.running();
@@ -215,7 +227,7 @@ export class ComfyUiExecutor implements GenerationExecutor {
       });
     } catch (err) {
       if (watchdog.signal.aborted || hooks.cancelSignal.aborted) {
-        await instance.client.cancel(promptId).catch((cancelErr: unknown) => {
+        await instance.client.cancel(promptId, undefined, hooks.trace).catch((cancelErr: unknown) => {
           this.log.warn({ jobId: job.jobId, err: errorMessage(cancelErr) }, 'cancel on ComfyUI failed');
         });
       }
@@ -245,7 +257,7 @@ export class ComfyUiExecutor implements GenerationExecutor {
     instance: ComfyUiInstance,
     promptId: string,
     result: PromptResult,
-    signal: AbortSignal,
+    { signal, trace }: ExecutionHooks,
   ): Promise<ExecutionResult> {
     const wanted = job.template.output?.node;
     const refs = wanted ? (result.outputs[wanted]?.images ?? []) : result.images;
@@ -258,6 +270,7 @@ export class ComfyUiExecutor implements GenerationExecutor {
         const bytes = await instance.client.view(ref, {
           maxBytes: this.options.maxOutputBytes ?? 64 * 1024 * 1024,
           signal,
+          trace,
         });
         const type = sniffType(bytes);
         // A proxy's error page or a cut-off file must not become a "successful" result.

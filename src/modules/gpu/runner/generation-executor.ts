@@ -1,3 +1,4 @@
+import type { TraceHandle } from '../../../common/observability/observability.hooks';
 import type { JobInputValue } from '../../../streams/job-event.types';
 import type { WorkflowTemplate } from '../../../workflows';
 import type { JobPlacement } from './job-placement.store';
@@ -24,6 +25,8 @@ export interface ExecutionHooks {
   /** Called when the work actually starts running. */
   onStarted(): Promise<void>;
   onProgress(progress: { value: number; max: number; stage?: string; node?: string }): void;
+  /** With tracing on: the job handler's span, for the ComfyUI calls made for the job (their spans' parent). */
+  trace?: TraceHandle;
 }
 
 export interface ExecutionOutput {

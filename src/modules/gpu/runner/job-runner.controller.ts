@@ -108,6 +108,7 @@ export class JobRunnerController {
         {
           signal,
           cancelSignal: registration.controller.signal,
+          trace: ctx.trace,
           onAccepted: async (p) => {
             placement = p;
             await this.ledger.append('job.accepted', meta, { worker: meta.actor, attempt, ...p });
