@@ -157,6 +157,8 @@ describe('tracing: one trace per job across api, gpu and bot processes', () => {
     const run = trace.find((s) => s.service === GPU && s.name === 'gpu job.requested')!;
     // The delivery continues the run that completed the job (the trace context came in job.completed's envelope).
     expect(delivery.parentSpanId).toBe(run.spanId);
+    // Its Bot API calls have no spans of their own (no async context in the bot to make them children of it).
+    expect(trace.filter((s) => s.service === BOT && s.kind === CLIENT)).toEqual([]);
     expect(JSON.stringify(receiver.spans)).not.toContain(fake.token.split(':')[1]!);
     expect(receiver.rejected).toEqual([]);
   }, 60_000);

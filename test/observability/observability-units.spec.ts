@@ -10,6 +10,7 @@ import {
   type JobTracing,
   type TraceHandle,
 } from '../../src/common/observability/observability.hooks';
+import { PooledIdGenerator } from '../../src/common/observability/pooled-id.generator';
 import { ScrubbingSpanExporter } from '../../src/common/observability/scrubbing-span.exporter';
 import { jobTraceId, traceIdOf } from '../../src/common/observability/traceparent';
 import { secretValuesOf } from '../../src/common/secret-values';
@@ -213,5 +214,30 @@ describe('which stream handlers run in a span', () => {
     await runJobHandler(envelope, { ...place([]), group: 'other-group', fields: ['skip-me', '1'] }, run);
     expect(spans).toEqual(['1-0', '1-0']);
     expect(ran).toBe(3); // the handler itself always runs
+  });
+});
+
+describe('trace and span ids from a pool of random bytes', () => {
+  it('are lowercase hex of W3C length, never all zero, and do not repeat across refills of the pool', () => {
+    const ids = new PooledIdGenerator();
+    const spanIds = new Set<string>();
+    // 4 KiB a pool: 2 000 span ids and 500 trace ids use it up several times over.
+    for (let i = 0; i < 2_000; i++) {
+      const id = ids.generateSpanId();
+      expect(id).toMatch(/^[0-9a-f]{16}$/);
+      expect(id).not.toBe('0'.repeat(16));
+      spanIds.add(id);
+    }
+    expect(spanIds.size).toBe(2_000);
+    const traceIds = new Set(Array.from({ length: 500 }, () => ids.generateTraceId()));
+    expect(traceIds.size).toBe(500);
+    for (const id of traceIds) expect(id).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('makes an id whose random bytes came out all zero valid, as the SDK does (last byte 1)', () => {
+    const ids = new PooledIdGenerator();
+    ids.generateSpanId(); // the pool is filled now
+    (ids as unknown as { pool: Buffer }).pool.fill(0);
+    expect(ids.generateSpanId()).toBe(`${'0'.repeat(14)}01`);
   });
 });
