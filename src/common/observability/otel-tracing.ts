@@ -59,9 +59,9 @@ export interface StartedTracing {
 }
 
 /**
- * Starts OpenTelemetry for traces only (/metrics and pino cover metrics and logs) and the undici client spans
- * (./undici-spans), so ComfyUI calls made while a job is handled become child spans of its span. Loaded with a dynamic
- * import only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+ * Starts OpenTelemetry for traces only (/metrics and pino cover metrics and logs): a span per handled event, whose
+ * handle the ComfyUI client gets for the calls it makes for the job (./client-spans). Loaded with a dynamic import only
+ * when OTEL_EXPORTER_OTLP_ENDPOINT is set.
  *
  * The trace SDK itself (NodeTracerProvider, BatchSpanProcessor), not @opentelemetry/sdk-node's NodeSDK: NodeSDK loads
  * the metrics and logs SDKs, their exporters for every protocol, Zipkin, Prometheus, B3/Jaeger propagators and a YAML
