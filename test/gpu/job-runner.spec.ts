@@ -235,7 +235,14 @@ describe('gpu role on the ComfyUI simulator', () => {
       () => sim!.stats().pending,
       (n) => n === 1,
     );
-    const queuedPrompt = (await events(a, queued)).find((e) => e.type === 'job.accepted').payload.promptId;
+    // The prompt reaches ComfyUI's queue before job.accepted is appended (the worker records it once POST /prompt
+    // answered): wait for the event, not just the queue.
+    const accepted = await pollUntil(
+      async () => (await events(a, queued)).find((e) => e.type === 'job.accepted'),
+      (e) => e !== undefined,
+      { description: 'job.accepted of the queued job' },
+    );
+    const queuedPrompt = accepted.payload.promptId;
 
     expect((await a.http(`/v1/generations/${queued}/cancel`, { method: 'POST' })).body.status).toBe('cancelling');
     await waitStatus(a, queued, 'cancelled');
