@@ -122,13 +122,11 @@ export class BlobLifetimesRepository {
     const shards = this.keys.shards;
     const share = Math.max(1, Math.ceil(limit / shards.length));
     const start = this.sweepTurn++ % shards.length;
-    const hashes: string[] = [];
-    for (let i = 0; i < shards.length && hashes.length < limit; i++) {
-      const shard = shards[(start + i) % shards.length];
-      const take = Math.min(share, limit - hashes.length);
-      hashes.push(...(await this.redis.zrangebyscore(shard.blobDue, '-inf', now, 'LIMIT', 0, take)));
-    }
-    return hashes;
+    const inTurn = shards.map((_, i) => shards[(start + i) % shards.length]);
+    const perShard = await Promise.all(
+      inTurn.map((k) => this.redis.zrangebyscore(k.blobDue, '-inf', now, 'LIMIT', 0, share)),
+    );
+    return perShard.flat().slice(0, limit);
   }
 
   /** Bytes and images stored, over every shard, and the most bytes any one shard holds. */

@@ -72,8 +72,8 @@ interface HeldEntry {
   lost: boolean;
   /** Handled (being acked or dead-lettered): the heartbeat leaves it alone. */
   settled?: boolean;
-  /** The fair-queue start tag a request entry carries (`tag`); -Infinity without one. */
-  tag: number;
+  /** The fair-queue start tag a request entry carries (`tag`; -Infinity without one), read when first compared. */
+  tag?: number;
 }
 
 export interface ConsumerStats {
@@ -160,7 +160,7 @@ export class StreamConsumer {
       },
       nextTag: () => {
         const next = this.nextEntryIndex();
-        return next === undefined ? undefined : this.backlog[next].tag;
+        return next === undefined ? undefined : tagOf(this.backlog[next]);
       },
     });
   }
@@ -297,7 +297,7 @@ export class StreamConsumer {
       if (this.closing) {
         // Arrived while shutting down: a peer takes it now rather than after CLAIM_IDLE_MS.
         await this.handBack([
-          { stream, id, fields: [], deliveries: row[3], abort: new AbortController(), lost: false, tag: -Infinity },
+          { stream, id, fields: [], deliveries: row[3], abort: new AbortController(), lost: false },
         ]);
         return;
       }
@@ -437,7 +437,6 @@ export class StreamConsumer {
         deliveries: deliveries(entry.id),
         abort: new AbortController(),
         lost: false,
-        tag: startTagOf(entry.fields),
       };
       this.held.set(key, held);
       this.backlog.push(held);
@@ -452,7 +451,7 @@ export class StreamConsumer {
     if (this.backlog.length === 0) return undefined;
     if (!this.budget.shared) return 0;
     let best = 0;
-    for (let i = 1; i < this.backlog.length; i++) if (this.backlog[i].tag < this.backlog[best].tag) best = i;
+    for (let i = 1; i < this.backlog.length; i++) if (tagOf(this.backlog[i]) < tagOf(this.backlog[best])) best = i;
     return best;
   }
 
@@ -745,15 +744,7 @@ export class StreamConsumer {
   }
 
   private async deadLetterDeleted(stream: string, id: string): Promise<void> {
-    const entry: HeldEntry = {
-      stream,
-      id,
-      fields: [],
-      deliveries: 0,
-      abort: new AbortController(),
-      lost: false,
-      tag: -Infinity,
-    };
+    const entry: HeldEntry = { stream, id, fields: [], deliveries: 0, abort: new AbortController(), lost: false };
     await this.deadLetter(entry, 'entry was deleted from the stream while pending (trimmed or XDEL)');
   }
 
@@ -881,6 +872,12 @@ async function waitAll(promises: ReadonlySet<Promise<void>>, timeoutMs: number):
   const timeout = new AbortController();
   await Promise.race([Promise.allSettled([...promises]), sleep(timeoutMs, timeout.signal)]);
   timeout.abort();
+}
+
+/** A held entry's start tag, read from its fields once (only a budget shared by shards compares them). */
+function tagOf(entry: HeldEntry): number {
+  entry.tag ??= startTagOf(entry.fields);
+  return entry.tag;
 }
 
 /** The fair-queue start tag a request entry carries (the `tag` field the ledger's scripts append); -Infinity without. */

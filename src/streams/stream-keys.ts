@@ -74,9 +74,7 @@ export class StreamKeys {
 
   /** The shard a job's keys live in: its id's first byte mod N (see mintJobId). */
   shardOfJob(jobId: string): number {
-    if (this.layout.count <= 1) return 0;
-    const byte = parseInt(jobId.slice(0, 2), 16);
-    return Number.isNaN(byte) ? 0 : byte % this.layout.count;
+    return this.shardOfHex(jobId, 2);
   }
 
   forJob(jobId: string): StreamKeys {
@@ -115,8 +113,13 @@ export class StreamKeys {
    * and every role derives the shard from the hash alone.
    */
   shardOfBlob(hash: string): number {
+    return this.shardOfHex(hash, 8);
+  }
+
+  /** The first `digits` hex digits of `text` mod N; shard 0 for text that does not start with hex. */
+  private shardOfHex(text: string, digits: number): number {
     if (this.layout.count <= 1) return 0;
-    const head = parseInt(hash.slice(0, 8), 16);
+    const head = parseInt(text.slice(0, digits), 16);
     return Number.isNaN(head) ? 0 : head % this.layout.count;
   }
 
@@ -135,12 +138,12 @@ export class StreamKeys {
 
   /** A job's keys: in its own shard. */
   private of(jobId: string): string {
-    return this.layout.count <= 1 ? this.prefix : this.forJob(jobId).prefix;
+    return this.forJob(jobId).prefix;
   }
 
   /** An image's own keys: in its hash's shard. */
   private ofBlob(hash: string): string {
-    return this.layout.count <= 1 ? this.prefix : this.forBlob(hash).prefix;
+    return this.forBlob(hash).prefix;
   }
 
   get requests(): string {

@@ -5,6 +5,17 @@ import { pollUntil } from '../support/poll-until';
 import { uniqueShardedPrefix } from '../support/test-redis';
 import { testPng } from '../bot/support/bot-harness';
 
+/** Once the filler is released and swept, a submit is taken again. */
+async function expectRoomAfterRelease(app: TestApp, blobs: BlobStore, fillerHash: string): Promise<void> {
+  await blobs.release(fillerHash, 'out:filler');
+  await blobs.sweepExpired();
+  const accepted = await app.http('/v1/generations', {
+    method: 'POST',
+    json: { workflow: 'echo-invert', inputs: { prompt: 'room again', width: 8, height: 8 } },
+  });
+  expect(accepted.status).toBe(202);
+}
+
 /** The Redis backend's cap: images never take Redis memory past BLOB_REDIS_MAX_BYTES, and nothing is lost. */
 describe('Redis blob backend capped by BLOB_REDIS_MAX_BYTES (whole app, real Redis)', () => {
   let app: TestApp;
@@ -66,13 +77,7 @@ describe('Redis blob backend capped by BLOB_REDIS_MAX_BYTES (whole app, real Red
     expect(refused.status).toBe(503);
     expect(refused.body).toMatchObject({ error: 'overloaded', details: { reason: 'blob_store_full' } });
     expect(refused.body.message).toMatch(/BLOB_REDIS_MAX_BYTES/);
-    await blobs.release(filler.hash, 'out:filler');
-    await blobs.sweepExpired();
-    const accepted = await app.http('/v1/generations', {
-      method: 'POST',
-      json: { workflow: 'echo-invert', inputs: { prompt: 'room again', width: 8, height: 8 } },
-    });
-    expect(accepted.status).toBe(202);
+    await expectRoomAfterRelease(app, blobs, filler.hash);
   });
 });
 
@@ -102,12 +107,6 @@ describe('the cap with shards (STREAM_SHARDS=3, whole app, real Redis)', () => {
     expect(refused.status).toBe(503);
     expect(refused.body).toMatchObject({ error: 'overloaded', details: { reason: 'blob_store_full' } });
     expect(refused.body.message).toMatch(/in its fullest shard/);
-    await blobs.release(filler.hash, 'out:filler');
-    await blobs.sweepExpired();
-    const accepted = await app.http('/v1/generations', {
-      method: 'POST',
-      json: { workflow: 'echo-invert', inputs: { prompt: 'room again', width: 8, height: 8 } },
-    });
-    expect(accepted.status).toBe(202);
+    await expectRoomAfterRelease(app, blobs, filler.hash);
   });
 });

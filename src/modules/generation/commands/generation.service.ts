@@ -264,8 +264,8 @@ export class GenerationService {
     // The Redis image store past the same share of its cap: the job's result would not fit (it would be retried
     // on the GPU, then parked in the DLQ), so it is refused now.
     // With shards each takes an even share of the cap, and a put is checked against its own: the fullest decides.
-    const fullest = usage.fullest ?? (usage.maxBytes ? usage.bytes / usage.maxBytes : 0);
-    if (usage.maxBytes && fullest >= this.config.redisMemoryHighWatermark) {
+    const fullest = usage.fullest ?? 0;
+    if (fullest >= this.config.redisMemoryHighWatermark) {
       throw new ServiceOverloadedError(
         'blob_store_full',
         `The image store is at capacity (${percent(fullest)} of BLOB_REDIS_MAX_BYTES` +

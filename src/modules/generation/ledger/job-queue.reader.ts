@@ -34,19 +34,22 @@ export class JobQueueReader {
     // The score is start tag × 10⁷ + ticket: another shard's tickets do not compare, its tags do.
     const tag = Math.floor(Number(score) / FAIR_SCORE_TAG_UNIT) * FAIR_SCORE_TAG_UNIT;
     const next = tag + FAIR_SCORE_TAG_UNIT;
-    const lowerOwn = await this.redis.zcount(own.queue, '-inf', `(${tag}`);
-    const tiedAhead = rank - lowerOwn;
     const others = this.keys.shards.filter((k) => k.shard !== own.shard);
-    const ahead = await Promise.all(
-      others.map(async (k) => {
-        const [lower, upToTag] = await Promise.all([
-          this.redis.zcount(k.queue, '-inf', `(${tag}`),
-          this.redis.zcount(k.queue, '-inf', `(${next}`),
-        ]);
-        return lower + Math.min(upToTag - lower, tiedAhead + 1);
-      }),
-    );
-    return ahead.reduce((n, count) => n + count, rank);
+    // One round trip: its own shard's jobs with a lower tag, and each other shard's below and up to its tag.
+    const [lowerOwn, ...counts] = await Promise.all([
+      this.redis.zcount(own.queue, '-inf', `(${tag}`),
+      ...others.flatMap((k) => [
+        this.redis.zcount(k.queue, '-inf', `(${tag}`),
+        this.redis.zcount(k.queue, '-inf', `(${next}`),
+      ]),
+    ]);
+    const tiedAhead = rank - lowerOwn;
+    let ahead = rank;
+    for (let i = 0; i + 1 < counts.length; i += 2) {
+      const [lower, upToTag] = [counts[i], counts[i + 1]];
+      ahead += lower + Math.min(upToTag - lower, tiedAhead + 1);
+    }
+    return ahead;
   }
 
   /** Queued jobs over every shard. */
