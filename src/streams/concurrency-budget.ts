@@ -1,5 +1,7 @@
+import { ShardArbiter, type ArbitratedMember } from './shard-arbiter';
+
 /** One consumer sharing a budget. */
-export interface BudgetMember {
+export interface BudgetMember extends ArbitratedMember {
   /** A slot freed: the member starts what it holds (if any) and wakes its reader. */
   onRelease(): void;
   /**
@@ -20,13 +22,23 @@ export interface BudgetMember {
  * gets its share of the workers whichever shard it lives in, and the priority tier (which tags more densely) keeps
  * its weight across shards. Entries without tags (the projector's, the bot's) go in turn, so a shard with a deep
  * backlog cannot keep every slot while another shard's entry waits (test/streams/shard-fairness.spec.ts).
+ *
+ * The members learn the next tags in one of two ways (docs/fair-queue.md#shards). Alone on the shards, each reads
+ * one entry ahead and the budget compares what they hold. Beside other gpu processes (`peers`), holding ahead
+ * would keep entries from a peer with a free slot, so nobody holds ahead: a freed slot goes to the ShardArbiter,
+ * which looks at each shard's next unread entry and takes the lowest.
  */
 export class ConcurrencyBudget {
   private used = 0;
   private turn = 0;
   private readonly members: BudgetMember[] = [];
+  /** Per member that checks for peers: whether another process's consumer reads its shard. */
+  private readonly peersSeen = new Map<BudgetMember, boolean>();
+  private readonly arbiter: ShardArbiter;
 
-  constructor(readonly limit: number) {}
+  constructor(readonly limit: number) {
+    this.arbiter = new ShardArbiter(this.members, () => this.free);
+  }
 
   get free(): number {
     return this.limit - this.used;
@@ -36,8 +48,30 @@ export class ConcurrencyBudget {
     return this.members.length > 1;
   }
 
+  /** Every member that checks has checked, and no shard has a peer: the members may read ahead. */
+  get alone(): boolean {
+    return this.peersSeen.size > 0 && [...this.peersSeen.values()].every((seen) => !seen);
+  }
+
+  /** Shared, and some shard has a peer: a freed slot goes through the arbiter (read ahead off). */
+  get arbitrates(): boolean {
+    return this.shared && [...this.peersSeen.values()].some(Boolean);
+  }
+
+  /**
+   * With the arbiter: the last look found nothing queued in any shard, so the readers wait for new entries with
+   * their blocking reads; else they leave reading to the arbiter.
+   */
+  get readersOpen(): boolean {
+    return !this.arbitrates || this.arbiter.open;
+  }
+
   join(member: BudgetMember): void {
     this.members.push(member);
+  }
+
+  notePeers(member: BudgetMember, seen: boolean): void {
+    this.peersSeen.set(member, seen);
   }
 
   take(): void {
@@ -46,6 +80,10 @@ export class ConcurrencyBudget {
 
   release(): void {
     this.used--;
+    if (this.arbitrates) {
+      this.arbiter.run();
+      return;
+    }
     const n = this.members.length;
     const start = this.turn++ % n;
     const inTurn = Array.from({ length: n }, (_, i) => this.members[(start + i) % n]);
@@ -58,5 +96,10 @@ export class ConcurrencyBudget {
       });
     }
     for (const member of inTurn) member.onRelease();
+  }
+
+  /** A reader took entries with its blocking read: with the arbiter, the next free slot is its choice again. */
+  readerTook(): void {
+    if (this.arbitrates) this.arbiter.run();
   }
 }

@@ -209,5 +209,6 @@ function sumStats(a: ConsumerStats, b: ConsumerStats): ConsumerStats {
     handedOff: a.handedOff + b.handedOff,
     lastReadAt: Math.max(a.lastReadAt, b.lastReadAt),
     readsAhead: a.readsAhead || b.readsAhead,
+    arbitrated: a.arbitrated || b.arbitrated,
   };
 }

@@ -1,4 +1,4 @@
-import { ConcurrencyBudget } from './concurrency-budget';
+import { ConcurrencyBudget, type BudgetMember } from './concurrency-budget';
 import { duplicateConnection, isCluster, type RedisClient } from '../redis/redis-client';
 import { sleep } from '../common/sleep.util';
 import { silentLogger, withFields, type Logger } from '../common/logger';
@@ -11,6 +11,7 @@ import type { AnyJobEnvelope } from './job-event.types';
 import { errorMessage, HandOffError, inPlaceRetryDelay, isDeadLetterError } from './stream-errors';
 import type { StreamKeys } from './stream-keys';
 import { parseAutoclaimReply, parseReadReply, type RawEntry } from './stream-reply.parser';
+import { STREAM_PEEK_NEXT, STREAM_READ_NEXT_UP_TO } from '../redis/scripts';
 
 export interface HandlerContext {
   stream: string;
@@ -89,8 +90,10 @@ export interface ConsumerStats {
   /** Entries this consumer passed to a peer that can do their work. */
   handedOff: number;
   lastReadAt: number;
-  /** Reads an entry ahead of its free slots (the gpu group with shards, while no peer reads the shard). */
+  /** Reads an entry ahead of its free slots (the gpu group with shards, while no peer reads the shards). */
   readsAhead: boolean;
+  /** Beside peers: a freed slot goes to the shard whose next unread entry has the lowest start tag (ShardArbiter). */
+  arbitrated: boolean;
 }
 
 const MAX_BACKOFF_MS = 5_000;
@@ -115,8 +118,10 @@ export class StreamConsumer {
   /** Entries this consumer failed and left pending for a later attempt (by a sweeper after CLAIM_IDLE_MS). */
   private readonly parked = new Set<string>();
   private readonly backlog: HeldEntry[] = [];
-  /** No other consumer of the group reads this shard (checkAlone); false until checked. */
-  private alone = false;
+  /** This consumer as its budget sees it. */
+  private readonly member: BudgetMember;
+  /** The reader waits in XREADGROUP … BLOCK. */
+  private blockingRead = false;
   private readonly running = new Set<Promise<void>>();
   private readonly stopController = new AbortController();
   private blocking?: RedisClient;
@@ -153,7 +158,7 @@ export class StreamConsumer {
     this.heartbeat = new ConsumerHeartbeat(redis);
     this.acks = new AckBatcher(redis, options.group);
     this.budget = options.budget ?? new ConcurrencyBudget(options.concurrency);
-    this.budget.join({
+    this.member = {
       onRelease: () => {
         this.dispatch();
         this.wake();
@@ -162,7 +167,11 @@ export class StreamConsumer {
         const next = this.nextEntryIndex();
         return next === undefined ? undefined : tagOf(this.backlog[next]);
       },
-    });
+      peekNext: () => this.peekNext(),
+      takeNext: (stream, tag) => this.takeNext(stream, tag),
+      interruptRead: () => this.interruptRead(),
+    };
+    this.budget.join(this.member);
   }
 
   get name(): string {
@@ -177,6 +186,7 @@ export class StreamConsumer {
       backlog: this.backlog.length,
       ...this.counters,
       readsAhead: this.readsAhead,
+      arbitrated: this.options.lookahead === true && this.budget.arbitrates,
     };
   }
 
@@ -335,8 +345,11 @@ export class StreamConsumer {
         if (this.closing) break;
         // A budget shared with other shards' consumers may have lost the slot that woke this reader to one of them
         // before it ran again: wait for the next, since COUNT 0 means no limit to Redis (the whole backlog). A reader
-        // that reads ahead takes one entry to hold instead.
-        const count = Math.max(this.budget.free, this.readsAhead ? 1 : 0);
+        // that reads ahead takes one entry to hold instead. Beside peers (the ShardArbiter) it takes one at a time:
+        // what arrives while the slots are busy is held from them.
+        const count = this.budget.arbitrates
+          ? Math.min(1, this.budget.free)
+          : Math.max(this.budget.free, this.readsAhead ? 1 : 0);
         if (count <= 0) continue;
         const args = ['GROUP', this.options.group, this.options.consumer, 'COUNT', String(count), 'BLOCK'];
         args.push(String(this.blockMs), 'STREAMS', ...this.options.streams, ...this.options.streams.map(() => '>'));
@@ -344,7 +357,10 @@ export class StreamConsumer {
         // connection instead (unblockReader without an id).
         if (!isCluster(this.blocking!)) this.blockingClientId ??= Number(await this.blocking!.call('CLIENT', 'ID'));
         // A read must answer within its BLOCK time; past that (plus slack) the connection is presumed dead.
-        const reply = await blockingCall(this.blocking!, this.blockMs + 10_000, 'xreadgroup', args);
+        this.blockingRead = true;
+        const reply = await blockingCall(this.blocking!, this.blockMs + 10_000, 'xreadgroup', args).finally(
+          () => (this.blockingRead = false),
+        );
         this.counters.lastReadAt = Date.now();
         let read = 0;
         for (const { stream, entries } of parseReadReply(reply)) {
@@ -352,6 +368,7 @@ export class StreamConsumer {
           this.accept(stream, entries, () => 1);
         }
         this.dispatch();
+        if (read > 0) this.budget.readerTook();
         backoff = 100;
         if (read > 0 && this.options.readBatchMs) await sleep(this.options.readBatchMs, this.stopController.signal);
       } catch (err) {
@@ -475,7 +492,7 @@ export class StreamConsumer {
    * as dispatched, so nothing new is dispatched for the peer either).
    */
   private get readsAhead(): boolean {
-    return this.options.lookahead === true && this.budget.shared && this.alone;
+    return this.options.lookahead === true && this.budget.shared && this.budget.alone;
   }
 
   /**
@@ -493,15 +510,58 @@ export class StreamConsumer {
       for (let i = 0; i + 1 < row.length; i += 2) fields.set(String(row[i]), row[i + 1]);
       return fields.get('name') !== this.options.consumer && Number(fields.get('idle')) < quietMs;
     });
-    const alone = peers.length === 0;
-    if (alone !== this.alone)
-      this.log.debug({ alone }, alone ? 'reading ahead' : 'a peer reads too: not reading ahead');
-    this.alone = alone;
+    const before = this.budget.alone;
+    this.budget.notePeers(this.member, peers.length > 0);
+    if (before !== this.budget.alone)
+      this.log.debug(
+        { alone: this.budget.alone },
+        this.budget.alone ? 'reading ahead' : 'a peer reads too: not reading ahead; the arbiter compares the shards',
+      );
   }
 
-  /** The reader reads when it holds nothing and a slot is free, or it reads ahead. */
+  /**
+   * The reader reads when it holds nothing and a slot is free (beside peers: while the arbiter found nothing
+   * unread in any shard), or it reads ahead.
+   */
   private get mayRead(): boolean {
-    return this.backlog.length === 0 && (this.budget.free > 0 || this.readsAhead);
+    return this.backlog.length === 0 && ((this.budget.free > 0 && this.budget.readersOpen) || this.readsAhead);
+  }
+
+  /** The start tag of this shard's next unread entry (ShardArbiter). */
+  private async peekNext(): Promise<{ tag: number; stream: string } | undefined> {
+    const reply = (await STREAM_PEEK_NEXT.run(this.redis, this.options.streams, [this.options.group])) as
+      [number, string] | null;
+    if (!reply) return undefined;
+    const stream = this.options.streams[reply[0] - 1];
+    if (stream === undefined) return undefined;
+    const tag = reply[1] === '' ? -Infinity : Number(reply[1]);
+    return { tag: Number.isFinite(tag) ? tag : -Infinity, stream };
+  }
+
+  /**
+   * Ends a blocking read in progress (ShardArbiter), by CLIENT UNBLOCK: the read returns empty and the loop waits
+   * for the arbiter. Without the connection's id (a cluster) the read runs on: what it takes is held, and the
+   * arbiter compares it like any held entry.
+   */
+  private interruptRead(): void {
+    if (!this.blockingRead || this.blockingClientId === undefined || this.closing) return;
+    void this.redis.call('CLIENT', 'UNBLOCK', String(this.blockingClientId)).catch(() => undefined);
+  }
+
+  /** Reads the stream's next entry without blocking if its tag is still at most `tag` (ShardArbiter), and starts it. */
+  private async takeNext(stream: string, tag: number): Promise<'took' | 'changed' | 'none'> {
+    if (this.closing || !this.groupsReady) return 'none';
+    const reply = (await STREAM_READ_NEXT_UP_TO.run(
+      this.redis,
+      [stream],
+      [this.options.group, this.options.consumer, Number.isFinite(tag) ? String(tag) : '-inf'],
+    )) as [string, string[] | false] | 'changed' | null;
+    this.counters.lastReadAt = Date.now();
+    if (reply === 'changed') return 'changed';
+    if (!reply) return 'none';
+    this.accept(stream, [{ id: reply[0], fields: Array.isArray(reply[1]) ? reply[1] : null }], () => 1);
+    this.dispatch();
+    return 'took';
   }
 
   private waitForCapacity(): Promise<void> {
