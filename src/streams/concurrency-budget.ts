@@ -99,7 +99,7 @@ export class ConcurrencyBudget {
   }
 
   /** A reader took entries with its blocking read: with the arbiter, the next free slot is its choice again. */
-  readerTook(): void {
-    if (this.arbitrates) this.arbiter.run();
+  readerTook(member: BudgetMember): void {
+    if (this.arbitrates) this.arbiter.readerTook(member);
   }
 }

@@ -1,3 +1,9 @@
+/** A shard's next unread entry: its start tag and stream. */
+export interface ShardHead {
+  tag: number;
+  stream: string;
+}
+
 /** What the arbiter needs of one shard's consumer. */
 export interface ArbitratedMember {
   /** A slot is the member's: it starts what it holds (if any) and wakes its reader. */
@@ -5,15 +11,15 @@ export interface ArbitratedMember {
   /** The start tag of the entry it holds and would start next; undefined when it holds nothing. */
   nextTag(): number | undefined;
   /**
-   * The start tag of its shard's next entry no consumer of the group has read yet, and that entry's stream;
-   * undefined when every entry there has been read (one script call: STREAM_PEEK_NEXT).
+   * Its shard's next entry no consumer of the group has read yet (the lowest-tagged of its streams' next ones);
+   * undefined when every entry there has been read (STREAM_PEEK_NEXT).
    */
-  peekNext(): Promise<{ tag: number; stream: string } | undefined>;
+  peekNext(): Promise<ShardHead | undefined>;
   /**
-   * Reads that stream's next entry without blocking, if its tag is still at most `tag`, and starts it: `changed`
-   * when a peer read the peeked entry first and the next one has a higher tag, `none` when nothing is unread.
+   * Reads its shard's next unread entry without blocking, if its tag is still at most `tag`, and starts it
+   * (STREAM_READ_NEXT_UP_TO). Answers whether it did, and the shard's next unread entry now.
    */
-  takeNext(stream: string, tag: number): Promise<'took' | 'changed' | 'none'>;
+  takeNext(tag: number): Promise<{ took: boolean; next: ShardHead | undefined }>;
   /** Ends its blocking read, if one waits: an entry it took now would be held from the peers. */
   interruptRead(): void;
 }
@@ -24,6 +30,18 @@ interface Offer {
   take(): Promise<'took' | 'changed' | 'none'>;
 }
 
+interface Known {
+  head: ShardHead | undefined;
+  at: number;
+}
+
+/**
+ * How long what the arbiter learnt of a shard stands. A shard's next unread entry only moves later as entries are
+ * read (a stale one is caught by the conditional read), but a shard seen empty gets new entries: for this long
+ * its newcomers wait, at most, while other shards' entries start.
+ */
+export const SHARD_HEAD_TTL_MS = 250;
+
 /** A bound on one arbitration's rounds (each ends with a slot taken or a shard passed over). */
 const MAX_ROUNDS = 1_000;
 
@@ -31,14 +49,17 @@ const MAX_ROUNDS = 1_000;
  * Gives a gpu process's free slots to the lowest start tag of any shard when other gpu processes read the same
  * shards (docs/fair-queue.md#shards). Reading one entry ahead per shard and comparing what is held (the budget's
  * way when a process is alone) would keep a held entry from a peer whose slot is free; here nobody holds ahead.
- * Instead, when a slot frees, the arbiter looks at every shard's next unread entry (one script call per shard, in
- * parallel) and reads the lowest one without blocking, so the slot goes where one global fair queue would send it.
- * The read is conditional (STREAM_READ_NEXT_UP_TO): if a peer read that entry first and the shard's next one has a
- * higher tag, nothing is read and the arbiter looks again. When no shard has anything unread the readers are
- * opened: they wait on their blocking reads, and the first entry to arrive starts.
+ * Instead, when a slot frees, the arbiter compares every shard's next unread entry and reads the lowest without
+ * blocking, so the slot goes where one global fair queue would send it. It learns a shard's next entry from its
+ * last read there (the read answers it) or by looking (STREAM_PEEK_NEXT, for shards not read from within
+ * SHARD_HEAD_TTL_MS, in parallel). The read is conditional (STREAM_READ_NEXT_UP_TO): if a peer read that entry
+ * first and the shard's next one has a higher tag, it reads nothing, answers the new one, and the arbiter chooses
+ * again. When no shard has anything unread the readers are opened: they wait on their blocking reads, and the first
+ * entry to arrive starts.
  *
  * Where it bends: a shard's entries are compared only once dispatched to its stream (QUEUE_DISPATCH_AHEAD at a
- * time), and an entry another process holds (read while its slots were busy) is compared by that process, not here.
+ * time); an entry another process holds (read while its slots were busy) is compared by that process, not here;
+ * and a shard seen empty is looked at again only after SHARD_HEAD_TTL_MS.
  */
 export class ShardArbiter {
   /** The last look found nothing unread: the readers' blocking reads wait for new entries. */
@@ -46,10 +67,12 @@ export class ShardArbiter {
   private running = false;
   private again = false;
   private turn = 0;
+  private readonly known = new Map<ArbitratedMember, Known>();
 
   constructor(
     private readonly members: readonly ArbitratedMember[],
     private readonly free: () => number,
+    private readonly headTtlMs = SHARD_HEAD_TTL_MS,
   ) {}
 
   /** A slot freed or a reader took an entry: choose again (once the current choice, if any, is done). */
@@ -70,6 +93,12 @@ export class ShardArbiter {
       .finally(() => (this.running = false));
   }
 
+  /** A blocking read took an entry: its shard has entries after all (it may have been seen empty), choose again. */
+  readerTook(member: ArbitratedMember): void {
+    this.known.delete(member);
+    this.run();
+  }
+
   private async arbitrate(): Promise<void> {
     let rounds = 0;
     do {
@@ -79,7 +108,7 @@ export class ShardArbiter {
         if (++rounds > MAX_ROUNDS) return this.openReaders();
         const offer = await this.lowest(passed);
         if (!offer) return this.openReaders();
-        // `changed`: a peer was quicker; look at every shard again, this one's next entry may no longer be lowest.
+        // `changed`: a peer was quicker, and this shard's next entry may no longer be the lowest: choose again.
         if ((await offer.take()) === 'none') passed.add(offer.member);
       }
     } while (this.again);
@@ -108,15 +137,29 @@ export class ShardArbiter {
         },
       };
     }
-    // A failed look (a shard's primary away) leaves that shard to its blocking reader.
-    const next = await member.peekNext().catch(() => undefined);
+    const head = await this.headOf(member);
     return (
-      next && {
+      head && {
         member,
-        tag: next.tag,
-        take: () => member.takeNext(next.stream, next.tag).catch(() => 'none' as const),
+        tag: head.tag,
+        take: async () => {
+          // A failed read (a shard's primary away) leaves that shard to its blocking reader.
+          const result = await member.takeNext(head.tag).catch(() => undefined);
+          this.known.set(member, { head: result?.next, at: Date.now() });
+          if (result?.took) return 'took';
+          return result?.next ? 'changed' : 'none';
+        },
       }
     );
+  }
+
+  private async headOf(member: ArbitratedMember): Promise<ShardHead | undefined> {
+    const known = this.known.get(member);
+    if (known && Date.now() - known.at < this.headTtlMs) return known.head;
+    // A failed look leaves that shard to its blocking reader.
+    const head = await member.peekNext().catch(() => undefined);
+    this.known.set(member, { head, at: Date.now() });
+    return head;
   }
 
   private openReaders(): void {

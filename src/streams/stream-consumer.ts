@@ -1,4 +1,5 @@
 import { ConcurrencyBudget, type BudgetMember } from './concurrency-budget';
+import type { ShardHead } from './shard-arbiter';
 import { duplicateConnection, isCluster, type RedisClient } from '../redis/redis-client';
 import { sleep } from '../common/sleep.util';
 import { silentLogger, withFields, type Logger } from '../common/logger';
@@ -168,7 +169,7 @@ export class StreamConsumer {
         return next === undefined ? undefined : tagOf(this.backlog[next]);
       },
       peekNext: () => this.peekNext(),
-      takeNext: (stream, tag) => this.takeNext(stream, tag),
+      takeNext: (tag) => this.takeNext(tag),
       interruptRead: () => this.interruptRead(),
     };
     this.budget.join(this.member);
@@ -368,7 +369,7 @@ export class StreamConsumer {
           this.accept(stream, entries, () => 1);
         }
         this.dispatch();
-        if (read > 0) this.budget.readerTook();
+        if (read > 0) this.budget.readerTook(this.member);
         backoff = 100;
         if (read > 0 && this.options.readBatchMs) await sleep(this.options.readBatchMs, this.stopController.signal);
       } catch (err) {
@@ -527,17 +528,6 @@ export class StreamConsumer {
     return this.backlog.length === 0 && ((this.budget.free > 0 && this.budget.readersOpen) || this.readsAhead);
   }
 
-  /** The start tag of this shard's next unread entry (ShardArbiter). */
-  private async peekNext(): Promise<{ tag: number; stream: string } | undefined> {
-    const reply = (await STREAM_PEEK_NEXT.run(this.redis, this.options.streams, [this.options.group])) as
-      [number, string] | null;
-    if (!reply) return undefined;
-    const stream = this.options.streams[reply[0] - 1];
-    if (stream === undefined) return undefined;
-    const tag = reply[1] === '' ? -Infinity : Number(reply[1]);
-    return { tag: Number.isFinite(tag) ? tag : -Infinity, stream };
-  }
-
   /**
    * Ends a blocking read in progress (ShardArbiter), by CLIENT UNBLOCK: the read returns empty and the loop waits
    * for the arbiter. Without the connection's id (a cluster) the read runs on: what it takes is held, and the
@@ -548,20 +538,37 @@ export class StreamConsumer {
     void this.redis.call('CLIENT', 'UNBLOCK', String(this.blockingClientId)).catch(() => undefined);
   }
 
-  /** Reads the stream's next entry without blocking if its tag is still at most `tag` (ShardArbiter), and starts it. */
-  private async takeNext(stream: string, tag: number): Promise<'took' | 'changed' | 'none'> {
-    if (this.closing || !this.groupsReady) return 'none';
-    const reply = (await STREAM_READ_NEXT_UP_TO.run(
+  /** This shard's next unread entry (ShardArbiter). */
+  private async peekNext(): Promise<ShardHead | undefined> {
+    const reply = (await STREAM_PEEK_NEXT.run(this.redis, this.options.streams, [this.options.group])) as
+      [number, string] | null;
+    return reply ? this.headOf(reply[0], reply[1]) : undefined;
+  }
+
+  /** A shard head as the scripts answer it (index in `streams` from 1, 0 for none; tag '' for an untagged entry). */
+  private headOf(index: number, tag: string): ShardHead | undefined {
+    const stream = this.options.streams[index - 1];
+    if (index < 1 || stream === undefined) return undefined;
+    const value = tag === '' ? -Infinity : Number(tag);
+    return { tag: Number.isFinite(value) ? value : -Infinity, stream };
+  }
+
+  /** Reads this shard's next unread entry without blocking if its tag is still at most `tag` (ShardArbiter). */
+  private async takeNext(tag: number): Promise<{ took: boolean; next: ShardHead | undefined }> {
+    if (this.closing || !this.groupsReady) return { took: false, next: undefined };
+    const [read, index, id, fields, nextIndex, nextTag] = (await STREAM_READ_NEXT_UP_TO.run(
       this.redis,
-      [stream],
+      this.options.streams,
       [this.options.group, this.options.consumer, Number.isFinite(tag) ? String(tag) : '-inf'],
-    )) as [string, string[] | false] | 'changed' | null;
+    )) as [number, number, string, string[], number, string];
     this.counters.lastReadAt = Date.now();
-    if (reply === 'changed') return 'changed';
-    if (!reply) return 'none';
-    this.accept(stream, [{ id: reply[0], fields: Array.isArray(reply[1]) ? reply[1] : null }], () => 1);
+    const next = this.headOf(nextIndex, nextTag);
+    if (read !== 1) return { took: false, next };
+    const stream = this.options.streams[index - 1];
+    if (stream === undefined) return { took: false, next };
+    this.accept(stream, [{ id, fields }], () => 1);
     this.dispatch();
-    return 'took';
+    return { took: true, next };
   }
 
   private waitForCapacity(): Promise<void> {

@@ -110,6 +110,44 @@ describe('a 3-primary Redis Cluster (REDIS_CLUSTER_NODES)', () => {
       }
     });
 
+    it('beside a second gpu process both arbitrate the shards (their scripts in one slot each), and every job succeeds', async () => {
+      const gpuStats = (a: TestApp) => a.streams.stats().find((row) => row.group === 'gpu');
+      const peer = await startTestApp(
+        { ...redisEnv(), STREAM_SHARDS: '6', ROLE: 'gpu', COMFYUI_SIM_INSTANCES: '2', COMFYUI_SIM_STEP_MS: '5' },
+        prefix,
+      );
+      try {
+        await pollUntil(
+          () => [gpuStats(app), gpuStats(peer)],
+          (stats) => stats.every((s) => s?.arbitrated === true),
+          { timeoutMs: 20_000, intervalMs: 50, description: 'both gpu processes arbitrate' },
+        );
+        const before = [gpuStats(app)!.processed, gpuStats(peer)!.processed];
+        const ids: string[] = [];
+        for (let i = 0; i < 24; i++) {
+          const res = await app.http('/v1/generations', {
+            method: 'POST',
+            json: { workflow: 'echo-invert', inputs: { width: 8, height: 8 } },
+            headers: { 'x-user-id': `peer-user-${i % 8}` },
+          });
+          expect(res.status).toBe(202);
+          ids.push(res.body.id as string);
+        }
+        for (const id of ids) {
+          await pollUntil(
+            async () => (await app.http(`/v1/generations/${id}`)).body.status as string,
+            (status) => status === 'succeeded',
+            { timeoutMs: 60_000, description: `${id} succeeded` },
+          );
+        }
+        expect(gpuStats(app)!.processed).toBeGreaterThan(before[0]!);
+        expect(gpuStats(peer)!.processed).toBeGreaterThan(before[1]!);
+        expect([gpuStats(app)!.readErrors, gpuStats(peer)!.readErrors]).toEqual([0, 0]);
+      } finally {
+        await peer.stop();
+      }
+    });
+
     it("a shard's dead letters are listed by `cli dlq` and `cli stats`, named with their shard", async () => {
       const keys = StreamKeys.sharded(prefix, 6).forShard(3);
       await app.redis.xadd(keys.events, '*', 'garbage', 'x'); // unreadable: each group dead-letters it

@@ -28,9 +28,16 @@ describe('STREAM_PEEK_NEXT and STREAM_READ_NEXT_UP_TO (real Redis)', () => {
 
   const peek = async (streams = [priority, normal]) =>
     (await STREAM_PEEK_NEXT.run(redis, streams, ['gpu'])) as [number, string] | null;
-  const readUpTo = async (stream: string, tag: string, consumer = 'c1') =>
-    (await STREAM_READ_NEXT_UP_TO.run(redis, [stream], ['gpu', consumer, tag])) as
-      [string, string[] | false] | 'changed' | null;
+  /** [read, index, id, fields, next index, next tag] */
+  const readUpTo = async (tag: string, consumer = 'c1', streams = [priority, normal]) =>
+    (await STREAM_READ_NEXT_UP_TO.run(redis, streams, ['gpu', consumer, tag])) as [
+      number,
+      number,
+      string,
+      string[],
+      number,
+      string,
+    ];
   const add = (stream: string, fields: string[]) => redis.xadd(stream, '*', 'e', '{}', ...fields);
 
   it('finds nothing in empty streams, or in a stream the group has read to its end', async () => {
@@ -39,7 +46,7 @@ describe('STREAM_PEEK_NEXT and STREAM_READ_NEXT_UP_TO (real Redis)', () => {
     await add(normal, ['tag', '4']);
     await redis.xreadgroup('GROUP', 'gpu', 'someone', 'COUNT', '1', 'STREAMS', normal, '>');
     expect(await peek()).toBeNull();
-    expect(await readUpTo(normal, '100')).toBeNull();
+    expect(await readUpTo('100')).toEqual([0, 0, '', [], 0, '']);
   });
 
   it('names the stream whose next unread entry has the lowest tag, past what any consumer has read', async () => {
@@ -62,20 +69,19 @@ describe('STREAM_PEEK_NEXT and STREAM_READ_NEXT_UP_TO (real Redis)', () => {
     expect(await peek()).toEqual([1, '']);
   });
 
-  it('reads the next entry while its tag is at most the chosen one, else says it changed', async () => {
+  it("reads the shard's lowest next entry while its tag is at most the chosen one, and answers the next after it", async () => {
     const first = await add(normal, ['tag', '8']);
     const second = await add(normal, ['tag', '12']);
-    const read = await readUpTo(normal, '8');
-    expect(read).not.toBe('changed');
-    expect((read as [string, string[]])[0]).toBe(first);
-    expect((read as [string, string[]])[1]).toEqual(['e', '{}', 'tag', '8']);
-    // The 8 was read (by c1): the chosen tag 8 is gone, the next is 12.
-    expect(await readUpTo(normal, '8', 'c2')).toBe('changed');
+    const prio = await add(priority, ['tag', '10']);
+    expect(await readUpTo('8')).toEqual([1, 2, first, ['e', '{}', 'tag', '8'], 1, '10']);
+    // The 8 was read (by c1): the chosen tag 8 is gone and the lowest is now the priority stream's 10.
+    expect(await readUpTo('8', 'c2')).toEqual([0, 0, '', [], 1, '10']);
     const pending = (await redis.xpending(normal, 'gpu', '-', '+', 10)) as [string, string][];
     expect(pending.map(([id, consumer]) => [id, consumer])).toEqual([[first, 'c1']]);
-    expect(((await readUpTo(normal, '12', 'c2')) as [string, string[]])[0]).toBe(second);
+    expect(await readUpTo('10', 'c2')).toEqual([1, 1, prio, ['e', '{}', 'tag', '10'], 2, '12']);
+    expect(await readUpTo('12', 'c2')).toEqual([1, 2, second, ['e', '{}', 'tag', '12'], 0, '']);
     // An untagged entry is read whatever the chosen tag ('-inf' included).
     const untagged = await add(normal, []);
-    expect(((await readUpTo(normal, '-inf')) as [string, string[]])[0]).toBe(untagged);
+    expect(await readUpTo('-inf')).toEqual([1, 2, untagged, ['e', '{}'], 0, '']);
   });
 });

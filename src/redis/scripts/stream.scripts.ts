@@ -73,66 +73,87 @@ return false
 );
 
 /**
- * The next entry of a stream that no consumer of a group has read yet (after the group's last-delivered-id), as
- * {tag, value}: its fair-queue start tag as written ('' without one) and as a number (-inf without one, so it goes
- * first); nil when there is none.
+ * Helpers of the ShardArbiter's scripts, over the streams a consumer reads in one shard (KEYS, one slot):
+ * `nextUnread` is the next entry of a stream that no consumer of the group has read yet (after the group's
+ * last-delivered-id) as {id, tag, value}: its fair-queue start tag as written ('' without one) and as a number
+ * (-inf without one, so it goes first); nil when there is none. `entryHead` is the same for a known entry;
+ * `lowest` the lowest of a list of them, with its index.
  */
 const NEXT_UNREAD_LUA = `
+local function entryHead(entry)
+  local fields = entry[2]
+  for j = 1, #fields, 2 do
+    if fields[j] == 'tag' then
+      return {id = entry[1], tag = fields[j + 1], value = tonumber(fields[j + 1]) or -math.huge}
+    end
+  end
+  return {id = entry[1], tag = '', value = -math.huge}
+end
+
 local function nextUnread(key, group)
-  if redis.call('EXISTS', key) == 0 then return nil end
-  for _, g in ipairs(redis.call('XINFO', 'GROUPS', key)) do
+  local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', key)
+  if not ok then return nil end
+  for _, g in ipairs(groups) do
     local f = {}
     for j = 1, #g, 2 do f[g[j]] = g[j + 1] end
     if f['name'] == group then
       if f['lag'] == 0 then return nil end
       local entry = redis.call('XRANGE', key, '(' .. f['last-delivered-id'], '+', 'COUNT', 1)[1]
       if not entry then return nil end
-      local fields = entry[2]
-      for j = 1, #fields, 2 do
-        if fields[j] == 'tag' then return {tag = fields[j + 1], value = tonumber(fields[j + 1]) or -math.huge} end
-      end
-      return {tag = '', value = -math.huge}
+      return entryHead(entry)
     end
   end
   return nil
 end
+
+local function lowest(heads)
+  local best, index = nil, 0
+  for i = 1, #KEYS do
+    if heads[i] and (not best or heads[i].value < best.value) then best, index = heads[i], i end
+  end
+  return best, index
+end
 `;
 
 /**
- * Looks at the next unread entry of each stream a consumer reads in one shard (KEYS, one slot) for the group
- * ARGV[1]. Returns {index, tag} of the one with the lowest start tag (index from 1 in KEYS; tag '' when the entry
- * has none, which goes first), or false when every entry has been read. Read-only: a gpu process's ShardArbiter
- * compares the shards with it before it reads one (STREAM_READ_NEXT_UP_TO).
+ * The shard's next unread entry with the lowest start tag, for the group ARGV[1]: {index in KEYS from 1, tag}
+ * (tag '' when it has none), or false when every entry has been read. Read-only.
  */
 export const STREAM_PEEK_NEXT = new LuaScript(
   'stream-peek-next',
   `${NEXT_UNREAD_LUA}
-local best, bestTag, bestValue = false, '', nil
-for i, key in ipairs(KEYS) do
-  local nxt = nextUnread(key, ARGV[1])
-  if nxt and (not best or nxt.value < bestValue) then best, bestTag, bestValue = i, nxt.tag, nxt.value end
-end
+local heads = {}
+for i, key in ipairs(KEYS) do heads[i] = nextUnread(key, ARGV[1]) end
+local best, index = lowest(heads)
 if not best then return false end
-return {best, bestTag}
+return {index, best.tag}
 `,
   { allowOom: true },
 );
 
 /**
- * Reads the next unread entry of KEYS[1] for group ARGV[1] as consumer ARGV[2] (XREADGROUP … COUNT 1, no BLOCK)
- * only if its start tag is at most ARGV[3] (the lowest any shard offered when the ShardArbiter looked; '-inf'
- * for an untagged one): a peer that read that entry meanwhile leaves a later one, which may no longer be the
- * lowest. Returns {id, fields}, 'changed' when the next entry's tag is higher, false when there is none.
+ * Reads the shard's next unread entry with the lowest start tag for group ARGV[1] as consumer ARGV[2]
+ * (XREADGROUP … COUNT 1, no BLOCK), but only if its tag is at most ARGV[3] (the lowest any shard offered when the
+ * ShardArbiter chose; '-inf' for an untagged one): a peer that read the chosen entry meanwhile leaves a later one,
+ * which may no longer be the lowest. Returns {read (1/0), its index in KEYS, id, fields, next index, next tag}: the
+ * entry read (index 0 and id '' when none was), then the shard's next unread entry after it (index 0 when there is
+ * none), so the arbiter need not look again.
  */
 export const STREAM_READ_NEXT_UP_TO = new LuaScript(
   'stream-read-next-up-to',
   `${NEXT_UNREAD_LUA}
-local nxt = nextUnread(KEYS[1], ARGV[1])
-if not nxt then return false end
-if nxt.value > (tonumber(ARGV[3]) or -math.huge) then return 'changed' end
-local read = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1, 'STREAMS', KEYS[1], '>')
-if not read or not read[1] or not read[1][2][1] then return false end
-return read[1][2][1]
+local heads = {}
+for i, key in ipairs(KEYS) do heads[i] = nextUnread(key, ARGV[1]) end
+local best, index = lowest(heads)
+if not best then return {0, 0, '', {}, 0, ''} end
+if best.value > (tonumber(ARGV[3]) or -math.huge) then return {0, 0, '', {}, index, best.tag} end
+local read = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1, 'STREAMS', KEYS[index], '>')
+local entry = read and read[1] and read[1][2][1]
+if not entry then return {0, 0, '', {}, 0, ''} end
+local after = redis.call('XRANGE', KEYS[index], '(' .. entry[1], '+', 'COUNT', 1)[1]
+heads[index] = after and entryHead(after) or nil
+local nextBest, nextIndex = lowest(heads)
+return {1, index, entry[1], entry[2] or {}, nextIndex, nextBest and nextBest.tag or ''}
 `,
   { allowOom: true },
 );
