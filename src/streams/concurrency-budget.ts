@@ -48,9 +48,9 @@ export class ConcurrencyBudget {
     return this.members.length > 1;
   }
 
-  /** Every member that checks has checked, and no shard has a peer: the members may read ahead. */
+  /** Every member has checked, and no shard has a peer: the members may read ahead. */
   get alone(): boolean {
-    return this.peersSeen.size > 0 && [...this.peersSeen.values()].every((seen) => !seen);
+    return this.peersSeen.size === this.members.length && [...this.peersSeen.values()].every((seen) => !seen);
   }
 
   /** Shared, and some shard has a peer: a freed slot goes through the arbiter (read ahead off). */
@@ -63,7 +63,9 @@ export class ConcurrencyBudget {
    * their blocking reads; else they leave reading to the arbiter.
    */
   get readersOpen(): boolean {
-    return !this.arbitrates || this.arbiter.open;
+    // A free slot the arbiter is not working on is the readers' (whatever the arbiter last concluded): a slot can
+    // never be left with nobody to fill it.
+    return !this.arbitrates || this.arbiter.open || (!this.arbiter.busy && this.free > 0);
   }
 
   join(member: BudgetMember): void {
@@ -71,7 +73,12 @@ export class ConcurrencyBudget {
   }
 
   notePeers(member: BudgetMember, seen: boolean): void {
+    const [arbitrated, alone] = [this.arbitrates, this.alone];
     this.peersSeen.set(member, seen);
+    if (arbitrated === this.arbitrates && alone === this.alone) return;
+    // The way slots are filled changed: a free slot goes to the arbiter, or the readers (woken) read as they may now.
+    if (this.arbitrates && this.free > 0) this.arbiter.run();
+    for (const m of this.members) m.onRelease();
   }
 
   take(): void {

@@ -90,7 +90,16 @@ export class ShardArbiter {
     this.running = true;
     void this.arbitrate()
       .catch(() => this.openReaders())
-      .finally(() => (this.running = false));
+      .finally(() => {
+        this.running = false;
+        // A run() that came between the last look at `again` and here would otherwise be lost.
+        if (this.again) this.run();
+      });
+  }
+
+  /** Choosing now: a free slot is about to be filled. */
+  get busy(): boolean {
+    return this.running;
   }
 
   /** A blocking read took an entry: its shard has entries after all (it may have been seen empty), choose again. */
@@ -132,8 +141,10 @@ export class ShardArbiter {
         member,
         tag: held,
         take: () => {
+          // It starts the entry unless it cannot (closing): then it is no offer, not a slot taken.
+          const free = this.free();
           member.onRelease();
-          return Promise.resolve('took' as const);
+          return Promise.resolve(this.free() < free ? ('took' as const) : ('none' as const));
         },
       };
     }

@@ -169,7 +169,13 @@ export class StreamConsumer {
         return next === undefined ? undefined : tagOf(this.backlog[next]);
       },
       peekNext: () => this.peekNext(),
-      takeNext: (tag) => this.takeNext(tag),
+      takeNext: (tag) =>
+        this.takeNext(tag).catch((err: unknown) => {
+          // The script may have read an entry whose answer was lost (a timeout, a dropped connection): it is in
+          // this consumer's PEL but not held. Take it now rather than after CLAIM_IDLE_MS.
+          void this.takeUnheardHandOffs();
+          throw err;
+        }),
       interruptRead: () => this.interruptRead(),
     };
     this.budget.join(this.member);
@@ -503,16 +509,23 @@ export class StreamConsumer {
    */
   private async checkAlone(): Promise<void> {
     if (this.options.lookahead !== true) return;
-    const stream = this.options.streams[this.options.streams.length - 1];
-    const reply = (await this.redis.call('xinfo', 'CONSUMERS', stream, this.options.group)) as unknown[][];
     const quietMs = 2 * Math.max(this.blockMs, this.heartbeatMs) + 1_000;
-    const peers = reply.filter((row) => {
-      const fields = new Map<string, unknown>();
-      for (let i = 0; i + 1 < row.length; i += 2) fields.set(String(row[i]), row[i + 1]);
-      return fields.get('name') !== this.options.consumer && Number(fields.get('idle')) < quietMs;
-    });
+    // Every stream of the shard: beside peers a busy process reads only the stream the arbiter chose, and its
+    // heartbeats touch only the streams of the entries it holds.
+    let peers = 0;
+    for (const stream of this.options.streams) {
+      const reply = (await this.redis.call('xinfo', 'CONSUMERS', stream, this.options.group).catch((err: unknown) => {
+        if (errorMessage(err).includes('no such key')) return [];
+        throw err;
+      })) as unknown[][];
+      peers += reply.filter((row) => {
+        const fields = new Map<string, unknown>();
+        for (let i = 0; i + 1 < row.length; i += 2) fields.set(String(row[i]), row[i + 1]);
+        return fields.get('name') !== this.options.consumer && Number(fields.get('idle')) < quietMs;
+      }).length;
+    }
     const before = this.budget.alone;
-    this.budget.notePeers(this.member, peers.length > 0);
+    this.budget.notePeers(this.member, peers > 0);
     if (before !== this.budget.alone)
       this.log.debug(
         { alone: this.budget.alone },

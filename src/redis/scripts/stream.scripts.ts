@@ -80,12 +80,17 @@ return false
  * `lowest` the lowest of a list of them, with its index.
  */
 const NEXT_UNREAD_LUA = `
+-- As the consumer reads a tag: anything but a finite number (none, 'inf', 'nan') goes first.
+local function tagValue(text)
+  local value = tonumber(text)
+  if not value or value ~= value or value == math.huge or value == -math.huge then return -math.huge end
+  return value
+end
+
 local function entryHead(entry)
   local fields = entry[2]
   for j = 1, #fields, 2 do
-    if fields[j] == 'tag' then
-      return {id = entry[1], tag = fields[j + 1], value = tonumber(fields[j + 1]) or -math.huge}
-    end
+    if fields[j] == 'tag' then return {id = entry[1], tag = fields[j + 1], value = tagValue(fields[j + 1])} end
   end
   return {id = entry[1], tag = '', value = -math.huge}
 end
@@ -146,7 +151,7 @@ local heads = {}
 for i, key in ipairs(KEYS) do heads[i] = nextUnread(key, ARGV[1]) end
 local best, index = lowest(heads)
 if not best then return {0, 0, '', {}, 0, ''} end
-if best.value > (tonumber(ARGV[3]) or -math.huge) then return {0, 0, '', {}, index, best.tag} end
+if best.value > tagValue(ARGV[3]) then return {0, 0, '', {}, index, best.tag} end
 local read = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1, 'STREAMS', KEYS[index], '>')
 local entry = read and read[1] and read[1][2][1]
 if not entry then return {0, 0, '', {}, 0, ''} end
