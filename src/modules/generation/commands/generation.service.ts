@@ -41,7 +41,7 @@ import {
 } from './generation.errors';
 import { DrainFlagStore } from './drain-flag.store';
 import { apiKeyActiveKey, fairAccountOf, type SubmitOutcome, type SubmitScriptArgs } from './job-submit.script';
-import { QueuePositionService } from './queue-position.service';
+import { QueuePositionService, type QueuePosition } from './queue-position.service';
 import { runCostKeyOf } from '../eta/run-cost';
 
 export interface SubmitRequest {
@@ -125,27 +125,37 @@ export class GenerationService {
     );
     // The ticket is drawn by the submit script and appended as the entry's own field.
     const envelopeJson = encodeEnvelope(envelope);
-    const outcome = await this.runSubmit({
-      jobId,
-      idempotencyKey: request.idempotency
-        ? shard.idempotency(request.idempotency.scope, hashKey(request.idempotency.key))
-        : shard.idempotency('job', jobId),
-      userId: request.userId,
-      maxActive: this.config.userMaxActive,
-      envelopeJson,
-      stream: this.publisher.streamFor(envelope),
-      workflow,
-      createdAt: envelope.occurredAt,
-      priority: request.priority === true,
-      fingerprint,
-      idempotencyTtlSeconds: request.idempotency ? IDEMPOTENCY_TTL_SECONDS : 0,
-      recordTtlSeconds: Math.ceil(this.config.retentionMs / 1000),
-      account,
-      dispatchAhead: this.config.queueDispatchAhead,
-      ...(request.apiKey !== undefined && this.config.apiKeyMaxActive !== null
-        ? { keyActive: { key: apiKeyActiveKey(shard, request.apiKey), max: this.config.apiKeyMaxActive } }
-        : {}),
-    }).catch(async (err: unknown) => {
+    const costKey = runCostKeyOf(workflow, values);
+    // The 202's position and ETA are read in the script's round trip, right behind it (see readPosition).
+    let early: Promise<QueuePosition> | undefined;
+    const readEarly = () => {
+      early = this.queue.positionOf(jobId, costKey, capableNow(fleet));
+      early.catch(() => undefined); // awaited below only when the job was accepted
+    };
+    const outcome = await this.runSubmit(
+      {
+        jobId,
+        idempotencyKey: request.idempotency
+          ? shard.idempotency(request.idempotency.scope, hashKey(request.idempotency.key))
+          : shard.idempotency('job', jobId),
+        userId: request.userId,
+        maxActive: this.config.userMaxActive,
+        envelopeJson,
+        stream: this.publisher.streamFor(envelope),
+        workflow,
+        createdAt: envelope.occurredAt,
+        priority: request.priority === true,
+        fingerprint,
+        idempotencyTtlSeconds: request.idempotency ? IDEMPOTENCY_TTL_SECONDS : 0,
+        recordTtlSeconds: Math.ceil(this.config.retentionMs / 1000),
+        account,
+        dispatchAhead: this.config.queueDispatchAhead,
+        ...(request.apiKey !== undefined && this.config.apiKeyMaxActive !== null
+          ? { keyActive: { key: apiKeyActiveKey(shard, request.apiKey), max: this.config.apiKeyMaxActive } }
+          : {}),
+      },
+      readEarly,
+    ).catch(async (err: unknown) => {
       // Unconfirmed is not refused: the job may have been kept, and it needs its images.
       if (!(err instanceof ReplicasUnconfirmedJobError)) await this.releaseInputs(jobId, inputs);
       throw err;
@@ -164,8 +174,24 @@ export class GenerationService {
       id: jobId,
       status: 'queued',
       duplicate: false,
-      ...(await this.position(jobId, runCostKeyOf(workflow, values), capableNow(fleet))),
+      ...(await this.acceptedPosition(jobId, early, costKey, capableNow(fleet))),
     };
+  }
+
+  /**
+   * The position read in the submit script's round trip. One that found no rank is done again: the script may have
+   * run after it (sent again by EVAL when a restarted Redis had lost it, or on the acknowledged-writes connection of
+   * REDIS_MIN_REPLICAS_ACK, which the read does not follow). A job a worker took already answers position 0 either way.
+   */
+  private async acceptedPosition(
+    jobId: string,
+    early: Promise<QueuePosition> | undefined,
+    costKey: string,
+    capableInstances: number | undefined,
+  ): Promise<{ position: number; etaSeconds: number | null }> {
+    const read = early ? await early.catch(() => undefined) : undefined;
+    if (read?.position !== undefined) return { position: read.position, etaSeconds: read.etaSeconds };
+    return this.position(jobId, costKey, capableInstances);
   }
 
   /**
@@ -182,9 +208,9 @@ export class GenerationService {
    * The submit script, confirmed by REDIS_MIN_REPLICAS_ACK replicas before anyone is told the job is accepted (a
    * refusal wrote nothing and needs no confirmation).
    */
-  private async runSubmit(args: SubmitScriptArgs): Promise<SubmitOutcome> {
+  private async runSubmit(args: SubmitScriptArgs, onSent?: () => void): Promise<SubmitOutcome> {
     try {
-      return await this.ledger.submit(args);
+      return await this.ledger.submit(args, { onSent });
     } catch (err) {
       if (!(err instanceof ReplicasUnconfirmedError)) throw err;
       throw new ReplicasUnconfirmedJobError(err.wanted, err.confirmed, REPLICAS_RETRY_AFTER_SECONDS);

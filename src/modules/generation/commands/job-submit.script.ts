@@ -50,6 +50,15 @@ export interface SubmitScriptArgs {
   vtimeFloor?: number;
 }
 
+/**
+ * `onSent`: called once the submit script is queued on the connection, before its reply: reads started there go
+ * out in the same round trip and run after the script (auto-pipelining keeps a connection's order), so they see the
+ * new job (the 202's position and ETA).
+ */
+export interface SubmitHooks {
+  onSent?: () => void;
+}
+
 /** The fair queue's account of a job: its API key (by fingerprint) when it came with one, else its user. */
 export function fairAccountOf(userId: string, apiKeyFingerprint?: string): string {
   return apiKeyFingerprint !== undefined ? `key:${apiKeyFingerprint}` : `user:${userId}`;
@@ -65,8 +74,9 @@ export async function runSubmitScript(
   redis: RedisClient,
   keys: StreamKeys,
   a: SubmitScriptArgs,
+  hooks: SubmitHooks = {},
 ): Promise<SubmitOutcome> {
-  if (!a.keyActive) return submit(redis, keys, a);
+  if (!a.keyActive) return submit(redis, keys, a, hooks);
   const { key, max } = a.keyActive;
   let active = await reserve(redis, key, a.jobId);
   if (active > max) active = await releaseEnded(redis, keys, key, a.jobId);
@@ -79,7 +89,7 @@ export async function runSubmitScript(
   }
   let outcome: SubmitOutcome | undefined;
   try {
-    outcome = await submit(redis, keys, a);
+    outcome = await submit(redis, keys, a, hooks);
     return outcome;
   } finally {
     if (outcome?.kind !== 'accepted') await redis.zrem(key, a.jobId).catch(() => undefined);
@@ -119,14 +129,19 @@ async function releaseEnded(redis: RedisClient, keys: StreamKeys, key: string, o
   return members.length + 1 - ended.length;
 }
 
-async function submit(redis: RedisClient, keys: StreamKeys, a: SubmitScriptArgs): Promise<SubmitOutcome> {
+async function submit(
+  redis: RedisClient,
+  keys: StreamKeys,
+  a: SubmitScriptArgs,
+  hooks: SubmitHooks = {},
+): Promise<SubmitOutcome> {
   // The job's first view, from the one reducer; the script adds the ticket it draws.
   const { ticket: _ticket, ...viewFields } = viewToHash(
     reduceJobView(undefined, JSON.parse(a.envelopeJson) as AnyJobEnvelope),
   );
   // Carried through every later view write (the reducer keeps fields it does not know).
   if (a.keyActive) viewFields[KEY_ACTIVE_SET_FIELD] = a.keyActive.key;
-  const reply = (await JOB_SUBMIT.run(
+  const sent = JOB_SUBMIT.run(
     redis,
     [
       a.idempotencyKey,
@@ -155,7 +170,9 @@ async function submit(redis: RedisClient, keys: StreamKeys, a: SubmitScriptArgs)
       String(a.vtimeFloor ?? -1),
       ...Object.entries(viewFields).flat(),
     ],
-  )) as string[];
+  );
+  hooks.onSent?.();
+  const reply = (await sent) as string[];
   const [kind, first = '', second = '', third] = reply;
   if (kind === 'accepted')
     return { kind, jobId: first, ticket: Number(second), ...(third !== undefined ? { vtime: Number(third) } : {}) };

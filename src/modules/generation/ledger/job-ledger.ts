@@ -9,7 +9,12 @@ import { REDIS } from '../../../streams/redis.provider';
 import { StreamKeys } from '../../../streams/stream-keys';
 import { StreamPublisher } from '../../../streams/stream.publisher';
 import { ReplicaAck } from '../../../redis/replica-ack';
-import { runSubmitScript, type SubmitOutcome, type SubmitScriptArgs } from '../commands/job-submit.script';
+import {
+  runSubmitScript,
+  type SubmitHooks,
+  type SubmitOutcome,
+  type SubmitScriptArgs,
+} from '../commands/job-submit.script';
 import { VirtualTimeFloor } from './virtual-time.floor';
 import { inputsReleasable, isTerminal, TERMINAL_STATUSES, type JobView } from '../projection/job-view';
 import { hashToView, viewToHash } from '../projection/job-view.codec';
@@ -335,13 +340,14 @@ export class JobLedger {
 
   /**
    * A new job's submit, confirmed by REDIS_MIN_REPLICAS_ACK replicas before it resolves (ReplicasUnconfirmedError
-   * when they do not confirm in time; a refusal wrote nothing and needs no confirmation).
+   * when they do not confirm in time; a refusal wrote nothing and needs no confirmation). `hooks.onSent` as in
+   * runSubmitScript: reads started there share the script's round trip.
    */
-  async submit(args: SubmitScriptArgs): Promise<SubmitOutcome> {
+  async submit(args: SubmitScriptArgs, hooks: SubmitHooks = {}): Promise<SubmitOutcome> {
     const vtimeFloor = await this.vtimeFloor.floor();
     return this.acks.write(
       async (redis) => {
-        const outcome = await this.runSubmit(redis, { ...args, vtimeFloor });
+        const outcome = await this.runSubmit(redis, { ...args, vtimeFloor }, hooks);
         // A repeat is answered with a job an earlier request wrote (maybe one that got 503): rewriting its
         // idempotency record unchanged makes the WAIT that follows cover that job too.
         if (outcome.kind === 'duplicate' && this.acks.enabled) {
@@ -362,8 +368,8 @@ export class JobLedger {
     return this.runSubmit(this.redis, { ...args, vtimeFloor: await this.vtimeFloor.floor() });
   }
 
-  private async runSubmit(redis: RedisClient, args: SubmitScriptArgs): Promise<SubmitOutcome> {
-    const outcome = await runSubmitScript(redis, this.keys.forJob(args.jobId), args);
+  private async runSubmit(redis: RedisClient, args: SubmitScriptArgs, hooks?: SubmitHooks): Promise<SubmitOutcome> {
+    const outcome = await runSubmitScript(redis, this.keys.forJob(args.jobId), args, hooks);
     if (outcome.kind === 'accepted' && outcome.vtime !== undefined) this.vtimeFloor.learn(outcome.vtime);
     return outcome;
   }
