@@ -9,6 +9,11 @@ import type { BlobRef } from '../streams/job-event.types';
 export interface BlobBytes {
   /** True when the backend expires bytes itself with their holds (Redis TTL), so reads need no index check. */
   readonly expiresNatively: boolean;
+  /**
+   * The bytes live in the index's own Redis, under the key its scripts expire (the Redis backend): a put hands them
+   * to the index's acquire script and is one round trip, not two.
+   */
+  readonly inIndexRedis?: boolean;
   write(hash: string, bytes: Buffer, type: string): Promise<void>;
   /** When the stored bytes were last written (ms), or null when they are not there. */
   writtenAt(hash: string): Promise<number | null>;

@@ -3,7 +3,8 @@ import { BLOB_ACQUIRE, BLOB_CLAIM_DELETE, BLOB_FORGET, BLOB_RELEASE, LEASE_RELEA
 import type { StreamKeys } from '../streams/stream-keys';
 
 export type AcquireOutcome =
-  | { kind: 'held'; isNew: boolean; dueMs: number }
+  /** stored: the bytes given to acquire are in the Redis backend's key (written now or already there). */
+  | { kind: 'held'; isNew: boolean; dueMs: number; stored: boolean }
   | { kind: 'deleting' }
   /** storedBytes and capBytes are the image's shard's (the cap is BLOB_REDIS_MAX_BYTES split evenly over the shards). */
   | { kind: 'full'; storedBytes: number; capBytes: number }
@@ -33,14 +34,22 @@ export class BlobLifetimesRepository {
     holder: string,
     ttlMs: number,
     size: number,
-    options: { maxBytes?: number; mustExist?: boolean } = {},
+    options: { maxBytes?: number; mustExist?: boolean; redisBytes?: Buffer } = {},
   ): Promise<AcquireOutcome> {
     const k = this.keys.forBlob(hash);
     const capBytes = options.maxBytes ? this.shardCap(options.maxBytes) : 0;
     const reply = (await BLOB_ACQUIRE.run(
       this.redis,
       [k.blobHolds(hash), k.blobDue, k.blobSizes, k.blobTotal, k.blobDeleting(hash), k.blob(hash)],
-      [hash, holder, Math.max(1, Math.round(ttlMs)), size, capBytes, options.mustExist ? '1' : '0'],
+      [
+        hash,
+        holder,
+        Math.max(1, Math.round(ttlMs)),
+        size,
+        capBytes,
+        options.mustExist ? '1' : '0',
+        ...(options.redisBytes ? [options.redisBytes] : []),
+      ],
     )) as (number | string)[];
     switch (Number(reply[0])) {
       case -1:
@@ -50,7 +59,7 @@ export class BlobLifetimesRepository {
       case 0:
         return { kind: 'missing' };
       default:
-        return { kind: 'held', isNew: Number(reply[1]) === 1, dueMs: Number(reply[2]) };
+        return { kind: 'held', isNew: Number(reply[1]) === 1, dueMs: Number(reply[2]), stored: Number(reply[3]) === 1 };
     }
   }
 

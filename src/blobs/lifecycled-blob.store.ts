@@ -56,11 +56,13 @@ export class LifecycledBlobStore implements BlobStore {
     for (;;) {
       const outcome = await this.lifetimes.acquire(ref.hash, hold.holder, hold.ttlSeconds * 1000, ref.size, {
         maxBytes: this.options.maxBytes,
+        ...(this.bytes.inIndexRedis ? { redisBytes: bytes } : {}),
       });
       if (outcome.kind === 'full')
         throw new BlobStoreFullError(outcome.storedBytes, this.options.maxBytes, outcome.capBytes);
       if (outcome.kind === 'missing') throw new Error('unreachable: put never asks mustExist');
       if (outcome.kind === 'held') {
+        if (outcome.stored) return ref;
         try {
           await this.store(ref, bytes, outcome.isNew);
         } catch (err) {

@@ -10,6 +10,7 @@ import type { BlobBytes } from './blob-bytes';
  */
 export class RedisBlobBytes implements BlobBytes {
   readonly expiresNatively = true;
+  readonly inIndexRedis = true;
   readonly maxDeleteMs = 5_000;
 
   constructor(

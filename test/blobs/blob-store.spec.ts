@@ -6,8 +6,10 @@ import { BlobStoreFullError, BlobStoreUnavailableError } from '../../src/blobs/b
 import { createBlobStore } from '../../src/blobs/blob-store.factory';
 import type { BlobStore } from '../../src/blobs/blob-store';
 import type { BlobConfig } from '../../src/config/app-config';
+import { BLOB_ACQUIRE } from '../../src/redis/scripts';
 import { StreamKeys } from '../../src/streams/stream-keys';
 import { pollUntil } from '../support/poll-until';
+import { recordWrites } from '../support/redis-writes';
 import { S3_TEST_CREDENTIALS, TestS3Server } from '../support/s3-server';
 import { cleanupPrefix, testRedis, uniquePrefix } from '../support/test-redis';
 
@@ -211,6 +213,26 @@ describe.each<Backend>(['redis', 'fs', 's3'])('blob store on the %s backend', (b
       await store.release(first.hash, 'out:1');
       await store.sweepExpired();
       await store.put(png(9), 'image/png', { holder: 'out:4', ttlSeconds: 60 });
+    });
+
+    it('a put is one script: known content keeps its bytes, bytes lost meanwhile are written again', async () => {
+      const recorder = recordWrites(redis);
+      let ref;
+      try {
+        ref = await store.put(png(11), 'image/png', { holder: 'out:p1', ttlSeconds: 60 });
+      } finally {
+        recorder.stop();
+      }
+      expect(recorder.writes).toHaveLength(1);
+      expect(recorder.writes[0]).toContain(BLOB_ACQUIRE.sha);
+      expect(await store.get(ref.hash)).toEqual(png(11));
+      await redis.set(keys.blob(ref.hash), 'still there', 'KEEPTTL');
+      await store.put(png(11), 'image/png', { holder: 'out:p2', ttlSeconds: 60 });
+      expect(await redis.get(keys.blob(ref.hash))).toBe('still there'); // known and stored: not sent again
+      await redis.del(keys.blob(ref.hash));
+      await store.put(png(11), 'image/png', { holder: 'out:p3', ttlSeconds: 60 });
+      expect(await store.get(ref.hash)).toEqual(png(11));
+      expect(await redis.pttl(keys.blob(ref.hash))).toBeGreaterThan(50_000);
     });
 
     it('bytes expire natively with their latest hold, kept in step by the index scripts', async () => {

@@ -8,7 +8,9 @@ import { LuaScript } from '../lua-script';
 /**
  * Adds a hold of ARGV[3] ms. Refused while the same content is being deleted (-1: retry shortly) and, for new
  * content, when the byte cap would be passed (-2). 0: mustExist was asked and the blob is not stored.
- * Returns { 1, isNew, dueMs }. The bytes key (Redis backend; absent otherwise) expires with the latest hold.
+ * Returns { 1, isNew, dueMs, stored }. The bytes key (Redis backend; absent otherwise) expires with the latest hold.
+ * ARGV[7] (Redis backend): the bytes, stored in that key when it does not hold them yet (stored = 1), so a put is
+ * one round trip.
  */
 export const BLOB_ACQUIRE = new LuaScript(
   'blob-acquire',
@@ -31,7 +33,12 @@ local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('ZADD', KEYS[2], top[2], ARGV[1])
 redis.call('PEXPIREAT', KEYS[1], top[2])
 redis.call('PEXPIREAT', KEYS[6], top[2])
-return {1, known and 0 or 1, top[2]}
+local stored = 0
+if ARGV[7] then
+  if (not known) or redis.call('EXISTS', KEYS[6]) == 0 then redis.call('SET', KEYS[6], ARGV[7], 'PXAT', top[2]) end
+  stored = 1
+end
+return {1, known and 0 or 1, top[2], stored}
 `,
 );
 

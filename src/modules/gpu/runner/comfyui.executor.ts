@@ -94,7 +94,9 @@ export class ComfyUiExecutor implements GenerationExecutor {
           'instance refused the job',
         );
       } finally {
-        await placed.release();
+        // Not awaited: its ZREM is queued on the connection ahead of whatever the job sends next (storing the
+        // result), so the slot is free before anyone hears the job ended, without a round trip of its own.
+        void placed.release();
       }
     }
   }
@@ -126,7 +128,7 @@ export class ComfyUiExecutor implements GenerationExecutor {
       const result = await this.follow(job, hooks, instance, promptId, location.state !== 'pending');
       return await this.collect(job, instance, promptId, result, hooks);
     } finally {
-      await placed.release();
+      void placed.release(); // as in execute
     }
   }
 
