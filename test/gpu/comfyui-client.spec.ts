@@ -149,6 +149,56 @@ describe('ComfyUiClient: runs', () => {
     expect(sim.executionCount(promptId)).toBe(1);
   });
 
+  it('needs no request but POST /prompt for a run its open socket carried from start to end, cached re-runs included', async () => {
+    // A safety poll that never comes due in this test: any /queue or /history request would be one the watch chose.
+    const c = client({ watch: { safetyPollIntervalMs: 60_000 } });
+    c.connect();
+    await pollUntil(
+      () => c.socketConnected,
+      (up) => up,
+      { description: 'socket up' },
+    );
+    const first = await c.run(txt2img(50), { promptId: randomUUID() });
+    expect(first).toMatchObject({ completedVia: 'socket', cachedNodes: [] });
+    expect(first.images).toEqual([{ filename: 'client_00001_.png', subfolder: '', type: 'output' }]);
+    // The identical prompt again: every node cached, and ComfyUI 0.3.64 still sends the output node's `executed`.
+    const again = await c.run(txt2img(50), { promptId: randomUUID() });
+    expect(again.cachedNodes.length).toBeGreaterThan(0);
+    expect(again).toMatchObject({ completedVia: 'socket', images: first.images });
+    expect(sim.stats().requests).toEqual({ 'POST /prompt': 2 });
+  });
+
+  it('reads the history of a cached run from a server that does not send cached outputs again', async () => {
+    sim.configure({ resendCachedOutputs: false });
+    const c = client({ watch: { safetyPollIntervalMs: 60_000 } });
+    const first = await c.run(txt2img(51), { promptId: randomUUID() });
+    const again = await c.run(txt2img(51), { promptId: randomUUID() });
+    expect(again.cachedNodes.length).toBeGreaterThan(0);
+    // Its frames hold no output; its history does.
+    expect(again).toMatchObject({ completedVia: 'socket', images: first.images });
+    expect(sim.stats().requests['GET /history/{id}']).toBe(1);
+  });
+
+  it('reads the history of a run whose socket reconnected before its end', async () => {
+    sim.configure({ manualSteps: true });
+    const c = client({ watch: { safetyPollIntervalMs: 60_000 } });
+    const rec = recorder();
+    const promptId = randomUUID();
+    const result = c.run(txt2img(52, 2), { promptId, onEvent: rec.onEvent });
+    await rec.until((e) => e.type === 'executing' && e.node === '3', 'sampler running');
+    const opens = c.socketOpens;
+    sim.dropSockets();
+    await pollUntil(
+      () => c.socketOpens > opens && sim.stats().registeredSockets === 1,
+      (up) => up,
+      { description: 'socket back' },
+    );
+    sim.releaseSteps(2);
+    expect((await result).images).toHaveLength(1);
+    // Frames may have been lost in between: the outcome comes from the history, not from the frames.
+    expect(sim.stats().requests['GET /history/{id}']).toBeGreaterThanOrEqual(1);
+  });
+
   it('throttles previews and attributes legacy (type 1) previews to the running prompt', async () => {
     const c = client({ socket: { previewMetadata: false }, watch: { previewMinIntervalMs: 60_000 } });
     const rec = recorder();

@@ -196,12 +196,14 @@ export class SimExecutor {
         break;
       }
       if (isCached(nodeId)) {
-        run.toClient('executed', {
-          node: nodeId,
-          display_node: nodeId,
-          output: this.cache.getUi(nodeId)?.output ?? null,
-          prompt_id: promptId,
-        });
+        if (this.deps.config.resendCachedOutputs) {
+          run.toClient('executed', {
+            node: nodeId,
+            display_node: nodeId,
+            output: this.cache.getUi(nodeId)?.output ?? null,
+            prompt_id: promptId,
+          });
+        }
         run.finishNode(nodeId);
         list.complete(nodeId);
         continue;

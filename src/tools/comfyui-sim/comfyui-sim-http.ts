@@ -23,6 +23,9 @@ import { postPrompt } from './routes/prompt.route';
 
 export type { SimHttpState } from './routes/http-state';
 
+/** The parameter of /history/…, /object_info/…, /models/…, /jobs/…/cancel: counted as `{id}`. */
+const PATH_PARAMETER = /(?<=^\/(?:history|object_info|models|jobs))\/[^/]+/;
+
 const notFound = (): HttpReply => new HttpReply(404, '', { 'Content-Type': 'application/octet-stream' });
 const methodNotAllowed = (): HttpReply => text(405, '405: Method Not Allowed');
 
@@ -55,6 +58,8 @@ export class SimHttpApi {
     const url = new URL(req.url ?? '/', 'http://sim.invalid');
     const path = url.pathname.startsWith('/api/') ? url.pathname.slice(4) : url.pathname;
     const method = req.method ?? 'GET';
+    const route = `${method} ${path.replace(PATH_PARAMETER, '/{id}')}`;
+    this.state.counters.requests.set(route, (this.state.counters.requests.get(route) ?? 0) + 1);
     const fault = this.state.faults.take(
       'http',
       (f) =>

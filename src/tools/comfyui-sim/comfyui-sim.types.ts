@@ -71,6 +71,12 @@ export interface SimRuntimeConfig {
    * checkpoint switch: seconds on a real GPU). A prompt with the same files, or with none, pays nothing.
    */
   modelSwitchMs: number;
+  /**
+   * Send `executed` again for a cached output node, with its cached UI output (ComfyUI 0.3.64, since the execution
+   * rewrite of mid-2024). false: as earlier releases did, a cached output node sends nothing (its outputs are in
+   * the history only).
+   */
+  resendCachedOutputs: boolean;
 }
 
 export interface ComfyUiSimulatorOptions extends Partial<SimRuntimeConfig> {
@@ -143,6 +149,8 @@ export interface SimStats {
   modelLoads: number;
   /** Loads that replaced other loaded model files. */
   modelSwitches: number;
+  /** HTTP requests answered, by `METHOD /route` (a path parameter as `{id}`: `GET /history/{id}`), /api aliases folded. */
+  requests: Record<string, number>;
 }
 
 /** RGB float image in [0, 1], row-major, like one frame of ComfyUI's IMAGE tensor. */

@@ -39,6 +39,7 @@ const DEFAULT_CONFIG: SimRuntimeConfig = {
   acceptWebSockets: true,
   manualSteps: false,
   modelSwitchMs: 0,
+  resendCachedOutputs: true,
 };
 
 /**
@@ -55,7 +56,7 @@ export class ComfyUiSimulator {
   private readonly config: SimRuntimeConfig;
   private readonly files: SimFileStore;
   private readonly faults = new SimFaultBook();
-  private readonly counters: SimCounters & { submitted: number; rejected: number; uploads: number } = {
+  private readonly counters: SimCounters & SimHttpState['counters'] = {
     executions: 0,
     byPromptId: new Map(),
     succeeded: 0,
@@ -66,6 +67,7 @@ export class ComfyUiSimulator {
     submitted: 0,
     rejected: 0,
     uploads: 0,
+    requests: new Map(),
   };
   private readonly hub: SimSocketHub;
   private readonly env: NodeEnv;
@@ -225,6 +227,7 @@ export class ComfyUiSimulator {
       crashed: this.crashed,
       modelLoads: this.counters.modelLoads,
       modelSwitches: this.counters.modelSwitches,
+      requests: Object.fromEntries(this.counters.requests),
     };
   }
 

@@ -41,6 +41,15 @@ export interface PromptWatchDeps {
   locate(signal: AbortSignal): Promise<PromptLocation>;
   history(signal: AbortSignal): Promise<ComfyHistoryEntry | null>;
   socketOpen(): boolean;
+  /**
+   * This client submitted the prompt on the socket connection open now: every frame of its run comes to us, so the
+   * first poll waits the safety interval instead of running at once (the socket's opening or closing still wakes it).
+   */
+  socketCoversFromSubmit: boolean;
+  /** Whether the server was seen, on this connection, to send `executed` again for cached output nodes. */
+  resendsCachedOutputs(connection: number): boolean;
+  /** An `executed` frame for a node the run took from the cache arrived on this connection. */
+  noteCachedOutputResent(connection: number): void;
   /** Whether this client cancelled the prompt (an interruption or disappearance is then a cancellation). */
   wasCancelled(): boolean;
   onSettled(): void;
@@ -49,7 +58,9 @@ export interface PromptWatchDeps {
 /**
  * Follows one prompt to its end. Socket messages drive progress and usually the end; a poll of /queue then
  * /history runs beside it — fast while the socket cannot help, slowly as a safety net otherwise — and settles
- * the prompt when the socket missed its end, or reports it missing when it is in neither.
+ * the prompt when the socket missed its end, or reports it missing when it is in neither. A prompt this client
+ * submitted on its open socket costs no request at all when the socket carries its whole run: the first poll waits
+ * the safety interval, and a success heard from start to end is settled from the frames.
  */
 export class PromptWatch {
   readonly result: Promise<PromptResult>;
@@ -68,6 +79,8 @@ export class PromptWatch {
   private cachedNodes: string[] = [];
   private sawSuccess = false;
   private sawStart = false;
+  /** The socket connection that carried `execution_start`, while every later frame came on it too; else -1. */
+  private heardOn = -1;
 
   constructor(
     private readonly deps: PromptWatchDeps,
@@ -94,11 +107,13 @@ export class PromptWatch {
     return this.settled;
   }
 
-  /** A JSON frame about this prompt. */
-  onMessage(msg: ComfyWsMessage): void {
+  /** A JSON frame about this prompt, received on the client's `connection`-th socket connection. */
+  onMessage(msg: ComfyWsMessage, connection: number): void {
     if (this.settled) return;
     this.lastContact = Date.now();
     const promptId = this.deps.promptId;
+    if (msg.type === 'execution_start') this.heardOn = connection;
+    else if (connection !== this.heardOn) this.heardOn = -1;
     switch (msg.type) {
       case 'execution_start':
         this.noteStarted();
@@ -109,7 +124,7 @@ export class PromptWatch {
         break;
       case 'executing':
         if (msg.node !== null) this.emit({ type: 'executing', promptId, node: msg.node });
-        else void this.finishFromSocket();
+        else void this.finishFromSocket(connection);
         break;
       case 'progress':
         this.emit({ type: 'progress', promptId, node: msg.node, value: msg.value, max: msg.max });
@@ -120,6 +135,7 @@ export class PromptWatch {
       case 'executed': {
         const output = parseNodeOutput(msg.output);
         this.outputs[msg.node] = output;
+        if (this.cachedNodes.includes(msg.node)) this.deps.noteCachedOutputResent(connection);
         this.emit({ type: 'executed', promptId, node: msg.node, images: output.images ?? [], output });
         break;
       }
@@ -210,7 +226,7 @@ export class PromptWatch {
 
   private async pollLoop(): Promise<void> {
     const { timing } = this.deps;
-    let delay = 0;
+    let delay = this.deps.socketCoversFromSubmit ? timing.safetyPollIntervalMs : 0;
     let missing = 0;
     while (!this.settled) {
       if (delay > 0) await this.sleep(delay);
@@ -266,8 +282,24 @@ export class PromptWatch {
     }
   }
 
-  /** `executing {node: null}` came: history is already written, so read the outcome there. */
-  private async finishFromSocket(): Promise<void> {
+  /**
+   * `executing {node: null}` came: the run is over. When this connection carried the whole run, from
+   * `execution_start` through `execution_success`, the frames hold everything its history would (each output node's
+   * `executed`, the cached nodes), and the run is settled from them without a request. That takes one more condition
+   * when the run took nodes from the cache: ComfyUI 0.3.64 sends `executed` again for a cached output node, but
+   * releases before its execution rewrite (mid-2024) did not, so the frames are trusted only once this server was
+   * seen doing it on this connection. Otherwise (a reconnect in between, a start missed, an error or an
+   * interruption the frames did not explain) the history, already written, is read.
+   */
+  private async finishFromSocket(connection: number): Promise<void> {
+    if (
+      this.sawSuccess &&
+      this.heardOn === connection &&
+      (this.cachedNodes.length === 0 || this.deps.resendsCachedOutputs(connection))
+    ) {
+      this.succeed(this.outputs, this.cachedNodes, 'socket');
+      return;
+    }
     let entry: ComfyHistoryEntry | null = null;
     try {
       entry = await this.deps.history(this.abort.signal);

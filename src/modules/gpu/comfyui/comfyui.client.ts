@@ -72,9 +72,10 @@ const DEFAULT_TIMING: WatchTiming = {
 const MAX_UNCLAIMED_PROMPTS = 64;
 const OBJECT_INFO_MAX_BYTES = 64 * 1024 * 1024;
 const MAX_UNCLAIMED_FRAMES = 256;
+const MAX_SUBMITS_REMEMBERED = 1_024;
 
 type UnclaimedFrame =
-  | { kind: 'message'; message: ComfyWsMessage }
+  | { kind: 'message'; message: ComfyWsMessage; connection: number }
   | { kind: 'preview'; node: string | null; imageType: string; image: Buffer };
 
 type Obj = Record<string, unknown>;
@@ -105,6 +106,10 @@ export class ComfyUiClient {
   private jobsApi: boolean | null;
   private closing: Promise<void> | null = null;
   private readonly deafChecks = new Set<NodeJS.Timeout>();
+  /** Prompts submitted with our clientId while the socket was open: the connection (socketOpens) they went out on. */
+  private readonly submittedOn = new Map<string, number>();
+  /** The connection on which the server was seen sending `executed` again for a cached output node; else -1. */
+  private cachedOutputsResentOn = -1;
   /**
    * Times the WebSocket opened. A socket reopens after the server restarted (or the connection broke): what the
    * instance can run may have changed with it, so the pool reads its /object_info again.
@@ -160,7 +165,10 @@ export class ComfyUiClient {
     // A first connection under way is worth a short wait; a socket in backoff is not.
     if (this.socket?.isConnecting) await this.socket.waitOpen(this.opts.socketWaitOnSubmitMs ?? 1_000);
     const sentAt = Date.now();
-    const body: Obj = { prompt, client_id: options.clientId ?? this.clientId, prompt_id: options.promptId };
+    const clientId = options.clientId ?? this.clientId;
+    // ComfyUI routes the run's frames to the socket registered for its client_id when it runs: ours, if it is open.
+    const connection = clientId === this.clientId && this.socket?.isOpen ? this.socketOpens : -1;
+    const body: Obj = { prompt, client_id: clientId, prompt_id: options.promptId };
     if (options.extraData) body.extra_data = options.extraData;
     if (options.front) body.front = true;
     const { status, text } = await this.http.postJson('/prompt', body, {
@@ -170,6 +178,7 @@ export class ComfyUiClient {
     const parsed = parseJsonOrNull(text);
     if (status === 200 && isObj(parsed) && typeof parsed.prompt_id === 'string') {
       this.checkSocketHears(sentAt);
+      if (connection >= 0) this.rememberSubmit(parsed.prompt_id, connection);
       return {
         promptId: parsed.prompt_id,
         number: typeof parsed.number === 'number' ? parsed.number : 0,
@@ -199,6 +208,8 @@ export class ComfyUiClient {
   watch(promptId: string, options: WatchOptions = {}): Promise<PromptResult> {
     if (this.closing) return Promise.reject(new ComfyClientClosedError(`ComfyUI client for ${this.baseUrl} is closed`));
     this.connect();
+    const submittedOn = this.submittedOn.get(promptId);
+    this.submittedOn.delete(promptId);
     const watches = this.watches.get(promptId) ?? new Set<PromptWatch>();
     this.watches.set(promptId, watches);
     const watch: PromptWatch = new PromptWatch(
@@ -211,6 +222,11 @@ export class ComfyUiClient {
         locate: (signal) => this.locate(promptId, signal, options.trace),
         history: (signal) => this.history(promptId, signal, options.trace),
         socketOpen: () => this.socketConnected,
+        socketCoversFromSubmit: submittedOn === this.socketOpens && this.socketConnected,
+        resendsCachedOutputs: (connection) => connection === this.cachedOutputsResentOn,
+        noteCachedOutputResent: (connection) => {
+          this.cachedOutputsResentOn = connection;
+        },
         wasCancelled: () => this.cancelled.has(promptId),
         onSettled: () => {
           watches.delete(watch);
@@ -224,7 +240,7 @@ export class ComfyUiClient {
     const early = this.unclaimed.get(promptId);
     this.unclaimed.delete(promptId);
     for (const frame of early ?? []) {
-      if (frame.kind === 'message') watch.onMessage(frame.message);
+      if (frame.kind === 'message') watch.onMessage(frame.message, frame.connection);
       else watch.onPreview(frame.node, frame.imageType, frame.image);
     }
     return watch.result;
@@ -452,8 +468,15 @@ export class ComfyUiClient {
     }
     if (promptId === null) return;
     const watches = this.watches.get(promptId);
-    if (watches) for (const watch of watches) watch.onMessage(message);
-    else this.keepUnclaimed(promptId, { kind: 'message', message });
+    const connection = this.socketOpens;
+    if (watches) for (const watch of watches) watch.onMessage(message, connection);
+    else this.keepUnclaimed(promptId, { kind: 'message', message, connection });
+  }
+
+  private rememberSubmit(promptId: string, connection: number): void {
+    this.submittedOn.delete(promptId);
+    this.submittedOn.set(promptId, connection);
+    if (this.submittedOn.size > MAX_SUBMITS_REMEMBERED) this.submittedOn.delete(this.submittedOn.keys().next().value!);
   }
 
   private keepUnclaimed(promptId: string, frame: UnclaimedFrame): void {

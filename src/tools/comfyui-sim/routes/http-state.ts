@@ -16,7 +16,7 @@ export interface SimHttpState {
   readonly env: NodeEnv;
   readonly config: SimRuntimeConfig;
   readonly faults: SimFaultBook;
-  readonly counters: { submitted: number; rejected: number; uploads: number };
+  readonly counters: { submitted: number; rejected: number; uploads: number; requests: Map<string, number> };
   readonly logger: Logger;
   readonly argv: string[];
 }
