@@ -185,6 +185,8 @@ export interface PipelineRunOptions {
   gpuNodeOptions?: string;
   /** More environment for the projector and gpu processes (e.g. OTEL_* to run with tracing on). */
   childEnv?: Record<string, string>;
+  /** Called as the timed window opens and as it closes (e.g. to count what an OTLP sink received inside it). */
+  window?: { begin(): void; end(): void };
 }
 
 /**
@@ -255,6 +257,7 @@ export async function runPipeline(ctx: BenchContext, o: PipelineRunOptions): Pro
     const before = o.countCommands ? await readCounters(redis) : undefined;
     const sampler = new RssSampler(gpus);
     const meter = cpuMeter(started, await redisPid(redis));
+    o.window?.begin();
     meter.begin();
     const t0 = performance.now();
     const submitting = runLimited(o.jobs, 32, submit, 300_000);
@@ -263,6 +266,7 @@ export async function runPipeline(ctx: BenchContext, o: PipelineRunOptions): Pro
       intervalMs: 10,
     });
     const cpu = meter.end();
+    o.window?.end();
     await submitting;
     const rssLoadMb = sampler.stop();
     const after = o.countCommands ? await readCounters(redis) : undefined;

@@ -2,7 +2,7 @@ import { installTracing } from '../../src/common/observability/observability.hoo
 import { startTracing, type StartedTracing } from '../../src/common/observability/otel-tracing';
 import { result, type BenchContext, type MeasureResult } from '../lib/context';
 import { OtlpSink } from '../lib/otlp-sink';
-import { cpuMsPerJob, runPipeline, WARMUP_JOBS, type RunOutcome } from '../lib/runs';
+import { cpuMsPerJob, runPipeline, type RunOutcome } from '../lib/runs';
 import { round } from '../lib/stats';
 
 /**
@@ -14,6 +14,7 @@ export async function measureTracing(ctx: BenchContext): Promise<MeasureResult[]
   // Short runs, more of them: the median of alternating pairs is what survives a shared, busy machine.
   const jobs = ctx.quick ? 200 : 500;
   const reps = ctx.quick ? 3 : 5;
+  const warmupJobs = Number(process.env.BENCH_TRACING_WARMUP ?? 20);
   // With --cpu-prof, the gpu process of every run writes a profile (off and on alike, to compare).
   const profile = true;
   const sink = new OtlpSink();
@@ -21,6 +22,17 @@ export async function measureTracing(ctx: BenchContext): Promise<MeasureResult[]
   let api: StartedTracing | undefined;
   const off: RunOutcome[] = [];
   const on: RunOutcome[] = [];
+  // Spans the sink received while the timed windows of the on runs were open: the export work those windows paid.
+  let inWindow = 0;
+  let openedAt = 0;
+  const window = {
+    begin: () => {
+      openedAt = sink.spans;
+    },
+    end: () => {
+      inWindow += sink.spans - openedAt;
+    },
+  };
   try {
     api = await startTracing({
       endpoint,
@@ -34,7 +46,9 @@ export async function measureTracing(ctx: BenchContext): Promise<MeasureResult[]
     const childEnv = { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' };
     for (let rep = 0; rep < reps; rep++) {
       installTracing(undefined);
-      off.push(await runPipeline(ctx, { processes: 1, jobs, redisUrl: ctx.redisUrl, instancesPerProcess: 4, profile }));
+      off.push(
+        await runPipeline(ctx, { processes: 1, jobs, redisUrl: ctx.redisUrl, instancesPerProcess: 4, warmupJobs, profile }),
+      );
       await ctx.cleanup();
       installTracing(api.tracing);
       on.push(
@@ -43,8 +57,10 @@ export async function measureTracing(ctx: BenchContext): Promise<MeasureResult[]
           jobs,
           redisUrl: ctx.redisUrl,
           instancesPerProcess: 4,
+          warmupJobs,
           childEnv,
           profile,
+          window,
         }),
       );
       await ctx.cleanup();
@@ -59,7 +75,10 @@ export async function measureTracing(ctx: BenchContext): Promise<MeasureResult[]
     await sink.stop();
   }
   // Every job of an on run is traced, its warm-up too; the api's last spans arrived with its shutdown above.
-  const tracedJobs = on.length * (jobs + WARMUP_JOBS);
+  const tracedJobs = on.length * (jobs + warmupJobs);
+  const spansPerJob = sink.spans / tracedJobs;
+  // Exported inside the windows, against what the windows' jobs made: below 1, export work was left for after them.
+  const exportedInWindow = inWindow / (spansPerJob * jobs * on.length);
   const offMedian = median(off);
   const onMedian = median(on);
   ctx.details.tracing = {
@@ -69,6 +88,8 @@ export async function measureTracing(ctx: BenchContext): Promise<MeasureResult[]
     // steadier figure than throughput on a shared machine.
     offCpuMsPerJob: off.map((r) => round(cpuMsPerJob(r))),
     onCpuMsPerJob: on.map((r) => round(cpuMsPerJob(r))),
+    warmupJobs,
+    exportedInWindow: round(exportedInWindow),
     exports: sink.requests,
     exportedBytes: sink.bytes,
     spansPerJob: round(sink.spans / tracedJobs),

@@ -1,5 +1,13 @@
-import { ExportResultCode } from '@opentelemetry/core';
-import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { ExportResultCode, hrTimeToMilliseconds } from '@opentelemetry/core';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace-base';
+import { ClientSpans } from '../../src/common/observability/client-spans';
 import { createLogScrubber } from '../../src/common/log-redaction';
 import { deepScrub } from '../../src/common/observability/deep-scrub';
 import { jobFailureOf } from '../../src/common/observability/job-failure.report';
@@ -239,5 +247,66 @@ describe('trace and span ids from a pool of random bytes', () => {
     ids.generateSpanId(); // the pool is filled now
     (ids as unknown as { pool: Buffer }).pool.fill(0);
     expect(ids.generateSpanId()).toBe(`${'0'.repeat(14)}01`);
+  });
+});
+
+describe('ComfyUI call spans', () => {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const tracer = provider.getTracer('units');
+  const spans = new ClientSpans(tracer, 'comfy_relay.job_id');
+  afterEach(() => exporter.reset());
+  afterAll(() => provider.shutdown());
+
+  it('a CLIENT child of the handler span, made when the call is over, with its whole duration and every attribute', async () => {
+    const handler = tracer.startSpan('gpu job.requested', {}, ROOT_CONTEXT);
+    const parent = trace.setSpan(ROOT_CONTEXT, handler);
+    const call = spans.start(parent, 'j1', 'GET', 'http://127.0.0.1:8188', '/view?filename=a.png');
+    expect(exporter.getFinishedSpans()).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    call.response(200);
+    call.end();
+    call.end(); // a second end (a body closed twice) makes no second span
+    handler.end();
+    const [span] = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT);
+    expect(exporter.getFinishedSpans()).toHaveLength(2);
+    expect(span!.name).toBe('GET');
+    expect(span!.parentSpanContext?.spanId).toBe(handler.spanContext().spanId);
+    expect(span!.spanContext().traceId).toBe(handler.spanContext().traceId);
+    expect(span!.attributes).toEqual({
+      'http.request.method': 'GET',
+      'url.full': 'http://127.0.0.1:8188/view?filename=a.png',
+      'server.address': '127.0.0.1',
+      'server.port': 8188,
+      'comfy_relay.job_id': 'j1',
+      'http.response.status_code': 200,
+    });
+    expect(span!.status.code).toBe(SpanStatusCode.UNSET);
+    // Timed from the call's start, not from when the span was made; never before its parent began.
+    expect(hrTimeToMilliseconds(span!.duration)).toBeGreaterThanOrEqual(19);
+    expect(hrTimeToMilliseconds(span!.startTime)).toBeGreaterThanOrEqual(
+      hrTimeToMilliseconds((handler as unknown as ReadableSpan).startTime),
+    );
+  });
+
+  it('an error status for a 4xx/5xx answer and for a call that failed without one', () => {
+    const parent = trace.setSpan(ROOT_CONTEXT, tracer.startSpan('handler', {}, ROOT_CONTEXT));
+    const refused = spans.start(parent, 'j2', 'POST', 'https://comfy.example', '/prompt');
+    refused.response(503);
+    refused.end();
+    const broken = spans.start(parent, 'j2', 'GET', 'https://comfy.example', '/history/p');
+    broken.fail(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+    broken.end(); // undici still closes the body: no second span
+    const [first, second] = exporter.getFinishedSpans();
+    expect(exporter.getFinishedSpans()).toHaveLength(2);
+    expect(first!.attributes).toMatchObject({
+      'server.port': 443,
+      'http.response.status_code': 503,
+      'error.type': '503',
+    });
+    expect(first!.status).toEqual({ code: SpanStatusCode.ERROR });
+    expect(second!.attributes['error.type']).toBe('ECONNRESET');
+    expect(second!.attributes['http.response.status_code']).toBeUndefined();
+    expect(second!.status).toEqual({ code: SpanStatusCode.ERROR, message: 'socket hang up' });
   });
 });
