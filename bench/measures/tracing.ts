@@ -2,19 +2,30 @@ import { installTracing } from '../../src/common/observability/observability.hoo
 import { startTracing, type StartedTracing } from '../../src/common/observability/otel-tracing';
 import { result, type BenchContext, type MeasureResult } from '../lib/context';
 import { OtlpSink } from '../lib/otlp-sink';
-import { cpuMsPerJob, runPipeline, type RunOutcome } from '../lib/runs';
+import { cpuMsPerJob, runPipeline, WARMUP_JOBS, type RunOutcome } from '../lib/runs';
 import { round } from '../lib/stats';
 
 /**
  * 10. What tracing costs (issue 17): the whole pipeline of measure 1 (1 gpu process) with OpenTelemetry off and on,
  * alternating in the same run. On: every span sampled and exported over OTLP/HTTP (protobuf) to a local sink, from
  * the gpu and projector processes and from the api (this process: its tracing hooks are switched per run).
+ *
+ * What the timed window of an on run includes, and what it does not:
+ * - both runs start fresh processes and warm up with the same WARMUP_JOBS jobs before the window opens; with tracing
+ *   on those jobs' spans are made and ended then, but too few (≈ 3 per job in the gpu process) to fill a batch
+ *   (OTEL_BSP_MAX_EXPORT_BATCH_SIZE, 512), so nothing is exported before the window: each process's first export,
+ *   with its cold encoder, is inside it;
+ * - the standard batch settings (batches of 512 spans, 5 s delay): an export starts inside the window whenever 512
+ *   spans are waiting, and the last, partial batch of each process is exported after the window closes (its
+ *   shutdown). `exportedInWindow` in details.tracing is the spans the sink received while the windows were open over
+ *   the spans their jobs made: 1 means the windows paid for exporting as many spans as they made;
+ * - the sink counts what it receives in this process (a scan of the protobuf, no decoding into objects).
  */
 export async function measureTracing(ctx: BenchContext): Promise<MeasureResult[]> {
   // Short runs, more of them: the median of alternating pairs is what survives a shared, busy machine.
   const jobs = ctx.quick ? 200 : 500;
   const reps = ctx.quick ? 3 : 5;
-  const warmupJobs = Number(process.env.BENCH_TRACING_WARMUP ?? 20);
+  const warmupJobs = WARMUP_JOBS;
   // With --cpu-prof, the gpu process of every run writes a profile (off and on alike, to compare).
   const profile = true;
   const sink = new OtlpSink();
@@ -47,7 +58,14 @@ export async function measureTracing(ctx: BenchContext): Promise<MeasureResult[]
     for (let rep = 0; rep < reps; rep++) {
       installTracing(undefined);
       off.push(
-        await runPipeline(ctx, { processes: 1, jobs, redisUrl: ctx.redisUrl, instancesPerProcess: 4, warmupJobs, profile }),
+        await runPipeline(ctx, {
+          processes: 1,
+          jobs,
+          redisUrl: ctx.redisUrl,
+          instancesPerProcess: 4,
+          warmupJobs,
+          profile,
+        }),
       );
       await ctx.cleanup();
       installTracing(api.tracing);
@@ -99,8 +117,9 @@ export async function measureTracing(ctx: BenchContext): Promise<MeasureResult[]
   };
   ctx.log(`  spans received: ${sink.spans}, ${round(sink.spans / tracedJobs)} per job (${tracedJobs} jobs traced)`);
   const note =
-    `median of ${reps}, alternating; ${sink.requests} OTLP exports (${round(sink.bytes / 1024)} KiB) received, ` +
-    `${round(sink.spans / tracedJobs)} spans per job`;
+    `median of ${reps}, alternating, ${warmupJobs} warm-up jobs each; ${sink.requests} OTLP exports ` +
+    `(${round(sink.bytes / 1024)} KiB) received, ${round(spansPerJob)} spans per job; spans exported inside the ` +
+    `timed windows ${round(exportedInWindow)}× those their jobs made`;
   return [
     result(10, 'throughput: whole pipeline, tracing off', offMedian, 'jobs/s', {
       note: 'measure 1, 1 gpu process, OTEL_EXPORTER_OTLP_ENDPOINT unset (no SDK loaded)',
