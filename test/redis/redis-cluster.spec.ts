@@ -67,6 +67,27 @@ describe('a 3-primary Redis Cluster (REDIS_CLUSTER_NODES)', () => {
       await app?.stop();
     });
 
+    /** A small job per user (in order) through the API, each answered 202, then each polled until it succeeded. */
+    const runToSuccess = async (users: readonly string[]) => {
+      const ids: string[] = [];
+      for (const user of users) {
+        const res = await app.http('/v1/generations', {
+          method: 'POST',
+          json: { workflow: 'echo-invert', inputs: { width: 8, height: 8 } },
+          headers: { 'x-user-id': user },
+        });
+        expect(res.status).toBe(202);
+        ids.push(res.body.id as string);
+      }
+      for (const id of ids) {
+        await pollUntil(
+          async () => (await app.http(`/v1/generations/${id}`)).body.status as string,
+          (status) => status === 'succeeded',
+          { timeoutMs: 60_000, description: `${id} succeeded` },
+        );
+      }
+    };
+
     it("30 users' jobs all succeed, and every primary holds keys of them", async () => {
       // The shard tags spread over the slot space: redis-cli's even slot ranges give each primary two shards.
       const owners = await Promise.all(
@@ -82,23 +103,7 @@ describe('a 3-primary Redis Cluster (REDIS_CLUSTER_NODES)', () => {
         }),
       );
       expect(cluster.ports.map((port) => owners.filter((p) => p === port).length)).toEqual([2, 2, 2]);
-      const ids: string[] = [];
-      for (let user = 0; user < 30; user++) {
-        const res = await app.http('/v1/generations', {
-          method: 'POST',
-          json: { workflow: 'echo-invert', inputs: { width: 8, height: 8 } },
-          headers: { 'x-user-id': `user-${user}` },
-        });
-        expect(res.status).toBe(202);
-        ids.push(res.body.id as string);
-      }
-      for (const id of ids) {
-        await pollUntil(
-          async () => (await app.http(`/v1/generations/${id}`)).body.status as string,
-          (status) => status === 'succeeded',
-          { timeoutMs: 60_000, description: `${id} succeeded` },
-        );
-      }
+      await runToSuccess(Array.from({ length: 30 }, (_, user) => `user-${user}`));
       for (const port of cluster.ports) {
         const node = cluster.node(port);
         try {
@@ -123,23 +128,7 @@ describe('a 3-primary Redis Cluster (REDIS_CLUSTER_NODES)', () => {
           { timeoutMs: 20_000, intervalMs: 50, description: 'both gpu processes arbitrate' },
         );
         const before = [gpuStats(app)!.processed, gpuStats(peer)!.processed];
-        const ids: string[] = [];
-        for (let i = 0; i < 24; i++) {
-          const res = await app.http('/v1/generations', {
-            method: 'POST',
-            json: { workflow: 'echo-invert', inputs: { width: 8, height: 8 } },
-            headers: { 'x-user-id': `peer-user-${i % 8}` },
-          });
-          expect(res.status).toBe(202);
-          ids.push(res.body.id as string);
-        }
-        for (const id of ids) {
-          await pollUntil(
-            async () => (await app.http(`/v1/generations/${id}`)).body.status as string,
-            (status) => status === 'succeeded',
-            { timeoutMs: 60_000, description: `${id} succeeded` },
-          );
-        }
+        await runToSuccess(Array.from({ length: 24 }, (_, i) => `peer-user-${i % 8}`));
         expect(gpuStats(app)!.processed).toBeGreaterThan(before[0]!);
         expect(gpuStats(peer)!.processed).toBeGreaterThan(before[1]!);
         expect([gpuStats(app)!.readErrors, gpuStats(peer)!.readErrors]).toEqual([0, 0]);

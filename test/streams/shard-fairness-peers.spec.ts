@@ -1,8 +1,8 @@
-import { GenerationService } from '../../src/modules/generation/commands/generation.service';
 import { StreamKeys } from '../../src/streams/stream-keys';
 import { startTestApp, type TestApp } from '../support/app-harness';
 import { pollUntil } from '../support/poll-until';
 import { uniqueShardedPrefix } from '../support/test-redis';
+import { fairShardsHarness } from './fair-shards.harness';
 
 const SHARDS = 2;
 
@@ -16,7 +16,6 @@ const SHARDS = 2;
 describe('two gpu processes share the shards fairly (STREAM_SHARDS=2, a slot each)', () => {
   const prefix = uniqueShardedPrefix('fairpeers');
   const layout = StreamKeys.sharded(prefix, SHARDS);
-  const shardOfUser = (user: string) => layout.forAccount(`user:api:anonymous:${user}`).shard;
   const gpuStats = (app: TestApp) => app.streams.stats().find((row) => row.group === 'gpu');
   const env = {
     STREAM_SHARDS: String(SHARDS),
@@ -26,6 +25,7 @@ describe('two gpu processes share the shards fairly (STREAM_SHARDS=2, a slot eac
   };
   let app: TestApp;
   let peer: TestApp;
+  const { usersOfShard, submitAll, startOrder } = fairShardsHarness(() => app, layout);
 
   beforeAll(async () => {
     app = await startTestApp({ ...env, ROLE: 'api,gpu,projector', USER_MAX_ACTIVE: '50' }, prefix);
@@ -51,44 +51,6 @@ describe('two gpu processes share the shards fairly (STREAM_SHARDS=2, a slot eac
       most = Math.max(most, seen - (i + 1) * share);
     });
     return most;
-  };
-
-  const usersOfShard = (shard: number, count: number, tag: string): string[] => {
-    const found: string[] = [];
-    for (let i = 0; found.length < count && i < 1_000; i++) {
-      if (shardOfUser(`${tag}${i}`) === shard) found.push(`${tag}${i}`);
-    }
-    return found;
-  };
-
-  const submitAll = async (jobs: readonly { user: string; priority?: boolean }[]) => {
-    const generation = app.app.get(GenerationService);
-    const ids: string[] = [];
-    for (const { user, priority } of jobs) {
-      const result = await generation.submit({
-        workflow: 'txt2img',
-        inputs: { prompt: 'fair', width: 64, height: 64, steps: 10 },
-        userId: `api:anonymous:${user}`,
-        source: 'api',
-        ...(priority ? { priority: true } : {}),
-      });
-      ids.push(result.id);
-    }
-    return ids;
-  };
-
-  /** The jobs in the order they started (on either process), once all succeeded. */
-  const startOrder = async (ids: readonly string[]) => {
-    const view = async (id: string) => (await app.http(`/v1/generations/${id}`)).body as Record<string, string>;
-    const views = await pollUntil(
-      () => Promise.all(ids.map(view)),
-      (vs) => vs.every((v) => v.status === 'succeeded'),
-      { timeoutMs: 90_000, intervalMs: 100, description: 'every job succeeded' },
-    );
-    return ids
-      .map((id, i) => ({ id, at: Date.parse(views[i]!.startedAt!) }))
-      .sort((x, y) => x.at - y.at)
-      .map((j) => j.id);
   };
 
   it("an account gets its share whichever shard it lives in: one account of shard Y against three of X's", async () => {

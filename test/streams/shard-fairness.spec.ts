@@ -1,8 +1,8 @@
-import { GenerationService } from '../../src/modules/generation/commands/generation.service';
 import { StreamKeys } from '../../src/streams/stream-keys';
 import { startTestApp, type TestApp } from '../support/app-harness';
 import { pollUntil } from '../support/poll-until';
 import { uniqueShardedPrefix } from '../support/test-redis';
+import { fairShardsHarness } from './fair-shards.harness';
 
 const SHARDS = 2;
 const BACKLOG = 8;
@@ -17,8 +17,8 @@ const BACKLOG = 8;
 describe('shards share the workers fairly (STREAM_SHARDS=2, one gpu slot)', () => {
   const prefix = uniqueShardedPrefix('fair');
   const layout = StreamKeys.sharded(prefix, SHARDS);
-  const shardOfUser = (user: string) => layout.forAccount(`user:api:anonymous:${user}`).shard;
   let app: TestApp;
+  const { shardOfUser, view, usersOfShard, submitAll, startOrder } = fairShardsHarness(() => app, layout);
 
   beforeAll(async () => {
     app = await startTestApp(
@@ -47,7 +47,6 @@ describe('shards share the workers fairly (STREAM_SHARDS=2, one gpu slot)', () =
     expect(res.status).toBe(202);
     return res.body as { id: string; position: number };
   };
-  const view = async (id: string) => (await app.http(`/v1/generations/${id}`)).body as Record<string, string>;
 
   it("B's one job starts before A's backlog drains, after at most one job per shard", async () => {
     const a = 'alice';
@@ -117,45 +116,6 @@ describe('shards share the workers fairly (STREAM_SHARDS=2, one gpu slot)', () =
     expect(Math.abs(startedAhead.length - (last.position - 1))).toBeLessThanOrEqual(SHARDS);
     expect(last.position).toBeGreaterThan(5);
   });
-
-  /** Users whose fair-queue account lives in `shard`, from a pool of names. */
-  const usersOfShard = (shard: number, count: number, tag: string): string[] => {
-    const found: string[] = [];
-    for (let i = 0; found.length < count && i < 1_000; i++) {
-      if (shardOfUser(`${tag}${i}`) === shard) found.push(`${tag}${i}`);
-    }
-    return found;
-  };
-
-  /** Submits through the service (the priority tier needs no API key there), in the given order. */
-  const submitAll = async (jobs: readonly { user: string; priority?: boolean }[]) => {
-    const generation = app.app.get(GenerationService);
-    const ids: string[] = [];
-    for (const { user, priority } of jobs) {
-      const result = await generation.submit({
-        workflow: 'txt2img',
-        inputs: { prompt: 'fair', width: 64, height: 64, steps: 10 },
-        userId: `api:anonymous:${user}`, // as the API names a caller without keys (X-User-Id): shardOfUser's account
-        source: 'api',
-        ...(priority ? { priority: true } : {}),
-      });
-      ids.push(result.id);
-    }
-    return ids;
-  };
-
-  /** The jobs in the order they started, once all succeeded. */
-  const startOrder = async (ids: readonly string[]) => {
-    const views = await pollUntil(
-      () => Promise.all(ids.map(view)),
-      (vs) => vs.every((v) => v.status === 'succeeded'),
-      { timeoutMs: 90_000, intervalMs: 100, description: 'every job succeeded' },
-    );
-    return ids
-      .map((id, i) => ({ id, at: Date.parse(views[i]!.startedAt!) }))
-      .sort((x, y) => x.at - y.at)
-      .map((j) => j.id);
-  };
 
   it("an account gets its share whichever shard it lives in: one account of shard Y against three of X's", async () => {
     const [y] = usersOfShard(1, 1, 'why');
