@@ -59,13 +59,11 @@ export class ConcurrencyBudget {
   }
 
   /**
-   * With the arbiter: the last look found nothing queued in any shard, so the readers wait for new entries with
-   * their blocking reads; else they leave reading to the arbiter.
+   * With the arbiter: no choice under way and a slot free (the last look found nothing unread in any shard), so the
+   * readers wait for new entries with their blocking reads; else they leave reading to the arbiter.
    */
   get readersOpen(): boolean {
-    // A free slot the arbiter is not working on is the readers' (whatever the arbiter last concluded): a slot can
-    // never be left with nobody to fill it.
-    return !this.arbitrates || this.arbiter.open || (!this.arbiter.busy && this.free > 0);
+    return !this.arbitrates || this.arbiter.open;
   }
 
   join(member: BudgetMember): void {

@@ -62,8 +62,6 @@ const MAX_ROUNDS = 1_000;
  * and a shard seen empty is looked at again only after SHARD_HEAD_TTL_MS.
  */
 export class ShardArbiter {
-  /** The last look found nothing unread: the readers' blocking reads wait for new entries. */
-  open = true;
   private running = false;
   private again = false;
   private turn = 0;
@@ -75,31 +73,34 @@ export class ShardArbiter {
     private readonly headTtlMs = SHARD_HEAD_TTL_MS,
   ) {}
 
+  /**
+   * No choice under way and a slot free: the readers' blocking reads fill it (the last choice found nothing unread
+   * in any shard). Derived, never stored: a free slot always has somebody to fill it.
+   */
+  get open(): boolean {
+    return !this.running && this.free() > 0;
+  }
+
   /** A slot freed or a reader took an entry: choose again (once the current choice, if any, is done). */
   run(): void {
-    if (this.open) {
-      // The readers' blocking reads would take what arrives next, even with every slot busy, and hold it from the
-      // peers: the arbiter chooses from here on.
-      this.open = false;
-      for (const member of this.members) member.interruptRead();
-    }
     if (this.running) {
       this.again = true;
       return;
     }
+    // The readers' blocking reads would take what arrives next, even with every slot busy, and hold it from the
+    // peers: the arbiter chooses from here on.
+    for (const member of this.members) member.interruptRead();
     this.running = true;
+    this.again = false;
     void this.arbitrate()
-      .catch(() => this.openReaders())
+      .catch(() => undefined)
       .finally(() => {
         this.running = false;
-        // A run() that came between the last look at `again` and here would otherwise be lost.
-        if (this.again) this.run();
+        // Something changed while it chose (a slot freed, a reader took an entry): choose again.
+        if (this.again) return this.run();
+        // Nothing unread anywhere (or a look failed): a slot still free is the readers' now, so wake them.
+        if (this.free() > 0) for (const member of this.members) member.onRelease();
       });
-  }
-
-  /** Choosing now: a free slot is about to be filled. */
-  get busy(): boolean {
-    return this.running;
   }
 
   /** A blocking read took an entry: its shard has entries after all (it may have been seen empty), choose again. */
@@ -109,18 +110,13 @@ export class ShardArbiter {
   }
 
   private async arbitrate(): Promise<void> {
-    let rounds = 0;
-    do {
-      this.again = false;
-      const passed = new Set<ArbitratedMember>();
-      while (this.free() > 0) {
-        if (++rounds > MAX_ROUNDS) return this.openReaders();
-        const offer = await this.lowest(passed);
-        if (!offer) return this.openReaders();
-        // `changed`: a peer was quicker, and this shard's next entry may no longer be the lowest: choose again.
-        if ((await offer.take()) === 'none') passed.add(offer.member);
-      }
-    } while (this.again);
+    const passed = new Set<ArbitratedMember>();
+    for (let round = 0; round < MAX_ROUNDS && this.free() > 0; round++) {
+      const offer = await this.lowest(passed);
+      if (!offer) return;
+      // `changed`: a peer was quicker, and this shard's next entry may no longer be the lowest: choose again.
+      if ((await offer.take()) === 'none') passed.add(offer.member);
+    }
   }
 
   /** The lowest tag any member holds or its shard offers; equal tags go to the shards in turn. */
@@ -171,10 +167,5 @@ export class ShardArbiter {
     const head = await member.peekNext().catch(() => undefined);
     this.known.set(member, { head, at: Date.now() });
     return head;
-  }
-
-  private openReaders(): void {
-    this.open = true;
-    for (const member of this.members) member.onRelease();
   }
 }

@@ -561,9 +561,7 @@ export class StreamConsumer {
   /** A shard head as the scripts answer it (index in `streams` from 1, 0 for none; tag '' for an untagged entry). */
   private headOf(index: number, tag: string): ShardHead | undefined {
     const stream = this.options.streams[index - 1];
-    if (index < 1 || stream === undefined) return undefined;
-    const value = tag === '' ? -Infinity : Number(tag);
-    return { tag: Number.isFinite(value) ? value : -Infinity, stream };
+    return index < 1 || stream === undefined ? undefined : { tag: tagValue(tag), stream };
   }
 
   /** Reads this shard's next unread entry without blocking if its tag is still at most `tag` (ShardArbiter). */
@@ -962,11 +960,12 @@ function tagOf(entry: HeldEntry): number {
 
 /** The fair-queue start tag a request entry carries (the `tag` field the ledger's scripts append); -Infinity without. */
 function startTagOf(fields: readonly string[]): number {
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (fields[i] === 'tag') {
-      const tag = Number(fields[i + 1]);
-      return Number.isFinite(tag) ? tag : -Infinity;
-    }
-  }
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'tag') return tagValue(fields[i + 1]);
   return -Infinity;
+}
+
+/** A start tag as written: anything but a finite number goes first (-Infinity), as the arbiter's scripts read it. */
+function tagValue(text: string): number {
+  const tag = text === '' ? NaN : Number(text);
+  return Number.isFinite(tag) ? tag : -Infinity;
 }

@@ -77,7 +77,7 @@ return false
  * `nextUnread` is the next entry of a stream that no consumer of the group has read yet (after the group's
  * last-delivered-id) as {id, tag, value}: its fair-queue start tag as written ('' without one) and as a number
  * (-inf without one, so it goes first); nil when there is none. `entryHead` is the same for a known entry;
- * `lowest` the lowest of a list of them, with its index.
+ * `shardHeads` is `nextUnread` of every stream in KEYS; `lowest` the lowest of them, with its index.
  */
 const NEXT_UNREAD_LUA = `
 -- As the consumer reads a tag: anything but a finite number (none, 'inf', 'nan') goes first.
@@ -111,6 +111,12 @@ local function nextUnread(key, group)
   return nil
 end
 
+local function shardHeads(group)
+  local heads = {}
+  for i, key in ipairs(KEYS) do heads[i] = nextUnread(key, group) end
+  return heads
+end
+
 local function lowest(heads)
   local best, index = nil, 0
   for i = 1, #KEYS do
@@ -127,8 +133,7 @@ end
 export const STREAM_PEEK_NEXT = new LuaScript(
   'stream-peek-next',
   `${NEXT_UNREAD_LUA}
-local heads = {}
-for i, key in ipairs(KEYS) do heads[i] = nextUnread(key, ARGV[1]) end
+local heads = shardHeads(ARGV[1])
 local best, index = lowest(heads)
 if not best then return false end
 return {index, best.tag}
@@ -147,8 +152,7 @@ return {index, best.tag}
 export const STREAM_READ_NEXT_UP_TO = new LuaScript(
   'stream-read-next-up-to',
   `${NEXT_UNREAD_LUA}
-local heads = {}
-for i, key in ipairs(KEYS) do heads[i] = nextUnread(key, ARGV[1]) end
+local heads = shardHeads(ARGV[1])
 local best, index = lowest(heads)
 if not best then return {0, 0, '', {}, 0, ''} end
 if best.value > tagValue(ARGV[3]) then return {0, 0, '', {}, index, best.tag} end
